@@ -1,0 +1,46 @@
+# nnabla-nas: the two commands a user runs are `make run` and `make test`.
+# Both build the virtual environment .venv first, with a CPython 3.8-3.10 interpreter
+# (nnabla has no wheels for newer versions), and rebuild it when the requirements change.
+
+SHELL := /bin/bash
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.docs-installed
+# Override to choose the interpreter the venv is built from: make PYTHON=/path/to/python3.10
+PYTHON ?=
+export PYTHON
+
+.PHONY: run test docs venv clean
+
+run: $(STAMP)
+	$(VPY) examples/quickstart.py
+
+test: $(STAMP)
+	$(VPY) -m pytest
+
+docs: $(DOCS_STAMP)
+	$(VPY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs built in docs/_build/html/index.html"
+
+venv: $(STAMP)
+
+# The venv is (re)created when it is missing or its interpreter no longer works, and the
+# requirements are (re)installed whenever requirements.txt or the package metadata change.
+$(STAMP): requirements.txt pyproject.toml tools/find_python.sh
+	@if ! $(VPY) -c 'import sys; sys.exit(not (3, 8) <= sys.version_info[:2] <= (3, 10))' 2>/dev/null; then \
+		base=$$(bash tools/find_python.sh) || exit 1; \
+		echo "creating $(VENV) with $$base"; \
+		rm -rf $(VENV) && "$$base" -m venv $(VENV) || exit 1; \
+	fi
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -r requirements.txt
+	$(VPY) -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+$(DOCS_STAMP): docs/requirements.txt $(STAMP)
+	$(VPY) -m pip install --quiet -r docs/requirements.txt
+	@touch $(DOCS_STAMP)
+
+clean:
+	rm -rf $(VENV) docs/_build .pytest_cache build *.egg-info
