@@ -1,0 +1,1 @@
+"""Search spaces (one folder each) and the `Model` base class they share."""

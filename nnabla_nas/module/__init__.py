@@ -1,0 +1,32 @@
+"""The module tree that networks and search spaces are built from.
+
+Typical use::
+
+    from nnabla_nas import module as Mo
+    block = Mo.Sequential(Mo.Conv(3, 8, (3, 3), pad=(1, 1)), Mo.ReLU())
+"""
+from .activation import Hsigmoid, Hswish, LeakyReLU, ReLU, ReLU6
+from .batchnorm import BatchNormalization
+from .container import ModuleList, ParameterList, Sequential
+from .convolution import Conv, DwConv
+from .linear import Linear
+from .misc import Dropout, Identity, Lambda, Merging, Zero
+from .mixedop import MixedOp
+from .module import Module, ParameterLoadError
+from .parameter import Parameter
+from .pooling import AvgPool, GlobalAvgPool, MaxPool
+
+#: Every layer class (modules that compute something of their own), for tests and docs.
+LAYERS = (Conv, DwConv, Linear, BatchNormalization, ReLU, ReLU6, LeakyReLU, Hswish,
+          Hsigmoid, MaxPool, AvgPool, GlobalAvgPool, Identity, Zero, Dropout, Merging,
+          Lambda)
+
+__all__ = [
+    "Module", "Parameter", "ParameterLoadError",
+    "Sequential", "ModuleList", "ParameterList",
+    "Conv", "DwConv", "Linear", "BatchNormalization",
+    "ReLU", "ReLU6", "LeakyReLU", "Hswish", "Hsigmoid",
+    "MaxPool", "AvgPool", "GlobalAvgPool",
+    "Identity", "Zero", "Dropout", "Merging", "Lambda",
+    "MixedOp", "LAYERS",
+]

@@ -1,0 +1,75 @@
+"""`BatchNormalization`."""
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Sequence
+
+import nnabla.functions as F
+
+from . import _checks as C
+from .module import Module
+from .parameter import Parameter
+
+_DEFAULT_INIT = {"beta": 0.0, "gamma": 1.0, "mean": 0.0, "var": 1.0}
+
+
+class BatchNormalization(Module):
+    """Batch normalization, wrapping ``nnabla.functions.batch_normalization``.
+
+    In training mode (``training=True``) it normalizes with the batch statistics and
+    updates the running ``mean`` and ``var``; otherwise it uses the running statistics.
+
+    Args:
+        n_features: Size of the normalized axis (channels).
+        n_dims: Number of dimensions of the input.
+        axes: The one normalized axis, as a one-element list.
+        decay_rate: Decay of the running statistics.
+        eps: Added to the variance for stability.
+        output_stat: Also return the batch mean and variance.
+        fix_parameters: Keep ``beta`` and ``gamma`` constant (``need_grad=False``).
+        param_init: Initial values or initializers by name: ``'beta'``, ``'gamma'``,
+            ``'mean'``, ``'var'``.
+    """
+
+    def __init__(self, n_features: int, n_dims: int = 4, axes: Sequence[int] = (1,),
+                 decay_rate: float = 0.9, eps: float = 1e-5, output_stat: bool = False,
+                 fix_parameters: bool = False,
+                 param_init: Optional[Mapping[str, Any]] = None):
+        name = type(self).__name__
+        self._n_features = C.positive_int(name, "n_features", n_features)
+        self._n_dims = C.positive_int(name, "n_dims", n_dims)
+        axes = C.int_tuple(name, "axes", axes, length=1)
+        if axes[0] >= n_dims:
+            raise ValueError(f"{name}: axes: axis {axes[0]} is out of range for "
+                             f"n_dims={n_dims}")
+        self._axes = list(axes)
+        self._decay_rate = C.probability(name, "decay_rate", decay_rate, allow_one=True)
+        if not eps > 0:
+            raise ValueError(f"{name}: eps: expected a positive float, got {eps!r}")
+        self._eps = float(eps)
+        self._output_stat = bool(output_stat)
+        self._fix_parameters = bool(fix_parameters)
+        init = dict(_DEFAULT_INIT)
+        unknown = set(param_init or {}) - set(init)
+        if unknown:
+            raise KeyError(f"{name}: param_init: unknown keys {sorted(unknown)}, expected "
+                           f"some of {sorted(init)}")
+        init.update(param_init or {})
+        shape = [1] * n_dims
+        shape[axes[0]] = n_features
+        self.beta = Parameter(shape, not fix_parameters, init["beta"])
+        self.gamma = Parameter(shape, not fix_parameters, init["gamma"])
+        self.mean = Parameter(shape, False, init["mean"])
+        self.var = Parameter(shape, False, init["var"])
+
+    def call(self, input):
+        name = type(self).__name__
+        C.variable(name, input, ndim=self._n_dims)
+        C.axis_size(name, input, self._axes[0], self._n_features, "features")
+        return F.batch_normalization(input, self.beta, self.gamma, self.mean, self.var,
+                                     axes=self._axes, decay_rate=self._decay_rate,
+                                     eps=self._eps, batch_stat=self.training,
+                                     output_stat=self._output_stat)
+
+    def extra_repr(self) -> str:
+        return (f"n_features={self._n_features}, fix_parameters={self._fix_parameters}, "
+                f"eps={self._eps}, decay_rate={self._decay_rate}")

@@ -1,0 +1,131 @@
+"""`MixedOp`: a choice among candidate operations, weighted by architecture parameters."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import nnabla.functions as F
+import nnabla.random
+import numpy as np
+from nnabla.initializer import ConstantInitializer
+
+from . import _checks as C
+from .container import ModuleList
+from .module import Module
+from .parameter import Parameter
+
+
+def softmax(values: np.ndarray) -> np.ndarray:
+    """Numerically stable softmax of a flat array (float64)."""
+    z = np.asarray(values, dtype=np.float64).ravel()
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+class MixedOp(Module):
+    """A choice among candidate operations with one architecture weight per candidate.
+
+    Modes:
+        * ``'full'``: the softmax(alpha)-weighted sum of every candidate (DARTS). All
+          candidates must give outputs of one shape; alpha gets the exact gradient.
+        * ``'sample'``: one candidate drawn from softmax(alpha) runs (ProxylessNAS). The
+          forward value is that candidate's output; alpha receives the binary-gate
+          gradient of the drawn path, ``dL/dalpha = <dL/dy, y> * p_k (e_k - p)``, through
+          a gate that equals one in the forward pass.
+        * ``'max'``: the candidate with the largest alpha runs; alpha gets no gradient.
+
+    In ``'sample'`` and ``'max'`` modes the candidates that did not run are marked with
+    ``need_grad=False`` so that ``get_parameters(grad_only=True)`` lists only the active
+    path; :attr:`active_index` tells which one ran.
+
+    Args:
+        operators: The candidate modules.
+        mode: ``'full'``, ``'sample'`` or ``'max'``; can be changed later via :attr:`mode`.
+        alpha: A :class:`Parameter` with one entry per candidate to share between
+            several MixedOps (any shape of that size); by default a new zero-initialized
+            parameter named ``alpha``.
+        rng: Random state for ``'sample'`` mode (default: NNabla's ``nnabla.random.prng``,
+            so ``nnabla.random.seed`` makes draws reproducible).
+    """
+
+    MODES = ("full", "sample", "max")
+
+    def __init__(self, operators: Sequence[Module], mode: str = "full",
+                 alpha: Optional[Parameter] = None,
+                 rng: Optional[np.random.RandomState] = None):
+        name = type(self).__name__
+        if isinstance(operators, Module) or not isinstance(operators, (list, tuple)) \
+                or not operators:
+            raise TypeError(f"{name}: operators: expected a non-empty list of modules, "
+                            f"got {type(operators).__name__}")
+        self.ops = ModuleList(operators)
+        n = len(operators)
+        if alpha is None:
+            alpha = Parameter((n,), initializer=ConstantInitializer(0.0))
+        elif not isinstance(alpha, Parameter) or alpha.size != n:
+            raise ValueError(f"{name}: alpha: expected a Parameter with {n} entries (one "
+                             f"per operator), got {alpha!r}")
+        self.alpha = alpha
+        self.mode = mode
+        self._rng = rng
+        self._active: Optional[int] = None
+
+    @property
+    def mode(self) -> str:
+        """The selection mode: ``'full'``, ``'sample'`` or ``'max'``."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        self.__dict__["_mode"] = C.one_of(type(self).__name__, "mode", value, self.MODES)
+
+    @property
+    def active_index(self) -> Optional[int]:
+        """The candidate used by the last ``'sample'`` or ``'max'`` call, else None."""
+        return self._active
+
+    def probabilities(self) -> np.ndarray:
+        """softmax(alpha) as a numpy array, one entry per candidate."""
+        return softmax(self.alpha.d)
+
+    def call(self, input):
+        if self._mode == "full":
+            if self._active is not None:  # undo the path masking of sample/max calls
+                self.ops.apply(need_grad=True)
+            self._active = None
+            return self._weighted_sum(input)
+        probs = self.probabilities()
+        if self._mode == "max":
+            k = int(np.argmax(probs))
+        else:
+            rng = self._rng if self._rng is not None else nnabla.random.prng
+            k = int(rng.choice(len(probs), p=probs))
+        self._active = k
+        for i, op in enumerate(self.ops):
+            op.apply(need_grad=(i == k))
+        out = self.ops[k](input)
+        if self._mode == "sample" and self.alpha.need_grad:
+            out = out * self._gate(k, out.ndim)
+        return out
+
+    def _weights(self):
+        n = len(self.ops)
+        return F.softmax(F.reshape(self.alpha, (n,), inplace=False), axis=0)
+
+    def _weighted_sum(self, input):
+        outs = [op(input) for op in self.ops]
+        shapes = [tuple(o.shape) for o in outs]
+        if len(set(shapes)) > 1:
+            raise ValueError(f"{type(self).__name__}: mode 'full' needs candidates with one "
+                             f"output shape, got {shapes} from {len(outs)} operators")
+        ndim = outs[0].ndim
+        weights = F.reshape(self._weights(), (len(outs),) + (1,) * ndim)
+        return F.sum(F.stack(*outs, axis=0) * weights, axis=0)
+
+    def _gate(self, k: int, ndim: int):
+        """1 in the forward pass, with gradient d/dp_k: ``1 + p_k - stop_grad(p_k)``."""
+        p_k = F.slice(self._weights(), start=(k,), stop=(k + 1,))
+        gate = F.add_scalar(p_k - p_k.get_unlinked_variable(need_grad=False), 1.0)
+        return F.reshape(gate, (1,) * ndim)
+
+    def extra_repr(self) -> str:
+        return f"num_ops={len(self.ops)}, mode={self._mode}"

@@ -1,0 +1,316 @@
+"""`Module`: the node of the tree that every network and search space is built from."""
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
+
+import nnabla as nn
+import numpy as np
+
+from .parameter import Parameter
+
+#: Separator of hierarchical names, as in NNabla's parameter scopes (``cell1/conv/W``).
+SEP = "/"
+
+# Per-instance state, created in ``__new__`` so that subclasses work without calling
+# ``super().__init__()``.
+_STATE = ("_parameters", "_modules", "_training", "_need_grad", "_input_shapes")
+
+
+class ParameterLoadError(ValueError):
+    """Raised when stored parameters do not match a module tree.
+
+    Attributes:
+        missing: Names the module has and the source lacks.
+        unexpected: Names the source has and the module lacks.
+        mismatched: ``(name, source shape, module shape)`` for shape disagreements.
+    """
+
+    def __init__(self, source: str, missing, unexpected, mismatched):
+        self.missing, self.unexpected, self.mismatched = missing, unexpected, mismatched
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing}")
+        if unexpected:
+            parts.append(f"unexpected keys {unexpected}")
+        if mismatched:
+            parts.append("shape mismatch " + ", ".join(
+                f"'{k}': {s} in source, {m} in module" for k, s, m in mismatched))
+        super().__init__(f"cannot load parameters from {source}: " + "; ".join(parts))
+
+
+def _join(prefix: str, name: str) -> str:
+    return prefix + SEP + name if prefix else name
+
+
+class Module:
+    """Base class of every layer, block, search space and network.
+
+    Attributes that are Modules or :class:`Parameter` objects are registered when they
+    are assigned, in assignment order; no ``super().__init__()`` call is needed.
+    Subclasses define the computation in :meth:`call`; calling the module records the
+    input shapes in :attr:`input_shapes` and returns ``call(...)``.
+
+    Parameters are named hierarchically from the attribute path, ``block/ops/0/W``, as
+    NNabla's parameter scopes name them, so saved files load with NNabla's own tools.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "Module":
+        obj = super().__new__(cls)
+        state = obj.__dict__
+        state["_parameters"] = OrderedDict()
+        state["_modules"] = OrderedDict()
+        state["_training"] = True
+        state["_need_grad"] = True
+        state["_input_shapes"] = []
+        return obj
+
+    # ----------------------------------------------------------------- registration
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_modules" not in self.__dict__:
+            raise AttributeError(
+                f"cannot assign '{name}' on {type(self).__name__}: the Module base is not "
+                "set up (a __new__ override must call Module.__new__)")
+        if isinstance(value, (Module, Parameter)):
+            self._check_child_name(name)
+        elif isinstance(value, nn.Variable) and value.parent is None and value.need_grad:
+            raise TypeError(
+                f"{type(self).__name__}.{name}: a plain nn.Variable with need_grad=True is "
+                "not registered and would never be trained or saved; wrap it in "
+                "Parameter, or set need_grad=False to keep it as a constant")
+        self.__dict__.pop(name, None)
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        if isinstance(value, Module):
+            self._modules[name] = value
+        elif isinstance(value, Parameter):
+            self._parameters[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def _check_child_name(self, name: Any) -> None:
+        if not isinstance(name, str) or not name:
+            raise KeyError(f"{type(self).__name__}: child name must be a non-empty string, "
+                           f"got {name!r}")
+        if SEP in name or "." in name:
+            raise KeyError(f"{type(self).__name__}: child name '{name}' must not contain "
+                           f"'{SEP}' or '.'")
+        if hasattr(type(self), name):
+            raise KeyError(f"{type(self).__name__}: child name '{name}' clashes with the "
+                           f"attribute {type(self).__name__}.{name}")
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails: look in the registered children.
+        state = self.__dict__
+        if "_modules" in state and name in state["_modules"]:
+            return state["_modules"][name]
+        if "_parameters" in state and name in state["_parameters"]:
+            return state["_parameters"][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        if name in self._parameters:
+            del self._parameters[name]
+        elif name in self._modules:
+            del self._modules[name]
+        else:
+            object.__delattr__(self, name)
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self._modules) | set(self._parameters))
+
+    # ------------------------------------------------------------------- properties
+    @property
+    def modules(self) -> "OrderedDict[str, Module]":
+        """The immediate child modules, by attribute name."""
+        return self._modules
+
+    @property
+    def parameters(self) -> "OrderedDict[str, Parameter]":
+        """The immediate parameters, by attribute name."""
+        return self._parameters
+
+    @property
+    def training(self) -> bool:
+        """Training mode: batch statistics and dropout on. Set tree-wide with
+        ``apply(training=...)``."""
+        return self._training
+
+    @training.setter
+    def training(self, mode: bool) -> None:
+        self.__dict__["_training"] = bool(mode)
+
+    @property
+    def need_grad(self) -> bool:
+        """Whether this module's parameters take part in ``get_parameters(grad_only=True)``.
+        """
+        return self._need_grad
+
+    @need_grad.setter
+    def need_grad(self, mode: bool) -> None:
+        self.__dict__["_need_grad"] = bool(mode)
+
+    @property
+    def input_shapes(self) -> list:
+        """Shapes of the variables this module was last called with."""
+        return self._input_shapes
+
+    @input_shapes.setter
+    def input_shapes(self, shapes: list) -> None:
+        self.__dict__["_input_shapes"] = list(shapes)
+
+    # -------------------------------------------------------------------- traversal
+    def _walk(self, prefix: str = "", memo: Optional[set] = None,
+              enabled: bool = True) -> Iterator[Tuple[str, "Module", bool]]:
+        """The one traversal: ``(name, module, enabled)`` for this module and every
+        descendant, depth first in registration order, each module once. ``enabled`` is
+        False below any module whose ``need_grad`` is False."""
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        enabled = enabled and self.need_grad
+        yield prefix, self, enabled
+        for name, child in self._modules.items():
+            yield from child._walk(_join(prefix, name), memo, enabled)
+
+    def get_modules(self, prefix: str = "", memo: Optional[set] = None
+                    ) -> Iterator[Tuple[str, "Module"]]:
+        """Yield ``(name, module)`` for this module (named ``prefix``) and every
+        descendant, each once, in a stable depth-first order."""
+        for name, module, _ in self._walk(prefix, memo):
+            yield name, module
+
+    def get_parameters(self, grad_only: bool = False) -> "OrderedDict[str, Parameter]":
+        """Every parameter of the tree under its hierarchical name, each once.
+
+        Args:
+            grad_only: Keep only parameters with ``need_grad=True`` that do not sit
+                below a module whose ``need_grad`` is False.
+
+        Returns:
+            An OrderedDict in a stable order: a module's own parameters, then its
+            children's, in registration order. A parameter shared by several modules
+            appears once, under the first name that reaches it.
+        """
+        params: "OrderedDict[str, Parameter]" = OrderedDict()
+        seen = set()
+        for prefix, module, enabled in self._walk():
+            for name, p in module._parameters.items():
+                if id(p) in seen:
+                    continue
+                seen.add(id(p))
+                if grad_only and not (enabled and p.need_grad):
+                    continue
+                params[_join(prefix, name)] = p
+        return params
+
+    def apply(self, memo: Optional[set] = None, **attrs: Any) -> "Module":
+        """Set attributes such as ``training`` or ``need_grad`` on every module of the
+        tree, and return ``self``."""
+        for _, module in self.get_modules(memo=memo):
+            for key, value in attrs.items():
+                setattr(module, key, value)
+        return self
+
+    # ------------------------------------------------------------ saving and loading
+    def set_parameters(self, params: Mapping[str, Any], strict: bool = True,
+                       raise_if_missing: Optional[bool] = None,
+                       source: str = "the given mapping") -> None:
+        """Copy values into this tree's parameters by hierarchical name.
+
+        Args:
+            params: Name to ``nn.Variable`` or numpy array.
+            strict: Refuse (and change nothing) when names are missing, unexpected or of
+                another shape. With ``strict=False`` the matching names are copied and
+                the rest ignored; shapes must still agree.
+            raise_if_missing: Older spelling of ``strict``, kept for existing code.
+            source: What to call ``params`` in error messages.
+
+        Raises:
+            ParameterLoadError: listing every missing, unexpected and mismatched name.
+        """
+        if raise_if_missing is not None:
+            strict = raise_if_missing
+        own = self.get_parameters()
+        values = {k: np.asarray(v.d if isinstance(v, nn.Variable) else v)
+                  for k, v in params.items()}
+        missing = [k for k in own if k not in values]
+        unexpected = [k for k in values if k not in own]
+        mismatched = [(k, values[k].shape, tuple(p.shape)) for k, p in own.items()
+                      if k in values and values[k].shape != tuple(p.shape)]
+        if mismatched or (strict and (missing or unexpected)):
+            raise ParameterLoadError(source, missing if strict else [],
+                                     unexpected if strict else [], mismatched)
+        for k, p in own.items():
+            if k in values:
+                p.data.cast(np.float32)[...] = values[k]
+
+    def save_parameters(self, path: str, params: Optional[Mapping[str, nn.Variable]] = None,
+                        grad_only: bool = False) -> None:
+        """Save parameters in NNabla's format (``.h5`` or ``.protobuf``, by extension).
+
+        The file is written to a temporary name and renamed, so an interrupted save
+        never leaves a truncated file at ``path``.
+        """
+        params = self.get_parameters(grad_only) if params is None else params
+        ext = os.path.splitext(path)[1]
+        if ext not in (".h5", ".protobuf"):
+            raise ValueError(f"save_parameters: path: expected a '.h5' or '.protobuf' "
+                             f"file name, got {path!r}")
+        tmp = f"{path}.tmp-{os.getpid()}{ext}"
+        try:
+            nn.save_parameters(tmp, OrderedDict(params), extension=ext)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    def load_parameters(self, path: str, strict: bool = True,
+                        raise_if_missing: Optional[bool] = None) -> None:
+        """Load parameters saved by :meth:`save_parameters` or NNabla's own
+        ``nn.save_parameters``; see :meth:`set_parameters` for ``strict``.
+
+        Loading does not touch NNabla's global parameter scope.
+        """
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"load_parameters: no such file: {path!r}")
+        try:
+            # A fresh scope dict keeps the global parameter scope untouched.
+            with nn.parameter_scope("", OrderedDict()):
+                nn.load_parameters(path)
+                loaded: Dict[str, nn.Variable] = nn.get_parameters(grad_only=False)
+        except Exception as e:  # NNabla raises many kinds for a bad file
+            raise ValueError(f"load_parameters: {path!r} is not a readable NNabla "
+                             f"parameter file ({type(e).__name__}: {e})") from e
+        self.set_parameters(loaded, strict=strict, raise_if_missing=raise_if_missing,
+                            source=repr(path))
+
+    # ------------------------------------------------------------------ computation
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.input_shapes = [tuple(x.shape) for x in args if isinstance(x, nn.Variable)]
+        return self.call(*args, **kwargs)
+
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        """The computation of the module; subclasses override it."""
+        raise NotImplementedError(f"{type(self).__name__} does not define call()")
+
+    # ---------------------------------------------------------------- representation
+    def extra_repr(self) -> str:
+        """The module's own settings, shown in its ``repr``."""
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        extra = self.extra_repr()
+        if extra:
+            lines.extend(extra.split("\n"))
+        for name, child in self._modules.items():
+            child_lines = repr(child).split("\n")
+            lines.append(f"({name}): {child_lines[0]}")
+            lines.extend(child_lines[1:])
+        if not self._modules:
+            return f"{type(self).__name__}({extra})"
+        body = "\n".join("  " + line for line in lines)
+        return f"{type(self).__name__}(\n{body}\n)"

@@ -1,0 +1,1 @@
+"""Searchers and trainers that run a search space on data."""
