@@ -249,7 +249,8 @@ class Module:
 
     def save_parameters(self, path: str, params: Optional[Mapping[str, nn.Variable]] = None,
                         grad_only: bool = False) -> None:
-        """Save parameters in NNabla's format (``.h5`` or ``.protobuf``, by extension).
+        """Save parameters in NNabla's format (``.h5`` or ``.protobuf``, by extension),
+        as float32.
 
         The file is written to a temporary name and renamed, so an interrupted save
         never leaves a truncated file at ``path``.
@@ -259,6 +260,9 @@ class Module:
         if ext not in (".h5", ".protobuf"):
             raise ValueError(f"save_parameters: path: expected a '.h5' or '.protobuf' "
                              f"file name, got {path!r}")
+        for p in params.values():
+            # `p.d = array` keeps the array's dtype; NNabla parameter files hold float32.
+            p.data.cast(np.float32)
         tmp = f"{path}.tmp-{os.getpid()}{ext}"
         try:
             nn.save_parameters(tmp, OrderedDict(params), extension=ext)
