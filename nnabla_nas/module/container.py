@@ -46,12 +46,12 @@ class _IndexedChildren:
         index = self._index(index)
         self._registry()[str(index)] = self._check_item(index, item)
 
-    def append(self, item: Any) -> "_IndexedChildren":
+    def append(self, item: Any):
         """Add ``item`` at the end and return the container."""
         self._registry()[str(len(self))] = self._check_item(len(self), item)
         return self
 
-    def extend(self, items: Iterable[Any]) -> "_IndexedChildren":
+    def extend(self, items: Iterable[Any]):
         """Append every item of ``items`` and return the container."""
         for item in items:
             self.append(item)

@@ -71,7 +71,7 @@ class MixedOp(Module):
 
     @property
     def mode(self) -> str:
-        """The selection mode: ``'full'``, ``'sample'`` or ``'max'``."""
+        """The selection mode, one of ``'full'``, ``'sample'`` and ``'max'``."""
         return self._mode
 
     @mode.setter

@@ -133,8 +133,10 @@ class Module:
 
     @property
     def training(self) -> bool:
-        """Training mode: batch statistics and dropout on. Set tree-wide with
-        ``apply(training=...)``."""
+        """Whether the module is in training mode (batch statistics and dropout on).
+
+        Set it on a whole tree with ``apply(training=...)``.
+        """
         return self._training
 
     @training.setter
@@ -190,8 +192,8 @@ class Module:
                 below a module whose ``need_grad`` is False.
 
         Returns:
-            An OrderedDict in a stable order: a module's own parameters, then its
-            children's, in registration order. A parameter shared by several modules
+            An OrderedDict in a stable order (a module's own parameters, then its
+            children's, in registration order). A parameter shared by several modules
             appears once, under the first name that reaches it.
         """
         params: "OrderedDict[str, Parameter]" = OrderedDict()
