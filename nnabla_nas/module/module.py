@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
+from typing import Any, Iterator, Mapping, Optional, Tuple
 
 import nnabla as nn
 import numpy as np
@@ -38,6 +38,66 @@ class ParameterLoadError(ValueError):
             parts.append("shape mismatch " + ", ".join(
                 f"'{k}': {s} in source, {m} in module" for k, s, m in mismatched))
         super().__init__(f"cannot load parameters from {source}: " + "; ".join(parts))
+
+
+def copy_parameters(targets: Mapping[str, nn.Variable], values: Mapping[str, Any],
+                    strict: bool = True, source: str = "the given mapping") -> None:
+    """Copy ``values`` into ``targets`` by name, all or nothing.
+
+    Raises:
+        ParameterLoadError: for shape mismatches, and with ``strict`` for missing or
+            unexpected names; nothing is copied then.
+    """
+    arrays = {k: np.asarray(v.d if isinstance(v, nn.Variable) else v)
+              for k, v in values.items()}
+    missing = [k for k in targets if k not in arrays]
+    unexpected = [k for k in arrays if k not in targets]
+    mismatched = [(k, arrays[k].shape, tuple(p.shape)) for k, p in targets.items()
+                  if k in arrays and arrays[k].shape != tuple(p.shape)]
+    if mismatched or (strict and (missing or unexpected)):
+        raise ParameterLoadError(source, missing if strict else [],
+                                 unexpected if strict else [], mismatched)
+    for k, p in targets.items():
+        if k in arrays:
+            p.data.cast(np.float32)[...] = arrays[k]
+
+
+def save_parameter_file(path: str, params: Mapping[str, nn.Variable]) -> None:
+    """Save ``params`` in NNabla's format (by extension, ``.h5`` or ``.protobuf``) as
+    float32, through a temporary file and a rename."""
+    ext = os.path.splitext(path)[1]
+    if ext not in (".h5", ".protobuf"):
+        raise ValueError(f"save_parameters: path: expected a '.h5' or '.protobuf' "
+                         f"file name, got {path!r}")
+    for p in params.values():
+        # `p.d = array` keeps the array's dtype; NNabla parameter files hold float32.
+        p.data.cast(np.float32)
+    tmp = f"{path}.tmp-{os.getpid()}{ext}"
+    try:
+        nn.save_parameters(tmp, OrderedDict(params), extension=ext)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def read_parameter_file(path: str) -> "OrderedDict[str, nn.Variable]":
+    """Read an NNabla parameter file into a new dict, leaving NNabla's global parameter
+    scope untouched.
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        ValueError: naming ``path`` if it is not a readable parameter file.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"load_parameters: no such file: {path!r}")
+    try:
+        with nn.parameter_scope("", OrderedDict()):
+            nn.load_parameters(path)
+            return nn.get_parameters(grad_only=False)
+    except Exception as e:  # NNabla raises many kinds for a bad file
+        raise ValueError(f"load_parameters: {path!r} is not a readable NNabla "
+                         f"parameter file ({type(e).__name__}: {e})") from e
 
 
 def _join(prefix: str, name: str) -> str:
@@ -235,19 +295,7 @@ class Module:
         """
         if raise_if_missing is not None:
             strict = raise_if_missing
-        own = self.get_parameters()
-        values = {k: np.asarray(v.d if isinstance(v, nn.Variable) else v)
-                  for k, v in params.items()}
-        missing = [k for k in own if k not in values]
-        unexpected = [k for k in values if k not in own]
-        mismatched = [(k, values[k].shape, tuple(p.shape)) for k, p in own.items()
-                      if k in values and values[k].shape != tuple(p.shape)]
-        if mismatched or (strict and (missing or unexpected)):
-            raise ParameterLoadError(source, missing if strict else [],
-                                     unexpected if strict else [], mismatched)
-        for k, p in own.items():
-            if k in values:
-                p.data.cast(np.float32)[...] = values[k]
+        copy_parameters(self.get_parameters(), params, strict, source)
 
     def save_parameters(self, path: str, params: Optional[Mapping[str, nn.Variable]] = None,
                         grad_only: bool = False) -> None:
@@ -257,21 +305,8 @@ class Module:
         The file is written to a temporary name and renamed, so an interrupted save
         never leaves a truncated file at ``path``.
         """
-        params = self.get_parameters(grad_only) if params is None else params
-        ext = os.path.splitext(path)[1]
-        if ext not in (".h5", ".protobuf"):
-            raise ValueError(f"save_parameters: path: expected a '.h5' or '.protobuf' "
-                             f"file name, got {path!r}")
-        for p in params.values():
-            # `p.d = array` keeps the array's dtype; NNabla parameter files hold float32.
-            p.data.cast(np.float32)
-        tmp = f"{path}.tmp-{os.getpid()}{ext}"
-        try:
-            nn.save_parameters(tmp, OrderedDict(params), extension=ext)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        save_parameter_file(path, self.get_parameters(grad_only) if params is None
+                            else params)
 
     def load_parameters(self, path: str, strict: bool = True,
                         raise_if_missing: Optional[bool] = None) -> None:
@@ -280,18 +315,8 @@ class Module:
 
         Loading does not touch NNabla's global parameter scope.
         """
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"load_parameters: no such file: {path!r}")
-        try:
-            # A fresh scope dict keeps the global parameter scope untouched.
-            with nn.parameter_scope("", OrderedDict()):
-                nn.load_parameters(path)
-                loaded: Dict[str, nn.Variable] = nn.get_parameters(grad_only=False)
-        except Exception as e:  # NNabla raises many kinds for a bad file
-            raise ValueError(f"load_parameters: {path!r} is not a readable NNabla "
-                             f"parameter file ({type(e).__name__}: {e})") from e
-        self.set_parameters(loaded, strict=strict, raise_if_missing=raise_if_missing,
-                            source=repr(path))
+        self.set_parameters(read_parameter_file(path), strict=strict,
+                            raise_if_missing=raise_if_missing, source=repr(path))
 
     # ------------------------------------------------------------------ computation
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
