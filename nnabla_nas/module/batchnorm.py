@@ -43,7 +43,7 @@ class BatchNormalization(Module):
                              f"n_dims={n_dims}")
         self._axes = list(axes)
         self._decay_rate = C.probability(name, "decay_rate", decay_rate, allow_one=True)
-        if not eps > 0:
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
             raise ValueError(f"{name}: eps: expected a positive float, got {eps!r}")
         self._eps = float(eps)
         self._output_stat = bool(output_stat)
@@ -65,6 +65,9 @@ class BatchNormalization(Module):
         name = type(self).__name__
         C.variable(name, input, ndim=self._n_dims)
         C.axis_size(name, input, self._axes[0], self._n_features, "features")
+        if self._output_stat and not self.training:
+            raise ValueError(f"{name}: output_stat: batch statistics exist only in "
+                             "training mode; set training=True or output_stat=False")
         return F.batch_normalization(input, self.beta, self.gamma, self.mean, self.var,
                                      axes=self._axes, decay_rate=self._decay_rate,
                                      eps=self._eps, batch_stat=self.training,

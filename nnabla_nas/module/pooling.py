@@ -18,6 +18,9 @@ class _Pool(Module):
         name = type(self).__name__
         self._kernel = C.int_tuple(name, "kernel", kernel, minimum=1)
         n = len(self._kernel)
+        if n not in (2, 3):
+            raise ValueError(f"{name}: kernel: NNabla pools over 2 or 3 spatial axes, "
+                             f"got {kernel!r}")
         self._stride = C.optional_int_tuple(name, "stride", stride, n, minimum=1)
         self._pad = C.optional_int_tuple(name, "pad", pad, n)
         self._channel_last = bool(channel_last)

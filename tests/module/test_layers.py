@@ -837,3 +837,20 @@ def test_non_variable_input_is_a_type_error(case):
 def test_merging_names_the_bad_input():
     with pytest.raises(TypeError, match=r"input 1: expected an nnabla.Variable, got list"):
         Mo.Merging("add")(nn.Variable((2, 3)), [1, 2, 3])
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: Mo.MaxPool((2,)), "kernel: NNabla pools over 2 or 3 spatial axes"),
+    (lambda: Mo.AvgPool((2, 2, 2, 2)), "kernel: NNabla pools over 2 or 3 spatial axes"),
+    (lambda: Mo.BatchNormalization(3, eps=None), "eps: expected a positive float"),
+])
+def test_arguments_nnabla_cannot_handle_are_refused_by_name(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_output_stat_outside_training_is_refused_by_name():
+    bn = Mo.BatchNormalization(3, 4, output_stat=True)
+    bn.apply(training=False)
+    with pytest.raises(ValueError, match="output_stat: batch statistics exist only"):
+        bn(nn.Variable((2, 3, 4, 4)))
