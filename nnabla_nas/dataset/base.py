@@ -1,0 +1,135 @@
+"""What every dataset returns: `Split`, `DatasetSplits`, and the `DATASETS` registry.
+
+A dataset is a class registered in :data:`DATASETS` with a nested frozen dataclass
+``Config`` (its options, validated in ``__post_init__``) and a static method
+``load(config, seed) -> DatasetSplits``::
+
+    @DATASETS.register("digits")
+    class Digits:
+        @dataclass(frozen=True)
+        class Config:
+            # 20% of the images for the final test.
+            test_fraction: float = option(0.2, "fraction of all images held out as "
+                                               "the test split")
+
+            def __post_init__(self):  # raise ValueError("test_fraction: expected ...")
+                ...
+
+        @staticmethod
+        def load(config: "Digits.Config", seed: int) -> DatasetSplits: ...
+
+Option errors are ``ValueError`` whose message starts with the option's name
+(``valid_fraction: expected a float in (0, 1), got 1.5``); the config loader prefixes
+the section.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Tuple
+
+import numpy as np
+
+from ..registry import Registry
+
+#: Datasets by name; each entry has a ``Config`` dataclass and ``load(config, seed)``.
+DATASETS = Registry("dataset")
+
+#: A training-time augmentation: ``augment(x_batch, rng) -> x_batch`` on (B, C, H, W).
+Augment = Callable[[np.ndarray, np.random.RandomState], np.ndarray]
+
+
+def option(default: Any, doc: str) -> Any:
+    """A config field with a default and a one-line description (``metadata["doc"]``,
+    which the command line and the docs print), like the config schema's ``option``
+    without a constraint: dataset options check their own values in
+    ``__post_init__``."""
+    return dataclasses.field(default=default, metadata={"doc": doc})
+
+
+def _describe(a: np.ndarray) -> str:
+    return f"{a.dtype} array of shape {a.shape}" if isinstance(a, np.ndarray) \
+        else type(a).__name__
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """One split of a dataset, in memory and ready for a network.
+
+    The arrays are made read-only: batches are copies, so nothing downstream can alter
+    the split by accident.
+
+    Attributes:
+        x: Images, float32 of shape (N, C, H, W), already normalized.
+        y: Class indices, int32 of shape (N, 1).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+
+    def __post_init__(self):
+        x, y = self.x, self.y
+        if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.ndim != 4 \
+                or len(x) == 0:
+            raise ValueError(f"x: expected a non-empty float32 array of shape "
+                             f"(N, C, H, W), got a {_describe(x)}")
+        if not isinstance(y, np.ndarray) or y.dtype != np.int32 or y.shape != (len(x), 1):
+            raise ValueError(f"y: expected an int32 array of shape ({len(x)}, 1), got a "
+                             f"{_describe(y)}")
+        x.flags.writeable = False
+        y.flags.writeable = False
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+@dataclass(frozen=True, eq=False)
+class DatasetSplits:
+    """The three splits of a dataset and what a network needs to know about them.
+
+    Attributes:
+        train: Trains the network weights.
+        valid: Held out from ``train``; in architecture search the architecture
+            parameters are trained on it.
+        test: Only for the final evaluation.
+        num_classes: Labels are in ``[0, num_classes)``.
+        name: The registered dataset name.
+        augment: Applied to training batches only (``None``: no augmentation).
+    """
+
+    train: Split
+    valid: Split
+    test: Split
+    num_classes: int
+    name: str
+    augment: Optional[Augment] = None
+
+    def __post_init__(self):
+        for field in ("train", "valid", "test"):
+            if not isinstance(getattr(self, field), Split):
+                raise TypeError(f"{field}: expected a Split, got "
+                                f"{type(getattr(self, field)).__name__}")
+        if not isinstance(self.num_classes, int) or isinstance(self.num_classes, bool) \
+                or self.num_classes < 1:
+            raise ValueError(f"num_classes: expected a positive int, got "
+                             f"{self.num_classes!r}")
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name: expected a non-empty string, got {self.name!r}")
+        if self.augment is not None and not callable(self.augment):
+            raise TypeError(f"augment: expected a callable or None, got "
+                            f"{type(self.augment).__name__}")
+        for field in ("valid", "test"):
+            shape = getattr(self, field).x.shape[1:]
+            if shape != self.shape:
+                raise ValueError(f"{field}: images of shape {shape} differ from the "
+                                 f"training images' {self.shape}")
+        for field in ("train", "valid", "test"):
+            y = getattr(self, field).y
+            if y.min() < 0 or y.max() >= self.num_classes:
+                raise ValueError(f"{field}: labels must be in [0, {self.num_classes}), "
+                                 f"got [{y.min()}, {y.max()}]")
+
+    @property
+    def shape(self) -> Tuple[int, int, int]:
+        """The shape (C, H, W) of one image."""
+        return tuple(self.train.x.shape[1:])
