@@ -117,9 +117,12 @@ class MixedOp(Module):
         if len(set(shapes)) > 1:
             raise ValueError(f"{type(self).__name__}: mode 'full' needs candidates with one "
                              f"output shape, got {shapes} from {len(outs)} operators")
-        ndim = outs[0].ndim
-        weights = F.reshape(self._weights(), (len(outs),) + (1,) * ndim)
-        return F.sum(F.stack(*outs, axis=0) * weights, axis=0)
+        n = len(outs)
+        # One matrix product (1, n) x (n, size) instead of a broadcast multiply and a
+        # sum: the same values and gradients, an order of magnitude faster on CPU.
+        stacked = F.reshape(F.stack(*outs, axis=0), (n, -1))
+        mixed = F.affine(F.reshape(self._weights(), (1, n), inplace=False), stacked)
+        return F.reshape(mixed, shapes[0])
 
     def _gate(self, k: int, ndim: int):
         """1 in the forward pass, with gradient d/dp_k: ``1 + p_k - stop_grad(p_k)``."""
