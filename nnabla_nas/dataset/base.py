@@ -39,14 +39,6 @@ DATASETS = Registry("dataset")
 Augment = Callable[[np.ndarray, np.random.RandomState], np.ndarray]
 
 
-def option(default: Any, doc: str) -> Any:
-    """A config field with a default and a one-line description (``metadata["doc"]``,
-    which the command line and the docs print), like the config schema's ``option``
-    without a constraint: dataset options check their own values in
-    ``__post_init__``."""
-    return dataclasses.field(default=default, metadata={"doc": doc})
-
-
 def _describe(a: np.ndarray) -> str:
     return f"{a.dtype} array of shape {a.shape}" if isinstance(a, np.ndarray) \
         else type(a).__name__

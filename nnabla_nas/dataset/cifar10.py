@@ -19,7 +19,8 @@ import numpy as np
 from . import _checks as C
 from . import safe_pickle
 from .augment import random_crop_flip
-from .base import DATASETS, DatasetSplits, Split, option
+from ..config.fields import option
+from .base import DATASETS, DatasetSplits, Split
 from .download import extract_tar, fetch, file_md5
 from .split import stratified_split
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _checks as C
-from .base import DATASETS, DatasetSplits, Split, option
+from ..config.fields import option
+from .base import DATASETS, DatasetSplits, Split
 from .split import stratified_split
 
 NUM_CLASSES = 10

@@ -1,0 +1,1 @@
+"""Run configs: typed schema, safe YAML loading, validation with dotted keys."""
