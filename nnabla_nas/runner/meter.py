@@ -1,0 +1,35 @@
+"""Running averages of per-batch metrics."""
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import Dict, Mapping
+
+
+class NonFiniteError(RuntimeError):
+    """A loss or metric became NaN or infinite."""
+
+
+class Meter:
+    """Sample-weighted running means of named metrics."""
+
+    def __init__(self):
+        self._sums: Dict[str, float] = OrderedDict()
+        self._counts: Dict[str, int] = OrderedDict()
+
+    def update(self, values: Mapping[str, float], n: int = 1) -> None:
+        for k, v in values.items():
+            self._sums[k] = self._sums.get(k, 0.0) + float(v) * n
+            self._counts[k] = self._counts.get(k, 0) + n
+
+    def means(self) -> Dict[str, float]:
+        return OrderedDict((k, self._sums[k] / self._counts[k]) for k in self._sums)
+
+
+def check_finite(values: Mapping[str, float], where: str) -> None:
+    """Raise :class:`NonFiniteError` naming ``where`` and the quantity if any value is
+    NaN or infinite."""
+    for k, v in values.items():
+        if not math.isfinite(float(v)):
+            raise NonFiniteError(f"{where}: {k} is {v}; stopping (the last good "
+                                 "checkpoint is kept)")

@@ -1,0 +1,74 @@
+"""`Optimizer`: an NNabla solver with schedule, weight decay and global-norm clipping."""
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import Mapping
+
+import nnabla as nn
+import nnabla.solvers as S
+import numpy as np
+
+
+def cosine_lr(lr: float, lr_min: float, step: int, total_steps: int) -> float:
+    """Cosine annealing from ``lr`` at step 0 to ``lr_min`` at ``total_steps``."""
+    progress = min(max(step / max(total_steps, 1), 0.0), 1.0)
+    return lr_min + 0.5 * (lr - lr_min) * (1.0 + math.cos(math.pi * progress))
+
+
+class Optimizer:
+    """Updates a set of parameters from their gradients.
+
+    Args:
+        config: An :class:`~nnabla_nas.config.schema.OptimizerConfig`.
+        params: The parameters, by name.
+        total_steps: Steps of the whole run (for the schedule).
+    """
+
+    def __init__(self, config, params: Mapping[str, nn.Variable], total_steps: int):
+        self.config = config
+        self.params = OrderedDict(params)
+        self.total_steps = int(total_steps)
+        if config.name == "sgd":
+            self.solver = S.Momentum(config.lr, config.momentum)
+        else:
+            self.solver = S.Adam(config.lr, config.betas[0], config.betas[1])
+        self.solver.set_parameters(self.params, reset=False, retain_state=True)
+
+    def learning_rate(self, step: int) -> float:
+        """The learning rate at global ``step``."""
+        c = self.config
+        if c.schedule == "cosine":
+            return cosine_lr(c.lr, c.lr_min, step, self.total_steps)
+        return c.lr
+
+    def zero_grad(self) -> None:
+        """Set every parameter's gradient to zero."""
+        self.solver.zero_grad()
+
+    def grad_norm(self) -> float:
+        """The global L2 norm of the gradients."""
+        return float(math.sqrt(sum(float(np.sum(np.square(p.g)))
+                                   for p in self.params.values())))
+
+    def update(self, step: int) -> float:
+        """Clip, decay and apply the gradients; returns the learning rate used."""
+        c = self.config
+        if c.grad_clip > 0:
+            norm = self.grad_norm()
+            if norm > c.grad_clip:
+                self.solver.scale_grad(c.grad_clip / (norm + 1e-6))
+        if c.weight_decay > 0:
+            self.solver.weight_decay(c.weight_decay)
+        lr = self.learning_rate(step)
+        self.solver.set_learning_rate(lr)
+        self.solver.update()
+        return lr
+
+    def save_states(self, path: str) -> None:
+        """Write the solver's state (momentum buffers, Adam moments) to ``path`` (.h5)."""
+        self.solver.save_states(path)
+
+    def load_states(self, path: str) -> None:
+        """Restore the solver's state written by :meth:`save_states`."""
+        self.solver.load_states(path)

@@ -1,0 +1,118 @@
+"""`DartsSearcher`: Liu et al., 2019, "DARTS: Differentiable Architecture Search".
+
+Weights are trained on the training split; the architecture parameters alpha descend
+the validation loss, either directly (first order) or through one virtual weight step
+(second order, the paper's eq. 7 with the finite-difference Hessian-vector product of
+eq. 8).
+"""
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Dict
+
+import nnabla as nn
+import numpy as np
+
+from ...config.fields import option
+from . import SEARCHERS
+from .search import Searcher
+
+
+@SEARCHERS.register("darts")
+class DartsSearcher(Searcher):
+    """Differentiable architecture search over MixedOps in ``'full'`` mode."""
+
+    @dataclass(frozen=True)
+    class Config:
+        """Options of the DARTS searcher."""
+
+        order: int = option(1, "1: first-order approximation; 2: the unrolled step with "
+                               "a finite-difference Hessian-vector product",
+                            choices=(1, 2))
+        hessian_eps: float = option(0.01, "finite-difference step of the second-order "
+                                          "update, divided by the gradient norm",
+                                    minimum=0, exclusive_minimum=True)
+
+    def build(self) -> None:
+        model = self.model
+        model.apply(training=True)
+        if hasattr(model, "set_mode"):
+            model.set_mode("full")
+        out = model(self.x_train)
+        self.train_loss = model.loss(out, self.y_train)
+        self.train_error = model.metrics(out, self.y_train)["error"]
+        out = model(self.x_valid)
+        self.valid_loss = model.loss(out, self.y_valid)
+        self.valid_error = model.metrics(out, self.y_valid)["error"]
+        self.net_params = model.get_net_parameters(grad_only=True)
+        self.arch_params = model.get_arch_parameters(grad_only=True)
+
+    @staticmethod
+    def _forward_backward(loss: nn.Variable, error: nn.Variable) -> None:
+        nn.forward_all([loss, error], clear_no_need_grad=True)
+        loss.backward(clear_buffer=True)
+
+    def train_on_batch(self, step: int) -> Dict[str, float]:
+        self.net_optimizer.zero_grad()
+        self._forward_backward(self.train_loss, self.train_error)
+        lr = self.net_optimizer.update(step)
+        return OrderedDict(loss=float(self.train_loss.d), error=float(self.train_error.d),
+                           lr=lr)
+
+    def valid_on_batch(self, step: int) -> Dict[str, float]:
+        if self.options.order == 2:
+            self._unrolled_gradient(step)
+        else:
+            self.arch_optimizer.zero_grad()
+            self._forward_backward(self.valid_loss, self.valid_error)
+        self.arch_optimizer.update(step)
+        return OrderedDict(loss=float(self.valid_loss.d), error=float(self.valid_error.d))
+
+    # ----------------------------------------------------------------- second order
+    def _set(self, params, values) -> None:
+        for p, v in zip(params.values(), values):
+            p.d = v
+
+    def _grads(self, params):
+        return [p.g.copy() for p in params.values()]
+
+    def _zero_all(self) -> None:
+        self.net_optimizer.zero_grad()
+        self.arch_optimizer.zero_grad()
+
+    def _unrolled_gradient(self, step: int) -> None:
+        """Leave in alpha.g the gradient of L_val(w', alpha), w' = w - xi dL_train/dw.
+
+        The virtual step uses plain SGD with the current learning rate and weight decay
+        (the paper also adds the momentum buffer); its second-order term
+        ``xi * d2L_train/(dalpha dw) . dL_val/dw'`` is the central difference of
+        dL_train/dalpha at ``w +- eps dL_val/dw'``.
+        """
+        net, arch = self.net_params, self.arch_params
+        xi = self.net_optimizer.learning_rate(step)
+        decay = self.net_optimizer.config.weight_decay
+        w = [p.d.copy() for p in net.values()]
+        try:
+            self._zero_all()
+            self._forward_backward(self.train_loss, self.train_error)
+            self._set(net, [wi - xi * (g + decay * wi) for wi, g in zip(w, self._grads(net))])
+
+            self._zero_all()
+            self._forward_backward(self.valid_loss, self.valid_error)
+            d_alpha = self._grads(arch)
+            d_w = self._grads(net)
+            norm = math.sqrt(sum(float(np.sum(g * g)) for g in d_w))
+            eps = self.options.hessian_eps / max(norm, 1e-12)
+
+            grads = []
+            for sign in (1.0, -1.0):
+                self._set(net, [wi + sign * eps * g for wi, g in zip(w, d_w)])
+                self._zero_all()
+                self._forward_backward(self.train_loss, self.train_error)
+                grads.append(self._grads(arch))
+        finally:
+            self._set(net, w)
+        for p, da, gp, gn in zip(arch.values(), d_alpha, grads[0], grads[1]):
+            p.g = da - xi * (gp - gn) / (2.0 * eps)

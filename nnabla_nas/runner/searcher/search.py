@@ -1,0 +1,132 @@
+"""`Searcher`: the base of every architecture search algorithm."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Dict, Mapping
+
+import numpy as np
+
+from ...contrib.model import Model
+from ...contrib.spaces import SearchSpace
+from ...dataset import DataLoader, DatasetSplits
+from ...utils.output import RunOutput
+from ..loop import EpochLoop
+from ..meter import Meter, check_finite
+from ..optimizer import Optimizer
+
+
+def softmax_rows(values: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis of ``values`` (architecture weights to probabilities).
+    """
+    z = np.asarray(values, dtype=np.float64)
+    z = z.reshape(-1, z.shape[-1]) if z.ndim > 1 else z.reshape(1, -1)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class Searcher(EpochLoop):
+    """Alternates weight steps on the training split with architecture steps on the
+    validation split.
+
+    Subclasses define :meth:`train_on_batch` (one weight update from the batch in
+    ``self.x_train``/``self.y_train``) and :meth:`valid_on_batch` (one architecture
+    update from ``self.x_valid``/``self.y_valid``), and may build graphs in
+    :meth:`build`. Each step feeds one batch of each split, then runs the architecture
+    step (skipped during the warm-up epochs) and the weight step, as in DARTS.
+
+    Args:
+        model: The supernet.
+        space: Its search space (derives and saves the architecture).
+        data: The dataset splits.
+        config: The ``search`` section of the run config.
+        options: The searcher's own options (its ``Config``).
+        output: The run's output folder.
+        seed: Seeds the data order.
+        quiet: No progress bars.
+    """
+
+    phase = "search"
+    Config: Any = None
+
+    def __init__(self, model: Model, space: SearchSpace, data: DatasetSplits, config,
+                 options, output: RunOutput, seed: int, quiet: bool = False):
+        super().__init__(model, data, config.epochs, config.batch_size, output, seed, quiet)
+        self.space = space
+        self.config = config
+        self.options = options
+        self.train_loader = DataLoader(data.train, config.batch_size, shuffle=True,
+                                       seed=seed, augment=data.augment, drop_last=True)
+        self.valid_loader = DataLoader(data.valid, config.batch_size, shuffle=True,
+                                       seed=seed + 1, drop_last=True)
+        self.steps_per_epoch = len(self.train_loader)
+        total = self.steps_per_epoch * config.epochs
+        self.net_optimizer = Optimizer(config.net_optimizer,
+                                       model.get_net_parameters(grad_only=True), total)
+        self.arch_optimizer = Optimizer(config.arch_optimizer,
+                                        model.get_arch_parameters(grad_only=True), total)
+        self.x_train, self.y_train = self.placeholders(config.batch_size)
+        self.x_valid, self.y_valid = self.placeholders(config.batch_size)
+        self.build()
+
+    def build(self) -> None:
+        """Build the graphs the steps use (called once, after the placeholders exist)."""
+
+    def train_on_batch(self, step: int) -> Dict[str, float]:
+        """One weight update; returns its metrics (``loss``, ``error``, ...)."""
+        raise NotImplementedError
+
+    def valid_on_batch(self, step: int) -> Dict[str, float]:
+        """One architecture update; returns its metrics."""
+        raise NotImplementedError
+
+    def optimizers(self) -> Mapping[str, Optimizer]:
+        return OrderedDict(net=self.net_optimizer, arch=self.arch_optimizer)
+
+    def loaders(self) -> Mapping[str, DataLoader]:
+        return OrderedDict(train=self.train_loader, valid=self.valid_loader)
+
+    def train_epoch(self, epoch: int) -> Dict[str, float]:
+        warmup = epoch < self.config.warmup_epochs
+        meter = Meter()
+        bar = self.progress(range(self.steps_per_epoch),
+                            f"search {epoch + 1}/{self.epochs}" + (" warm-up" if warmup
+                                                                    else ""),
+                            self.steps_per_epoch)
+        for i in bar:
+            step = epoch * self.steps_per_epoch + i
+            self.x_train.d, self.y_train.d = self.train_loader.next_batch()
+            values = OrderedDict()
+            if not warmup:
+                self.x_valid.d, self.y_valid.d = self.valid_loader.next_batch()
+                values.update((f"arch_{k}", v) for k, v in self.valid_on_batch(step).items())
+            values.update(self.train_on_batch(step))
+            check_finite(values, f"search step {step + 1} (epoch {epoch + 1})")
+            meter.update(values)
+            if hasattr(bar, "set_postfix"):
+                means = meter.means()
+                bar.set_postfix(loss=f"{means['loss']:.3f}",
+                                acc=f"{1 - means['error']:.3f}")
+        metrics = meter.means()
+        metrics["lr"] = self.net_optimizer.learning_rate(
+            (epoch + 1) * self.steps_per_epoch - 1)
+        return metrics
+
+    def end_epoch(self, epoch: int, metrics: Dict[str, float]) -> None:
+        for name, p in self.model.get_arch_parameters().items():
+            for row, probs in enumerate(softmax_rows(p.d)):
+                for i, value in enumerate(probs):
+                    tag = f"alpha/{name}" + (f"/{row}" if row else "") + f"/{i}"
+                    self.output.writer.add_scalar(tag, value, epoch + 1)
+        arch = self.space.derive(self.model)
+        self.space.save_arch(arch, self.output.path("arch.json"))
+        self.log.info(f"search epoch {epoch + 1}: architecture {arch}")
+
+    def search(self) -> Any:
+        """Run the search (resuming from a checkpoint if one exists) and write
+        ``arch.json`` and the supernet's ``search_weights.h5``; returns the architecture.
+        """
+        self.run()
+        arch = self.space.derive(self.model)
+        self.space.save_arch(arch, self.output.path("arch.json"))
+        self.model.save_parameters(self.output.path("search_weights.h5"))
+        return arch

@@ -1,0 +1,4 @@
+"""Training a fixed architecture from scratch."""
+from .trainer import Trainer
+
+__all__ = ["Trainer"]

@@ -1,0 +1,94 @@
+"""`Trainer`: trains a fixed architecture and evaluates it on the test split."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Dict, Mapping
+
+import nnabla as nn
+
+from ...contrib.model import Model
+from ...dataset import DataLoader, DatasetSplits
+from ...utils.output import RunOutput
+from ..loop import EpochLoop
+from ..meter import Meter, check_finite
+from ..optimizer import Optimizer
+
+
+class Trainer(EpochLoop):
+    """Trains every weight of ``model`` on the training split with one optimizer,
+    validates after each epoch and finally measures the test split.
+
+    A model with a ``drop_path_prob`` attribute has it ramped up linearly from 0 to its
+    configured value over the epochs, as in DARTS' retraining.
+
+    Args:
+        model: The network to train.
+        data: The dataset splits.
+        config: The ``train`` section of the run config.
+        output: The run's output folder.
+        seed: Seeds the data order.
+        quiet: No progress bars.
+    """
+
+    phase = "train"
+
+    def __init__(self, model: Model, data: DatasetSplits, config, output: RunOutput,
+                 seed: int, quiet: bool = False):
+        super().__init__(model, data, config.epochs, config.batch_size, output, seed, quiet)
+        self.config = config
+        self.loader = DataLoader(data.train, config.batch_size, shuffle=True, seed=seed,
+                                 augment=data.augment, drop_last=True)
+        self.steps_per_epoch = len(self.loader)
+        self.optimizer = Optimizer(config.optimizer, model.get_parameters(grad_only=True),
+                                   self.steps_per_epoch * config.epochs)
+        self.max_drop_path = float(getattr(model, "drop_path_prob", 0.0) or 0.0)
+
+    def optimizers(self) -> Mapping[str, Optimizer]:
+        return OrderedDict(net=self.optimizer)
+
+    def loaders(self) -> Mapping[str, DataLoader]:
+        return OrderedDict(train=self.loader)
+
+    def _train_graph(self, epoch: int):
+        if self.max_drop_path > 0:
+            # The drop-path rate is fixed when the graph is built: rebuild per epoch.
+            self.model.drop_path_prob = self.max_drop_path * epoch / self.epochs
+        x, y = self.placeholders(self.config.batch_size)
+        self.model.apply(training=True)
+        out = self.model(x)
+        loss = self.model.loss(out, y)
+        error = self.model.metrics(out, y)["error"]
+        return x, y, loss, error
+
+    def train_epoch(self, epoch: int) -> Dict[str, float]:
+        x, y, loss, error = self._train_graph(epoch)
+        meter = Meter()
+        bar = self.progress(range(self.steps_per_epoch),
+                            f"train {epoch + 1}/{self.epochs}", self.steps_per_epoch)
+        for i in bar:
+            step = epoch * self.steps_per_epoch + i
+            x.d, y.d = self.loader.next_batch()
+            self.optimizer.zero_grad()
+            nn.forward_all([loss, error], clear_no_need_grad=True)
+            loss.backward(clear_buffer=True)
+            values = OrderedDict(loss=float(loss.d), error=float(error.d))
+            check_finite(values, f"train step {step + 1} (epoch {epoch + 1})")
+            lr = self.optimizer.update(step)
+            meter.update(values)
+            means = meter.means()
+            bar.set_postfix(loss=f"{means['loss']:.3f}", acc=f"{1 - means['error']:.3f}")
+        metrics = meter.means()
+        metrics["lr"] = lr
+        if self.max_drop_path > 0:
+            metrics["drop_path_prob"] = self.model.drop_path_prob
+        return metrics
+
+    def train(self) -> Dict[str, float]:
+        """Train (resuming from a checkpoint if one exists), save ``weights.h5`` and
+        return the test metrics."""
+        self.run()
+        self.model.save_parameters(self.output.path("weights.h5"))
+        test = self.evaluate(self.data.test, "test")
+        self.log.info(f"train: test loss {test['loss']:.4f}, test accuracy "
+                      f"{1 - test['error']:.4f}")
+        return test

@@ -1,0 +1,1 @@
+"""Run-time utilities: device contexts, output folders, logging."""

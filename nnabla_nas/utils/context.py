@@ -1,0 +1,52 @@
+"""Device choice: the one place that may load NNabla's CUDA extension."""
+from __future__ import annotations
+
+import importlib
+
+import nnabla as nn
+from nnabla.ext_utils import get_extension_context
+
+CONTEXTS = ("cpu", "cudnn")
+
+
+class DeviceError(RuntimeError):
+    """The requested device cannot be used here."""
+
+
+def make_context(name: str = "cpu", device_id: int = 0, type_config: str = "float"):
+    """An NNabla context for ``'cpu'`` or ``'cudnn'`` (GPU ``device_id``).
+
+    The CUDA extension is imported only for ``'cudnn'``; if it is missing the error says
+    which package to install.
+    """
+    if name not in CONTEXTS:
+        raise ValueError(f"context: expected one of {list(CONTEXTS)}, got {name!r}")
+    if name == "cudnn":
+        try:
+            importlib.import_module("nnabla_ext.cudnn")
+        except ImportError as e:
+            raise DeviceError(
+                "context: cudnn needs NNabla's CUDA extension, which is not installed "
+                f"({e}); install the one matching your CUDA and cuDNN, e.g. "
+                "`pip install nnabla-ext-cuda116`, or use context: cpu") from None
+        return get_extension_context("cudnn", device_id=str(device_id),
+                                     type_config=type_config)
+    return get_extension_context("cpu", type_config=type_config)
+
+
+class use_context:
+    """Scoped default context: ``with use_context(ctx): ...`` restores the previous one.
+    """
+
+    def __init__(self, ctx):
+        self._ctx = ctx
+        self._previous = None
+
+    def __enter__(self):
+        self._previous = nn.get_current_context()
+        nn.set_default_context(self._ctx)
+        return self._ctx
+
+    def __exit__(self, *exc):
+        nn.set_default_context(self._previous)
+        return False

@@ -1,0 +1,117 @@
+"""The output folder of a run: config, log, summaries, TensorBoard events."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from typing import Any, Optional
+
+import yaml
+
+CONFIG_NAME = "config.yaml"
+
+
+class OutputError(RuntimeError):
+    """The output folder cannot be used for this run."""
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename, so that a crash
+    never leaves a half-written file behind."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(path: str, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+class RunOutput:
+    """A run's output folder.
+
+    It holds ``config.yaml`` (the resolved config), ``log.txt``, ``summary.json``,
+    ``tensorboard/`` and what searchers and trainers write. A folder holding another
+    run's config is refused unless ``overwrite`` is set; a folder holding this same
+    config is reused, so a rerun resumes.
+
+    Args:
+        path: The folder.
+        config: The resolved config as plain data.
+        overwrite: Accept a folder that holds a different run's config.
+        quiet: Log to the file only, not to the console.
+    """
+
+    def __init__(self, path: str, config: dict, overwrite: bool = False,
+                 quiet: bool = False):
+        self.root = os.path.abspath(path)
+        self.quiet = quiet
+        text = yaml.safe_dump(config, sort_keys=False)
+        config_path = os.path.join(self.root, CONFIG_NAME)
+        if os.path.exists(config_path) and not overwrite:
+            with open(config_path, encoding="utf-8") as f:
+                previous = f.read()
+            if previous != text:
+                raise OutputError(
+                    f"{self.root}: holds a different run's {CONFIG_NAME}; choose another "
+                    "--output-path, or pass --overwrite to reuse it")
+        os.makedirs(self.root, exist_ok=True)
+        atomic_write_text(config_path, text)
+        self._writer = None
+        self.logger = logging.getLogger(f"nnabla_nas.run.{id(self)}")
+        self.logger.setLevel(logging.INFO)
+        self.logger.propagate = False
+        handler = logging.FileHandler(self.path("log.txt"), encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        self.logger.addHandler(handler)
+        if not quiet:
+            console = logging.StreamHandler(sys.stderr)
+            console.setFormatter(logging.Formatter("%(message)s"))
+            self.logger.addHandler(console)
+
+    def path(self, *parts: str) -> str:
+        """A path inside the folder (parent folders are created)."""
+        full = os.path.join(self.root, *parts)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        return full
+
+    @property
+    def writer(self):
+        """The TensorBoard writer (tensorboardX), created on first use."""
+        if self._writer is None:
+            from tensorboardX import SummaryWriter
+            self._writer = SummaryWriter(logdir=self.path("tensorboard"))
+        return self._writer
+
+    def read_json(self, name: str) -> Optional[dict]:
+        """The JSON file ``name`` of the folder, or None if it does not exist."""
+        path = os.path.join(self.root, name)
+        if not os.path.exists(path):
+            return None
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+
+    def update_summary(self, **values: Any) -> dict:
+        """Merge ``values`` into ``summary.json`` and return the whole summary."""
+        summary = self.read_json("summary.json") or {}
+        summary.update(values)
+        write_json(self.path("summary.json"), summary)
+        return summary
+
+    def close(self) -> None:
+        """Flush and close the log and the TensorBoard writer."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        for handler in list(self.logger.handlers):
+            handler.close()
+            self.logger.removeHandler(handler)
