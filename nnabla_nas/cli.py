@@ -96,13 +96,14 @@ def run(config: RunConfig, output: RunOutput) -> dict:
         searcher = searcher_cls(model, space, data, config.search,
                                 config.search.searcher.options, output, config.seed,
                                 config.quiet)
-        arch = searcher.search()
+        searcher.search()
         arch_path = output.path("arch.json")
         summary.update(search_space=space.name, searcher=config.search.searcher.name,
                        search_time_s=round(searcher.elapsed, 2),
                        search_valid_accuracy=1 - searcher.history[-1]["valid_error"],
-                       supernet_params=parameter_count(model.get_net_parameters()),
-                       arch=str(arch))
+                       supernet_params=parameter_count(
+                           model.get_net_parameters(grad_only=True)),
+                       arch_path=os.path.abspath(arch_path))
         output.update_summary(**summary)
     if config.train is not None:
         space = SEARCH_SPACES.get(config.train.net.name)
@@ -144,9 +145,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     finally:
         output.close()
-    shown = {k: v for k, v in summary.items() if k != "arch"}
     print(f"done in {time.perf_counter() - start:.1f} s; results in {output.root}")
-    for k, v in shown.items():
-        print(f"  {k}: {v:.4f}" if isinstance(v, float) else f"  {k}: {v}")
+    for k, v in summary.items():
+        print(f"  {k}: {v:.6g}" if isinstance(v, float) else f"  {k}: {v}")
     nn.clear_parameters()
     return 0
