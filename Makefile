@@ -14,10 +14,10 @@ export PYTHON
 .PHONY: run test docs venv clean
 
 # The main job: DARTS search on the bundled digits, then retraining of what it found.
-# Results in output/digits/ (summary.json, arch.json, weights.h5, TensorBoard events);
+# Results in output/quickstart/ (summary.json, arch.json, weights.h5, TensorBoard events);
 # rerunning resumes from the last checkpoint.
 run: $(STAMP)
-	$(VPY) main.py --config examples/darts/digits.yaml
+	$(VPY) main.py --config examples/quickstart.yaml
 
 test: $(STAMP)
 	$(VPY) -m pytest
