@@ -38,7 +38,8 @@ def _sha256(path: str) -> str:
 def encode(value: Any) -> Any:
     """JSON-safe form of run state: numpy arrays and scalars, tuples, nested dicts."""
     if isinstance(value, np.ndarray):
-        return {"__ndarray__": value.tolist(), "dtype": str(value.dtype)}
+        return {"__ndarray__": value.ravel().tolist(), "dtype": str(value.dtype),
+                "shape": list(value.shape)}
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, tuple):
@@ -54,7 +55,8 @@ def decode(value: Any) -> Any:
     """Inverse of :func:`encode`."""
     if isinstance(value, dict):
         if "__ndarray__" in value:
-            return np.array(value["__ndarray__"], dtype=value["dtype"])
+            return np.array(value["__ndarray__"], dtype=value["dtype"]).reshape(
+                value["shape"])
         if "__tuple__" in value:
             return tuple(decode(v) for v in value["__tuple__"])
         return {k: decode(v) for k, v in value.items()}

@@ -62,6 +62,9 @@ class DartsSearcher(Searcher):
                            lr=lr)
 
     def valid_on_batch(self, step: int) -> Dict[str, float]:
+        """One architecture update. The ``loss`` and ``error`` it reports are those of
+        the objective it descended: at the current weights (first order) or at the
+        virtual weights after one training step (second order)."""
         if self.options.order == 2:
             self._unrolled_gradient(step)
         else:
