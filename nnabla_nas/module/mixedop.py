@@ -109,7 +109,8 @@ class MixedOp(Module):
 
     def _weights(self):
         n = len(self.ops)
-        return F.softmax(F.reshape(self.alpha, (n,), inplace=False), axis=0)
+        alpha = self.alpha if self.alpha.shape == (n,) else F.reshape(self.alpha, (n,))
+        return F.softmax(alpha, axis=0)
 
     def _weighted_sum(self, input):
         outs = [op(input) for op in self.ops]
