@@ -78,6 +78,7 @@ class SearchCell(Module):
         self.reduction = reduction
         self._num_nodes = num_nodes
         self._multiplier = multiplier
+        self._channels = channels
         self.preprocess0, self.preprocess1 = _preprocess(
             prev_prev_channels, prev_channels, channels, reduction_prev, affine=False)
         edges = []
@@ -89,6 +90,11 @@ class SearchCell(Module):
                          Parameter((len(PRIMITIVES),), initializer=alpha_init))
                 edges.append(MixedOp(ops, mode=mode, alpha=alpha))
         self.edges = Mo.ModuleList(edges)
+
+    @property
+    def out_channels(self) -> int:
+        """Channels of the cell's output (``multiplier`` nodes concatenated)."""
+        return self._multiplier * self._channels
 
     def call(self, s0, s1):
         states = [self.preprocess0(s0), self.preprocess1(s1)]
@@ -123,6 +129,7 @@ class TrainCell(Module):
         self.reduction = reduction
         self._cell = tuple(cell)
         self._concat = tuple(concat)
+        self._channels = channels
         self.preprocess0, self.preprocess1 = _preprocess(
             prev_prev_channels, prev_channels, channels, reduction_prev, affine=True)
         self.ops = Mo.ModuleList([
@@ -133,6 +140,11 @@ class TrainCell(Module):
     def multiplier(self) -> int:
         """How many states the output concatenates."""
         return len(self._concat)
+
+    @property
+    def out_channels(self) -> int:
+        """Channels of the cell's output (``multiplier`` states concatenated)."""
+        return self.multiplier * self._channels
 
     def call(self, s0, s1, drop_prob: float = 0.0):
         states = [self.preprocess0(s0), self.preprocess1(s1)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from numbers import Real
-from typing import Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import nnabla.random
 import numpy as np
@@ -27,6 +27,29 @@ def _stem(in_channels: int, channels: int) -> Mo.Sequential:
     """3x3 convolution and batch normalization."""
     conv = Mo.Conv(in_channels, channels, (3, 3), pad=(1, 1), with_bias=False)
     return Mo.Sequential(conv, Mo.BatchNormalization(channels, 4))
+
+
+def _build_cells(num_cells: int, init_channels: int, stem_channels: int,
+                 make_cell: Callable[..., Mo.Module]) -> Tuple[List[Mo.Module], List[int]]:
+    """The DARTS cell layout, shared by both networks: channels double at the
+    reduction cells (1/3 and 2/3 depth), and each cell reads the outputs of the two
+    before it.
+
+    ``make_cell(prev_prev, prev, channels, reduction, reduction_prev)`` builds one cell,
+    which must have an ``out_channels`` attribute. Returns the cells and the output
+    channels of each.
+    """
+    prev_prev, prev, channels = stem_channels, stem_channels, init_channels
+    reductions, reduction_prev = reduction_indices(num_cells), False
+    cells, outputs = [], []
+    for i in range(num_cells):
+        reduction = i in reductions
+        channels *= 2 if reduction else 1
+        cell = make_cell(prev_prev, prev, channels, reduction, reduction_prev)
+        cells.append(cell)
+        outputs.append(cell.out_channels)
+        prev_prev, prev, reduction_prev = prev, cell.out_channels, reduction
+    return cells, outputs
 
 
 class SearchNet(Model):
@@ -95,19 +118,18 @@ class SearchNet(Model):
         if shared:  # registered first, so that they are named alpha_normal/<edge>, ...
             self.alpha_normal = alpha_list()
             self.alpha_reduce = alpha_list()
-        channels = stem_multiplier * init_channels
-        self.stem = _stem(in_channels, channels)
-        prev_prev, prev, channels = channels, channels, init_channels
-        reductions, reduction_prev, cells = reduction_indices(num_cells), False, []
-        for i in range(num_cells):
-            reduction = i in reductions
-            channels *= 2 if reduction else 1
+        stem_channels = stem_multiplier * init_channels
+        self.stem = _stem(in_channels, stem_channels)
+
+        def make_cell(prev_prev, prev, channels, reduction, reduction_prev):
             alphas = None
             if shared:
                 alphas = self.alpha_reduce if reduction else self.alpha_normal
-            cells.append(SearchCell(prev_prev, prev, channels, reduction, reduction_prev,
-                                    num_nodes, multiplier, mode, alphas, alpha_init))
-            prev_prev, prev, reduction_prev = prev, multiplier * channels, reduction
+            return SearchCell(prev_prev, prev, channels, reduction, reduction_prev,
+                              num_nodes, multiplier, mode, alphas, alpha_init)
+
+        cells, outputs = _build_cells(num_cells, init_channels, stem_channels, make_cell)
+        prev = outputs[-1]
         self.cells = Mo.ModuleList(cells)
         self.pool = Mo.GlobalAvgPool()
         self.classifier = Mo.Linear(prev, num_classes)
@@ -205,20 +227,16 @@ class TrainNet(Model):
         self._auxiliary_weight = float(auxiliary_weight)
         self._genotype = genotype
         self._aux_index = 2 * num_cells // 3
-        channels = stem_multiplier * init_channels
-        self.stem = _stem(in_channels, channels)
-        prev_prev, prev, channels = channels, channels, init_channels
-        reductions, reduction_prev, cells = reduction_indices(num_cells), False, []
-        for i in range(num_cells):
-            reduction = i in reductions
-            channels *= 2 if reduction else 1
+        stem_channels = stem_multiplier * init_channels
+        self.stem = _stem(in_channels, stem_channels)
+
+        def make_cell(prev_prev, prev, channels, reduction, reduction_prev):
             kind = "reduce" if reduction else "normal"
-            cell = TrainCell(getattr(genotype, kind), getattr(genotype, f"{kind}_concat"),
+            return TrainCell(getattr(genotype, kind), getattr(genotype, f"{kind}_concat"),
                              prev_prev, prev, channels, reduction, reduction_prev)
-            cells.append(cell)
-            prev_prev, prev, reduction_prev = prev, cell.multiplier * channels, reduction
-            if i == self._aux_index:
-                aux_channels = prev
+
+        cells, outputs = _build_cells(num_cells, init_channels, stem_channels, make_cell)
+        prev, aux_channels = outputs[-1], outputs[self._aux_index]
         self.cells = Mo.ModuleList(cells)
         if auxiliary:
             self.auxiliary_head = AuxiliaryHead(aux_channels, num_classes)
