@@ -30,6 +30,16 @@ def _weight_and_bias(module: Module, w_shape: tuple, fan_in: int, fan_out: int,
                              initializer=ConstantInitializer(0) if b_init is None else b_init)
 
 
+def _window(owner: str, kernel: Any, pad: Any, stride: Any, dilation: Any) -> tuple:
+    """Validated ``(kernel, pad, stride, dilation)``; the kernel fixes the number of
+    spatial axes, and ints are broadcast to it."""
+    kernel = C.int_tuple(owner, "kernel", kernel, minimum=1)
+    n = len(kernel)
+    return (kernel, C.optional_int_tuple(owner, "pad", pad, n),
+            C.optional_int_tuple(owner, "stride", stride, n, minimum=1),
+            C.optional_int_tuple(owner, "dilation", dilation, n, minimum=1))
+
+
 class Conv(Module):
     """N-D convolution, wrapping ``nnabla.functions.convolution``.
 
@@ -59,11 +69,8 @@ class Conv(Module):
         name = type(self).__name__
         self._in_channels = C.positive_int(name, "in_channels", in_channels)
         self._out_channels = C.positive_int(name, "out_channels", out_channels)
-        self._kernel = C.int_tuple(name, "kernel", kernel, minimum=1)
-        n = len(self._kernel)
-        self._pad = C.optional_int_tuple(name, "pad", pad, n)
-        self._stride = C.optional_int_tuple(name, "stride", stride, n, minimum=1)
-        self._dilation = C.optional_int_tuple(name, "dilation", dilation, n, minimum=1)
+        self._kernel, self._pad, self._stride, self._dilation = _window(
+            name, kernel, pad, stride, dilation)
         self._group = C.positive_int(name, "group", group)
         if in_channels % group or out_channels % group:
             raise ValueError(f"{name}: group: {group} must divide in_channels="
@@ -121,11 +128,8 @@ class DwConv(Module):
                  with_bias: bool = True):
         name = type(self).__name__
         self._in_channels = C.positive_int(name, "in_channels", in_channels)
-        self._kernel = C.int_tuple(name, "kernel", kernel, minimum=1)
-        n = len(self._kernel)
-        self._pad = C.optional_int_tuple(name, "pad", pad, n)
-        self._stride = C.optional_int_tuple(name, "stride", stride, n, minimum=1)
-        self._dilation = C.optional_int_tuple(name, "dilation", dilation, n, minimum=1)
+        self._kernel, self._pad, self._stride, self._dilation = _window(
+            name, kernel, pad, stride, dilation)
         self._multiplier = C.positive_int(name, "multiplier", multiplier)
         self._base_axis = int(base_axis)
         out = in_channels * multiplier
