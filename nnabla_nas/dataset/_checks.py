@@ -44,3 +44,10 @@ def seed(value: Any, name: str = "seed") -> int:
             or not 0 <= value <= MAX_SEED:
         raise ValueError(f"{name}: expected an int in [0, {MAX_SEED}], got {value!r}")
     return int(value)
+
+
+def non_negative_int(name: str, value: Any) -> int:
+    """Return ``value`` as an int >= 0."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name}: expected an int >= 0, got {value!r}")
+    return int(value)

@@ -87,6 +87,7 @@ class DatasetSplits:
         num_classes: Labels are in ``[0, num_classes)``.
         name: The registered dataset name.
         augment: Applied to training batches only (``None``: no augmentation).
+        classes: The name of each class, by label (``None``: not known).
     """
 
     train: Split
@@ -95,6 +96,7 @@ class DatasetSplits:
     num_classes: int
     name: str
     augment: Optional[Augment] = None
+    classes: Optional[Tuple[str, ...]] = None
 
     def __post_init__(self):
         for field in ("train", "valid", "test"):
@@ -110,6 +112,11 @@ class DatasetSplits:
         if self.augment is not None and not callable(self.augment):
             raise TypeError(f"augment: expected a callable or None, got "
                             f"{type(self.augment).__name__}")
+        if self.classes is not None and (
+                not isinstance(self.classes, tuple) or len(self.classes) != self.num_classes
+                or not all(isinstance(c, str) and c for c in self.classes)):
+            raise ValueError(f"classes: expected a tuple of {self.num_classes} non-empty "
+                             f"strings or None, got {self.classes!r}")
         for field in ("valid", "test"):
             shape = getattr(self, field).x.shape[1:]
             if shape != self.shape:

@@ -7,7 +7,6 @@ other; ``test_batch`` is the test split.
 """
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 
 from . import _checks as C
 from . import safe_pickle
-from .augment import random_crop_flip
+from .augment import crop_flip_cutout
 from ..config.fields import option
 from .base import DATASETS, DatasetSplits, Split
 from .download import extract_tar, fetch, file_md5
@@ -116,7 +115,8 @@ class Cifar10:
     validation split, the rest the training split; ``test_batch`` is the test split.
     Images are scaled to [0, 1] and normalized with the standard channel statistics
     :data:`MEAN` and :data:`STD`. Training batches are augmented by a random 32x32 crop
-    of the image padded with 4 black pixels, and a random horizontal flip.
+    of the image padded with 4 black pixels, a random horizontal flip and, if
+    ``cutout`` > 0, :func:`~nnabla_nas.dataset.augment.cutout`.
     """
 
     @dataclass(frozen=True)
@@ -130,12 +130,16 @@ class Cifar10:
             0.5, "fraction of the training batches held out as the validation split")
         # Fetch the 163 MB archive from the CIFAR page when files are missing.
         download: bool = option(False, f"when files are missing, fetch them from {URL}")
+        # Off for the search; DARTS retrains with 16.
+        cutout: int = option(0, "side in pixels of the square zeroed at random in each "
+                                "training image after normalization (0: off)", minimum=0)
 
         def __post_init__(self):
             C.non_empty_str("root", self.root)
             object.__setattr__(self, "valid_fraction",
                                C.fraction("valid_fraction", self.valid_fraction))
             C.boolean("download", self.download)
+            object.__setattr__(self, "cutout", C.non_negative_int("cutout", self.cutout))
 
     @staticmethod
     def load(config: "Cifar10.Config", seed: int) -> DatasetSplits:
@@ -182,4 +186,4 @@ class Cifar10:
             valid=split(images[held], labels[held]),
             test=split(test_images, test_labels),
             num_classes=NUM_CLASSES, name="cifar10",
-            augment=functools.partial(random_crop_flip, padding=4, fill=BLACK))
+            augment=crop_flip_cutout(padding=4, fill=BLACK, cutout_length=config.cutout))

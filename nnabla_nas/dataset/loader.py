@@ -1,8 +1,12 @@
 """`DataLoader`: numpy mini-batches of a `Split`, shuffled and augmented reproducibly,
-with a state that a checkpoint can save and restore exactly."""
+prepared in a background thread, with a state that a checkpoint can save and restore
+exactly."""
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
+import queue
+import threading
+import weakref
+from typing import Any, Dict, Iterator, Mapping, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -15,6 +19,102 @@ _STATE_KEYS = ("epoch", "position", "order", "rng_keys", "rng_pos", "rng_has_gau
                "rng_cached_gaussian", "num_samples", "batch_size")
 
 
+class _Position(NamedTuple):
+    """Where a :class:`_Stream` is: what decides all the batches after this point."""
+
+    epoch: int                    # epochs started
+    position: int                 # batches taken from the current epoch
+    order: Optional[np.ndarray]   # the current epoch's order (never modified in place)
+    rng: tuple                    # RandomState.get_state()
+
+
+class _Stream:
+    """The batches of a split as one endless sequence, epoch after epoch.
+
+    One ``RandomState`` draws each epoch's order (when shuffling) and then the
+    augmentation of each batch, so the sequence depends only on the arguments. Not
+    thread-safe: one thread at a time owns it.
+    """
+
+    def __init__(self, split: Split, batch_size: int, shuffle: bool, seed: int,
+                 augment: Optional[Augment], batches_per_epoch: int):
+        self.split, self.batch_size, self.shuffle = split, batch_size, shuffle
+        self.augment, self.batches_per_epoch = augment, batches_per_epoch
+        self.rng = np.random.RandomState(seed)
+        self.epoch, self.position = 0, 0
+        self.order: Optional[np.ndarray] = None
+
+    def tell(self) -> _Position:
+        return _Position(self.epoch, self.position, self.order, self.rng.get_state())
+
+    def seek(self, where: _Position) -> None:
+        self.rng.set_state(where.rng)
+        self.epoch, self.position, self.order = where.epoch, where.position, where.order
+
+    def next(self) -> Tuple[Batch, _Position]:
+        """The next batch and the position just after it."""
+        if self.order is None or self.position >= self.batches_per_epoch:
+            n = len(self.split)
+            self.order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+            self.position = 0
+            self.epoch += 1
+        start = self.position * self.batch_size
+        index = self.order[start:start + self.batch_size]
+        self.position += 1
+        x, y = self.split.x[index], self.split.y[index]
+        if self.augment is not None:
+            x = self.augment(x, self.rng)
+        return (x, y), self.tell()
+
+
+class _Failed(NamedTuple):
+    error: BaseException
+
+
+class _Prefetcher:
+    """A daemon thread running a :class:`_Stream` ahead into a bounded queue.
+
+    It holds no reference to the :class:`DataLoader`, so the loader can be garbage
+    collected (which stops the thread) while the thread runs.
+    """
+
+    def __init__(self, stream: _Stream, size: int):
+        self._stream = stream
+        self._queue: "queue.Queue" = queue.Queue(maxsize=size)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name=f"DataLoader-prefetch-{id(self):x}")
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self._queue.put(self._stream.next())
+        except BaseException as error:  # handed to the consumer, raised there
+            self._queue.put(_Failed(error))
+
+    def get(self) -> Tuple[Batch, _Position]:
+        item = self._queue.get()
+        if isinstance(item, _Failed):
+            raise item.error
+        return item
+
+    def stop(self) -> None:
+        """Stop the thread and wait for it (it may be finishing a batch)."""
+        self._stop.set()
+        if threading.current_thread() is self._thread:
+            return
+        # Emptying the queue wakes a producer blocked on a full queue; it then puts at
+        # most one item, sees the stop flag and ends.
+        while self._thread.is_alive():
+            try:
+                while True:
+                    self._queue.get_nowait()
+            except queue.Empty:
+                pass
+            self._thread.join(timeout=0.05)
+
+
 class DataLoader:
     """Mini-batches ``(x, y)`` of a split, epoch after epoch.
 
@@ -22,6 +122,16 @@ class DataLoader:
     ``shuffle``) and then the augmentation of each batch, so a loader's batches depend
     only on its arguments and on how many batches were taken. Searchers interleave two
     loaders (weights on ``train``, architecture on ``valid``) with :meth:`next_batch`.
+
+    With ``prefetch`` > 0, a daemon thread, started by the first request, prepares the
+    next batches (indexing and augmentation) while the caller computes, keeping at most
+    ``prefetch`` of them ready. The batches are exactly those of ``prefetch=0``, and
+    :meth:`state_dict` describes the batches taken, not the ones prepared ahead. The
+    thread stops on :meth:`close`, on leaving a ``with`` block, when the loader is
+    garbage collected, and while :meth:`load_state_dict` runs; a later request starts
+    it again where the taken batches end. ``augment`` then runs in that thread, with
+    its own ``RandomState``. An exception raised while preparing a batch is raised by
+    the request for that batch, which is not taken (a new request prepares it again).
 
     Args:
         split: The images and labels.
@@ -32,36 +142,40 @@ class DataLoader:
             splits only); ``None``: the images as they are.
         drop_last: Drop the last batch of an epoch if it is smaller than
             ``batch_size``; otherwise it is yielded smaller.
+        prefetch: Batches prepared ahead in a background thread; 0: prepared on
+            request, in the caller's thread.
 
     Example:
         >>> import numpy as np
         >>> from nnabla_nas.dataset import DataLoader, Split
         >>> split = Split(np.zeros((10, 1, 2, 2), np.float32), np.zeros((10, 1), np.int32))
-        >>> loader = DataLoader(split, batch_size=4, shuffle=True, seed=0)
-        >>> len(loader), [len(y) for _, y in loader]
+        >>> with DataLoader(split, batch_size=4, shuffle=True, seed=0) as loader:
+        ...     len(loader), [len(y) for _, y in loader]
         (3, [4, 4, 2])
     """
 
     def __init__(self, split: Split, batch_size: int, shuffle: bool, seed: int,
-                 augment: Optional[Augment] = None, drop_last: bool = False):
+                 augment: Optional[Augment] = None, drop_last: bool = False,
+                 prefetch: int = 2):
         if not isinstance(split, Split):
             raise TypeError(f"split: expected a Split, got {type(split).__name__}")
         self._split = split
         self._batch_size = C.positive_int("batch_size", batch_size)
-        self._shuffle = C.boolean("shuffle", shuffle)
+        shuffle = C.boolean("shuffle", shuffle)
         self._drop_last = C.boolean("drop_last", drop_last)
         if augment is not None and not callable(augment):
             raise TypeError(f"augment: expected a callable or None, got "
                             f"{type(augment).__name__}")
-        self._augment = augment
+        self._prefetch = C.non_negative_int("prefetch", prefetch)
         if self._batch_size > len(split) and self._drop_last:
             raise ValueError(f"batch_size: {batch_size} is larger than the split "
                              f"({len(split)} samples) and drop_last is true, so an epoch "
                              "would have no batch")
-        self._rng = np.random.RandomState(C.seed(seed))
-        self._epoch = 0                       # epochs started
-        self._position = 0                    # batches taken from the current epoch
-        self._order: Optional[np.ndarray] = None
+        self._stream = _Stream(split, self._batch_size, shuffle, C.seed(seed), augment,
+                               len(self))
+        self._taken = self._stream.tell()     # the position after the batches taken
+        self._worker: Optional[_Prefetcher] = None
+        self._finalizer: Optional[weakref.finalize] = None
 
     def __len__(self) -> int:
         """Batches per epoch."""
@@ -73,58 +187,73 @@ class DataLoader:
         return self._batch_size
 
     @property
+    def prefetch(self) -> int:
+        """Batches prepared ahead in the background (0: none)."""
+        return self._prefetch
+
+    @property
     def epoch(self) -> int:
         """Epochs started so far (1 during the first epoch)."""
-        return self._epoch
+        return self._taken.epoch
 
     @property
     def position(self) -> int:
         """Batches already taken from the current epoch."""
-        return self._position
-
-    def _epoch_done(self) -> bool:
-        return self._order is None or self._position >= len(self)
-
-    def _start_epoch(self) -> None:
-        n = len(self._split)
-        self._order = self._rng.permutation(n) if self._shuffle else np.arange(n)
-        self._position = 0
-        self._epoch += 1
-
-    def _take(self) -> Batch:
-        start = self._position * self._batch_size
-        index = self._order[start:start + self._batch_size]
-        self._position += 1
-        x, y = self._split.x[index], self._split.y[index]
-        if self._augment is not None:
-            x = self._augment(x, self._rng)
-        return x, y
+        return self._taken.position
 
     def next_batch(self) -> Batch:
         """The next batch, starting a new epoch when the current one is finished."""
-        if self._epoch_done():
-            self._start_epoch()
-        return self._take()
+        if self._prefetch == 0:
+            try:
+                batch, self._taken = self._stream.next()
+            except BaseException:
+                self._stream.seek(self._taken)  # the failed batch was not taken
+                raise
+            return batch
+        if self._worker is None:
+            self._stream.seek(self._taken)  # drop anything prepared and not taken
+            self._worker = _Prefetcher(self._stream, self._prefetch)
+            self._finalizer = weakref.finalize(self, self._worker.stop)
+        try:
+            batch, self._taken = self._worker.get()
+        except BaseException:
+            self.close()
+            raise
+        return batch
 
     def __iter__(self) -> Iterator[Batch]:
         """The batches left in the current epoch, or a whole new epoch if it is
         finished (so each ``for`` loop over a fresh or finished loader is one epoch)."""
-        if self._epoch_done():
-            self._start_epoch()
-        while self._position < len(self):
-            yield self._take()
+        while True:
+            yield self.next_batch()
+            if self.position >= len(self):
+                return
+
+    def close(self) -> None:
+        """Stop the prefetching thread, if any; the loader stays usable."""
+        if self._finalizer is not None:
+            self._finalizer()  # runs the worker's stop() once
+        self._worker = self._finalizer = None
+
+    def __enter__(self) -> "DataLoader":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
 
     # ---------------------------------------------------------------------- state
     def state_dict(self) -> Dict[str, Any]:
         """Everything that decides the next batches: epoch, position, the current
-        epoch's order (empty before the first epoch) and the random state.
+        epoch's order (empty before the first epoch) and the random state, as they are
+        after the batches taken (batches prefetched and not yet taken do not count).
 
         Values are ints, floats and numpy arrays (copies), so the state can be saved
         with ``np.savez`` or HDF5.
         """
-        name, keys, pos, has_gauss, cached = self._rng.get_state()
-        order = self._order if self._order is not None else np.empty(0, np.int64)
-        return {"epoch": self._epoch, "position": self._position,
+        taken = self._taken
+        name, keys, pos, has_gauss, cached = taken.rng
+        order = taken.order if taken.order is not None else np.empty(0, np.int64)
+        return {"epoch": taken.epoch, "position": taken.position,
                 "order": np.array(order, dtype=np.int64),
                 "rng_keys": np.array(keys, dtype=np.uint32), "rng_pos": int(pos),
                 "rng_has_gauss": int(has_gauss), "rng_cached_gaussian": float(cached),
@@ -164,8 +293,9 @@ class DataLoader:
         keys = np.asarray(state["rng_keys"])
         if keys.shape != (624,):
             raise ValueError(f"rng_keys: expected 624 values, got shape {keys.shape}")
-        self._rng.set_state(("MT19937", keys.astype(np.uint32), int(state["rng_pos"]),
-                             int(state["rng_has_gauss"]),
-                             float(state["rng_cached_gaussian"])))
-        self._epoch, self._position = epoch, position
-        self._order = order.copy() if epoch else None
+        rng = ("MT19937", keys.astype(np.uint32), int(state["rng_pos"]),
+               int(state["rng_has_gauss"]), float(state["rng_cached_gaussian"]))
+        self.close()  # the batches prepared ahead follow the old state
+        taken = _Position(epoch, position, order.copy() if epoch else None, rng)
+        self._stream.seek(taken)  # also checks the random state
+        self._taken = self._stream.tell()

@@ -9,6 +9,7 @@ import pytest
 from nnabla_nas.dataset import DATASETS, DataLoader, DatasetSplits, Split
 
 from .cifar_files import write_cifar
+from .image_files import write_image_folder
 
 
 def split(n=4, shape=(1, 2, 2), label=0):
@@ -53,6 +54,11 @@ def test_dataset_splits_shape_and_checks():
         DatasetSplits(split(), split(), split(), num_classes=0, name="toy")
     with pytest.raises(TypeError, match="^augment: expected a callable"):
         DatasetSplits(split(), split(), split(), num_classes=1, name="toy", augment=3)
+    assert DatasetSplits(split(), split(), split(), num_classes=2, name="toy",
+                         classes=("a", "b")).classes == ("a", "b")
+    with pytest.raises(ValueError, match=r"^classes: expected a tuple of 2 non-empty "
+                                         r"strings or None, got \('a',\)"):
+        DatasetSplits(split(), split(), split(), num_classes=2, name="toy", classes=("a",))
 
 
 # ------------------------------------------------------------- every registered dataset
@@ -64,6 +70,9 @@ def tiny_config(name, tmp_path):
     if name == "cifar10":
         write_cifar(tmp_path)
         return cls.Config(root=str(tmp_path))
+    if name == "image_folder":
+        write_image_folder(tmp_path, train_per_class=7)  # 17 training images
+        return cls.Config(root=str(tmp_path), image_size=8, cutout=4)
     raise LookupError(f"add a tiny config for the new dataset {name!r} here")
 
 

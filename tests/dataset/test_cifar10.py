@@ -161,6 +161,7 @@ def test_malicious_pickle_is_refused_without_executing(tmp_path):
     ("root", "", "^root: expected a non-empty string, got ''$"),
     ("valid_fraction", 1.0, r"^valid_fraction: expected a float in \(0, 1\), got 1.0$"),
     ("download", "yes", "^download: expected true or false, got 'yes'$"),
+    ("cutout", -1, "^cutout: expected an int >= 0, got -1$"),
 ])
 def test_config_errors_name_the_option(option, value, message):
     with pytest.raises(ValueError, match=message):
@@ -227,3 +228,16 @@ def test_augment_pads_with_black_crops_and_flips_training_batches(tmp_path):
     loader = DataLoader(data.train, batch_size=5, shuffle=False, seed=0,
                         augment=data.augment)
     assert not np.array_equal(loader.next_batch()[0], data.train.x[:5])
+
+
+def test_cutout_zeroes_a_square_of_every_training_image(tmp_path):
+    write_cifar(tmp_path)
+    x = load(tmp_path).train.x[:20]
+    assert (x != 0).all()  # normalized random pixels are never exactly 0
+    out = load(tmp_path, cutout=16).augment(x, np.random.RandomState(0))
+    zeros = (out == 0).sum(axis=(2, 3))  # (B, C)
+    # At least the 8x8 corner of a square clipped at a corner, at most the whole 16x16.
+    assert (zeros >= 64).all() and (zeros <= 256).all() and (zeros == 256).any()
+    assert (zeros == zeros[:, :1]).all()  # the same square in the 3 channels
+    plain = load(tmp_path).augment(x, np.random.RandomState(0))
+    assert (plain != 0).all()  # no cutout by default (the padding is BLACK, not 0)

@@ -1,14 +1,16 @@
-"""DataLoader: epochs, batches across epoch boundaries, augmentation, and an exact
-save/restore of its state."""
+"""DataLoader: epochs, batches across epoch boundaries, augmentation, an exact
+save/restore of its state, and background prefetching that changes none of these."""
 import doctest
 import functools
+import gc
 import json
+import threading
 
 import numpy as np
 import pytest
 
 from nnabla_nas.dataset import DataLoader, Split, loader as loader_module
-from nnabla_nas.dataset.augment import random_crop_flip
+from nnabla_nas.dataset.augment import crop_flip_cutout, random_crop_flip
 
 
 def make_split(n=10):
@@ -93,12 +95,13 @@ def through_json(state, tmp_path):
     return json.loads(text)  # arrays come back as lists
 
 
+@pytest.mark.parametrize("prefetch", [0, 2])
 @pytest.mark.parametrize("store", [through_npz, through_json])
 @pytest.mark.parametrize("taken", [0, 1, 2, 3, 5])  # before, inside and at epoch ends
-def test_restored_state_yields_exactly_the_next_batches(taken, store, tmp_path):
+def test_restored_state_yields_exactly_the_next_batches(taken, store, prefetch, tmp_path):
     def new():
         return DataLoader(make_split(), 4, shuffle=True, seed=5, augment=functools.partial(
-            random_crop_flip, padding=1))
+            random_crop_flip, padding=1), prefetch=prefetch)
 
     original = new()
     run(original, taken)
@@ -152,6 +155,12 @@ def test_batch_larger_than_the_split_with_drop_last_is_an_error():
         DataLoader(make_split(), 11, shuffle=True, seed=0, drop_last=True)
 
 
+@pytest.mark.parametrize("prefetch", [-1, 1.5, True, None])
+def test_prefetch_must_be_an_int_of_at_least_0(prefetch):
+    with pytest.raises(ValueError, match="^prefetch: expected an int >= 0"):
+        DataLoader(make_split(), 2, shuffle=True, seed=0, prefetch=prefetch)
+
+
 def test_other_arguments_are_checked():
     with pytest.raises(TypeError, match="^split: expected a Split"):
         DataLoader(np.zeros((3, 1, 2, 2)), 2, shuffle=True, seed=0)
@@ -159,3 +168,194 @@ def test_other_arguments_are_checked():
         DataLoader(make_split(), 2, shuffle=1, seed=0)
     with pytest.raises(ValueError, match="^seed: expected an int"):
         DataLoader(make_split(), 2, shuffle=True, seed=-3)
+
+
+# ---------------------------------------------------------------------- prefetching
+def augmented(split, prefetch, seed=3, batch_size=4, drop_last=False):
+    """Crop, flip and cutout: three kinds of draws per batch from the loader's rng."""
+    return DataLoader(split, batch_size, shuffle=True, seed=seed, drop_last=drop_last,
+                      augment=crop_flip_cutout(1, -1.0, 2), prefetch=prefetch)
+
+
+def images_split(n=10):
+    x = np.random.RandomState(0).randn(n, 2, 5, 5).astype(np.float32)
+    return Split(x, np.arange(n, dtype=np.int32).reshape(n, 1))
+
+
+def take_mixed(loader):
+    """next_batch and for loops, across four epoch boundaries."""
+    got = [loader.next_batch() for _ in range(2)]
+    got += list(loader)          # the rest of epoch 1
+    got += list(loader)          # epoch 2
+    got += [loader.next_batch() for _ in range(5)]
+    got += list(loader)
+    return got
+
+
+def assert_same_batches(a, b):
+    assert len(a) == len(b)
+    for (xa, ya), (xb, yb) in zip(a, b):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+
+
+@pytest.mark.parametrize("prefetch", [1, 2, 5])
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_prefetching_yields_the_same_batches(prefetch, drop_last):
+    serial = augmented(images_split(), 0, drop_last=drop_last)
+    reference = take_mixed(serial)
+    with augmented(images_split(), prefetch, drop_last=drop_last) as loader:
+        got = take_mixed(loader)
+        assert (loader.epoch, loader.position) == (serial.epoch, serial.position)
+        assert loader.epoch >= 4 and loader.position == len(loader)
+    assert_same_batches(got, reference)
+    assert not np.array_equal(got[0][0], images_split().x[got[0][1][:, 0]])  # augmented
+
+
+def assert_same_state(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+@pytest.mark.parametrize("taken", [0, 1, 3, 4, 7])
+def test_state_describes_the_batches_taken_not_those_prefetched(taken):
+    serial = augmented(images_split(), 0)
+    run(serial, taken)
+    with augmented(images_split(), 3) as loader:
+        run(loader, taken)
+        state = loader.state_dict()
+        assert_same_state(state, serial.state_dict())
+        assert (loader.epoch, loader.position) == (serial.epoch, serial.position)
+        # Restoring into a prefetching loader that ran ahead on another history.
+        with augmented(images_split(), 2) as other:
+            run(other, 6)
+            other.load_state_dict(state)
+            assert_same_state(other.state_dict(), state)
+            assert_same_batches(run(other, 6), run(serial, 6))
+
+
+class Recorder:
+    """An augmentation that logs which batch it prepared, and in which thread."""
+
+    def __init__(self):
+        self.events, self.threads = [], set()
+        self.prepared = [threading.Event() for _ in range(100)]
+        self.count = 0
+
+    def __call__(self, x, rng):
+        self.threads.add(threading.current_thread().name)
+        self.events.append(("prepared", self.count))
+        self.prepared[self.count].set()
+        self.count += 1
+        return x + rng.rand(*x.shape).astype(x.dtype)
+
+
+def test_the_next_batches_are_prepared_before_they_are_asked_for():
+    recorder = Recorder()
+    loader = DataLoader(make_split(), 2, shuffle=True, seed=0, augment=recorder,
+                        prefetch=2)
+    assert recorder.count == 0  # the thread starts with the first request
+    for k in range(8):
+        recorder.events.append(("asked", k))
+        loader.next_batch()
+        # Batch k + 1 gets prepared while the caller "computes", without being asked.
+        # (The timeout only keeps a broken loader from hanging the test.)
+        assert recorder.prepared[k + 1].wait(timeout=30)
+    loader.close()
+    for k in range(1, 8):
+        assert recorder.events.index(("prepared", k)) < recorder.events.index(("asked", k))
+    assert all(name.startswith("DataLoader-prefetch") for name in recorder.threads)
+
+
+def test_no_more_than_prefetch_batches_are_prepared_ahead():
+    prefetch, taken, violations = 2, [0], []
+
+    def augment(x, rng):
+        # Preparing batch j needs batch j - 1 queued, so at most `prefetch` untaken;
+        # `taken` may lag by one (counted after next_batch returns).
+        j = counter[0]
+        counter[0] += 1
+        if j - taken[0] > prefetch + 1:
+            violations.append((j, taken[0]))
+        return x
+
+    counter = [0]
+    with DataLoader(make_split(), 1, shuffle=False, seed=0, augment=augment,
+                    prefetch=prefetch) as loader:
+        for _ in range(30):
+            loader.next_batch()
+            taken[0] += 1
+    assert violations == []
+
+
+def test_without_prefetch_nothing_is_prepared_ahead():
+    recorder = Recorder()
+    loader = DataLoader(make_split(), 2, shuffle=True, seed=0, augment=recorder,
+                        prefetch=0)
+    for k in range(3):
+        loader.next_batch()
+        assert recorder.count == k + 1
+    assert recorder.threads == {threading.current_thread().name}
+    assert loader.prefetch == 0
+
+
+def prefetch_threads():
+    return [t for t in threading.enumerate()
+            if t.name.startswith("DataLoader-prefetch") and t.is_alive()]
+
+
+def test_close_stops_the_thread_and_the_loader_goes_on_where_it_was():
+    reference = run(augmented(images_split(), 0), 9)
+    loader = augmented(images_split(), 2)
+    assert prefetch_threads() == []
+    got = run(loader, 4)
+    assert len(prefetch_threads()) == 1
+    loader.close()
+    assert prefetch_threads() == []
+    loader.close()  # twice is fine
+    got += run(loader, 5)
+    assert_same_batches(got, reference)
+    with loader:
+        pass
+    assert prefetch_threads() == []
+
+
+def test_a_garbage_loader_stops_its_thread():
+    loader = augmented(images_split(), 2)
+    loader.next_batch()
+    iterator = iter(loader)
+    next(iterator)
+    (thread,) = prefetch_threads()
+    del loader, iterator
+    gc.collect()
+    assert not thread.is_alive()
+
+
+class FailsOnce:
+    """Raises on the call number `fail_at` (0-based), then works again."""
+
+    def __init__(self, fail_at):
+        self.fail_at, self.calls = fail_at, 0
+
+    def __call__(self, x, rng):
+        self.calls += 1
+        if self.calls - 1 == self.fail_at:
+            raise RuntimeError("augmentation failed")
+        return crop_flip_cutout(1, -1.0, 2)(x, rng)
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_a_failed_batch_raises_for_the_caller_and_is_not_taken(prefetch):
+    reference = run(augmented(images_split(), 0), 6)
+    loader = DataLoader(images_split(), 4, shuffle=True, seed=3, augment=FailsOnce(4),
+                        prefetch=prefetch)
+    got = run(loader, 4)
+    state = loader.state_dict()
+    with pytest.raises(RuntimeError, match="augmentation failed"):
+        loader.next_batch()
+    assert (loader.epoch, loader.position) == (2, 1)
+    assert_same_state(loader.state_dict(), state)
+    got += run(loader, 2)  # the failed batch is prepared again
+    assert_same_batches(got, reference)
+    loader.close()
