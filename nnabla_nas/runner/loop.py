@@ -96,7 +96,7 @@ class EpochLoop:
 
     def evaluate(self, split: Split, name: str) -> Dict[str, float]:
         """Mean loss and error of the model in inference mode over ``split``."""
-        loader = DataLoader(split, self.batch_size, shuffle=False, seed=0)
+        loader = DataLoader(split, self.batch_size, shuffle=False, seed=0, prefetch=0)
         meter = Meter()
         for xb, yb in self.progress(loader, f"{self.phase} {name}", len(loader)):
             x, y, loss, error = self._eval_graph(len(xb))
