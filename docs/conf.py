@@ -9,6 +9,8 @@ import sys
 # Document the package in this checkout, not whichever copy happens to be installed.
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, ROOT)
+# Local Sphinx extensions (config_reference: the ``config-schema`` directive).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "_ext"))
 
 import nnabla_nas  # noqa: E402  (nnabla logs a few INFO lines on import; harmless)
 
@@ -22,6 +24,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
+    "config_reference",
 ]
 
 # Google-style docstrings only.
@@ -78,6 +81,39 @@ def _public_bases(app, name, obj, options, bases):
     bases[:] = public or [object]
 
 
+# Registries and tables that a package re-exports (``nnabla_nas.dataset.DATASETS`` is
+# defined in ``nnabla_nas.dataset.base``) have their ``#:`` comment in the module that
+# defines them. autodoc looks for it only in the module they are documented under and
+# otherwise shows the docstring of their type (``Registry``, ``list``, ``Genotype``):
+# take the comment from the module that defines them instead.
+def _attribute_comment(modname, attr):
+    from sphinx.pycode import ModuleAnalyzer
+    from sphinx.errors import PycodeError
+
+    try:
+        analyzer = ModuleAnalyzer.for_module(modname)
+        analyzer.analyze()
+    except PycodeError:
+        return None
+    return analyzer.attr_docs.get(("", attr))
+
+
+def _reexported_data_doc(app, what, name, obj, options, lines):
+    if what != "data":
+        return
+    modname, _, attr = name.rpartition(".")
+    if _attribute_comment(modname, attr) is not None:
+        return
+    for other in sorted(sys.modules):
+        module = sys.modules[other]
+        if other.startswith("nnabla_nas.") and getattr(module, attr, None) is obj:
+            comment = _attribute_comment(other, attr)
+            if comment is not None:
+                lines[:] = list(comment)
+                return
+
+
 def setup(app):
     app.connect("autodoc-process-signature", _module_class_signature)
     app.connect("autodoc-process-bases", _public_bases)
+    app.connect("autodoc-process-docstring", _reexported_data_doc)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import nnabla.functions as F
 
-from . import _checks as C
+from . import checks as C
 from .module import Module
 
 

@@ -5,7 +5,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import nnabla.functions as F
 
-from . import _checks as C
+from . import checks as C
 from .module import Module
 from .parameter import Parameter
 

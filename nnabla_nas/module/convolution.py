@@ -8,7 +8,7 @@ import numpy as np
 from nnabla.initializer import (ConstantInitializer, UniformInitializer,
                                 calc_uniform_lim_glorot)
 
-from . import _checks as C
+from . import checks as C
 from .module import Module
 from .parameter import Parameter
 

@@ -6,7 +6,7 @@ from typing import Any, Optional
 import nnabla.functions as F
 import numpy as np
 
-from . import _checks as C
+from . import checks as C
 from .convolution import _weight_and_bias
 from .module import Module
 

@@ -8,7 +8,7 @@ import nnabla.random
 import numpy as np
 from nnabla.initializer import ConstantInitializer
 
-from . import _checks as C
+from . import checks as C
 from .container import ModuleList
 from .module import Module
 from .parameter import Parameter

@@ -10,7 +10,7 @@ import numpy as np
 
 from ... import module as Mo
 from ...module import Module, MixedOp, Parameter
-from ...module import _checks as C
+from ...module import checks as C
 from .genotype import Cell, num_edges
 from .ops import CANDIDATES, PRIMITIVES, FactorizedReduce, ReLUConvBN
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from ... import module as Mo
 from ...module import MixedOp, Parameter
-from ...module import _checks as C
+from ...module import checks as C
 from ..model import Model
 from .cells import AuxiliaryHead, SearchCell, TrainCell, reduction_indices
 from .genotype import Genotype, derive_genotype, num_edges

@@ -30,7 +30,7 @@ import nnabla.functions as F
 
 from ... import module as Mo
 from ...module import Module
-from ...module import _checks as C
+from ...module import checks as C
 from ...registry import Registry
 
 #: Factories ``(channels: int, stride: int, affine: bool) -> Module``, by candidate name.
