@@ -102,7 +102,7 @@ def plain_supernet(x):
     c = STEM * INIT_CHANNELS
     s0 = s1 = bn(PF.convolution(x, c, (3, 3), pad=(1, 1), with_bias=False,
                                 name="stem/conv"), "stem/bn", True)
-    prev_prev, prev, c = c, c, INIT_CHANNELS
+    c = INIT_CHANNELS
     reduction_prev = False
     for i in range(NUM_CELLS):
         reduction = i in (NUM_CELLS // 3, 2 * NUM_CELLS // 3)

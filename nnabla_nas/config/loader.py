@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import numbers
+import re
 import typing
 from typing import Any, Dict, List, Mapping, Sequence, Tuple, Type, TypeVar
 
@@ -18,6 +19,7 @@ from .fields import ConfigError, check_constraint, describe_constraint
 from ..registry import Registry
 
 T = TypeVar("T")
+_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +88,8 @@ def _convert(key: str, value: Any, tp: Any, meta: Mapping[str, Any]) -> Any:
     elif tp is int:
         ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     elif tp is float:
+        if isinstance(value, str) and _FLOAT.match(value.strip()):
+            value = float(value)  # YAML 1.1 reads 3e-4 (no dot) as a string
         ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
         value = float(value) if ok else value
     elif tp is str:

@@ -55,8 +55,8 @@ def decode(value: Any) -> Any:
     """Inverse of :func:`encode`."""
     if isinstance(value, dict):
         if "__ndarray__" in value:
-            return np.array(value["__ndarray__"], dtype=value["dtype"]).reshape(
-                value["shape"])
+            array = np.array(value["__ndarray__"], dtype=value["dtype"])
+            return array.reshape(value["shape"]) if "shape" in value else array
         if "__tuple__" in value:
             return tuple(decode(v) for v in value["__tuple__"])
         return {k: decode(v) for k, v in value.items()}
@@ -153,7 +153,12 @@ class Checkpointer:
         """Restore parameters and optimizer states from ``tag``; return its run state."""
         folder = os.path.join(self.root, tag)
         path = os.path.join(folder, "params.h5")
-        copy_parameters(params, read_parameter_file(path), strict=True, source=repr(path))
+        try:
+            copy_parameters(params, read_parameter_file(path), strict=True,
+                            source=repr(path))
+        except ValueError as e:  # ParameterLoadError, or an unreadable file
+            raise CheckpointError(f"checkpoint {folder} does not fit this run: {e}"
+                                  ) from None
         for name, opt in optimizers.items():
             opt.load_states(os.path.join(folder, f"{name}.opt.h5"))
         with open(os.path.join(folder, "state.json"), encoding="utf-8") as f:

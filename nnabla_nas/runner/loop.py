@@ -27,8 +27,10 @@ class EpochLoop:
     each epoch, logs to the console, ``log.txt`` and TensorBoard, and writes a checkpoint
     from which a rerun of the same command continues.
 
+    The class attribute ``phase`` (``'search'`` or ``'train'``) names the checkpoint
+    folder and the log and TensorBoard tags.
+
     Args:
-        phase: ``'search'`` or ``'train'``: names the checkpoint folder and log tags.
         model: The network.
         data: The dataset splits.
         epochs: Number of epochs.

@@ -4,12 +4,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 from typing import Any, Optional
 
 import yaml
 
 CONFIG_NAME = "config.yaml"
+#: Everything a run writes in its output folder; --overwrite removes these only.
+RUN_FILES = (CONFIG_NAME, "log.txt", "summary.json", "arch.json", "weights.h5",
+             "search_weights.h5", "tensorboard", "checkpoints")
 
 
 class OutputError(RuntimeError):
@@ -57,13 +61,15 @@ class RunOutput:
         self.quiet = quiet
         text = yaml.safe_dump(config, sort_keys=False)
         config_path = os.path.join(self.root, CONFIG_NAME)
-        if os.path.exists(config_path) and not overwrite:
+        if os.path.exists(config_path):
             with open(config_path, encoding="utf-8") as f:
                 previous = f.read()
             if previous != text:
-                raise OutputError(
-                    f"{self.root}: holds a different run's {CONFIG_NAME}; choose another "
-                    "--output-path, or pass --overwrite to reuse it")
+                if not overwrite:
+                    raise OutputError(
+                        f"{self.root}: holds a different run's {CONFIG_NAME}; choose "
+                        "another --output-path, or pass --overwrite to replace that run")
+                self._remove_run_files()
         os.makedirs(self.root, exist_ok=True)
         atomic_write_text(config_path, text)
         self._writer = None
@@ -77,6 +83,16 @@ class RunOutput:
             console = logging.StreamHandler(sys.stderr)
             console.setFormatter(logging.Formatter("%(message)s"))
             self.logger.addHandler(console)
+
+    def _remove_run_files(self) -> None:
+        """Delete what a run writes here (and nothing else), so that a replaced run
+        starts afresh instead of resuming another run's checkpoints."""
+        for name in RUN_FILES:
+            path = os.path.join(self.root, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            elif os.path.lexists(path):
+                os.remove(path)
 
     def path(self, *parts: str) -> str:
         """A path inside the folder (parent folders are created)."""

@@ -124,3 +124,9 @@ def test_overrides_set_dotted_keys_with_yaml_typed_values():
 def test_bad_overrides_are_named(item, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
         apply_overrides({"seed": 1}, [item])
+
+
+def test_floats_without_a_dot_are_numbers_though_yaml_1_1_reads_them_as_strings():
+    data = apply_overrides({"search": {}}, ["search.arch_optimizer.lr=3e-4"])
+    assert data["search"]["arch_optimizer"]["lr"] == "3e-4"  # what PyYAML gives
+    assert load(data).search.arch_optimizer.lr == 3e-4

@@ -113,9 +113,10 @@ class Searcher(EpochLoop):
 
     def end_epoch(self, epoch: int, metrics: Dict[str, float]) -> None:
         for name, p in self.model.get_arch_parameters().items():
-            for row, probs in enumerate(softmax_rows(p.d)):
+            rows = softmax_rows(p.d)
+            for row, probs in enumerate(rows):
                 for i, value in enumerate(probs):
-                    tag = f"alpha/{name}" + (f"/{row}" if row else "") + f"/{i}"
+                    tag = f"alpha/{name}" + (f"/{row}" if len(rows) > 1 else "") + f"/{i}"
                     self.output.writer.add_scalar(tag, value, epoch + 1)
         arch = self.space.derive(self.model)
         self.space.save_arch(arch, self.output.path("arch.json"))
