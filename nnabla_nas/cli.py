@@ -58,7 +58,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--output-path", default=None,
                         help="output folder (default: output/<config file name>)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="reuse an output folder that holds a different run's config")
+                        help="replace the run in an output folder that holds a different "
+                        "run's config (only the files runs write are removed)")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="config overrides by dotted key")
     return parser.parse_args(argv)
