@@ -127,7 +127,8 @@ class Cifar10:
         root: str = option("data/cifar10", "folder holding cifar-10-batches-py/")
         # Half the training images train the weights, half the architecture (DARTS).
         valid_fraction: float = option(
-            0.5, "fraction of the training batches held out as the validation split")
+            0.5, "fraction of the training batches held out as the validation split",
+            minimum=0, maximum=1, exclusive_minimum=True, exclusive_maximum=True)
         # Fetch the 163 MB archive from the CIFAR page when files are missing.
         download: bool = option(False, f"when files are missing, fetch them from {URL}")
         # Off for the search; DARTS retrains with 16.

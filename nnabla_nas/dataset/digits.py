@@ -35,11 +35,13 @@ class Digits:
         """Options of the ``digits`` dataset."""
 
         # 20% of the 1,797 images (359) for the final test.
-        test_fraction: float = option(0.2, "fraction of all images held out as the "
-                                           "test split")
+        test_fraction: float = option(
+            0.2, "fraction of all images held out as the test split",
+            minimum=0, maximum=1, exclusive_minimum=True, exclusive_maximum=True)
         # A quarter of the rest (360): in a search, the architecture is trained on it.
-        valid_fraction: float = option(0.25, "fraction of the non-test images held out "
-                                             "as the validation split")
+        valid_fraction: float = option(
+            0.25, "fraction of the non-test images held out as the validation split",
+            minimum=0, maximum=1, exclusive_minimum=True, exclusive_maximum=True)
 
         def __post_init__(self):
             for name in ("test_fraction", "valid_fraction"):
