@@ -65,6 +65,22 @@ class Optimizer:
         self.solver.update()
         return lr
 
+    def next_weights(self, step: int) -> "OrderedDict[str, np.ndarray]":
+        """The parameter values the next update would give from the current gradients,
+        without applying it (no clipping): for sgd ``w - (momentum * m + lr * (g + wd w))``
+        with NNabla's momentum buffer ``m``, as DARTS' unrolled step; for adam a plain
+        gradient step ``w - lr * (g + wd w)``."""
+        lr, decay = self.learning_rate(step), self.config.weight_decay
+        states = self.solver.get_states() if self.config.name == "sgd" else {}
+        out = OrderedDict()
+        for name, p in self.params.items():
+            w = np.array(p.d)
+            delta = lr * (np.array(p.g) + decay * w)
+            if name in states and "m" in states[name].pstate:
+                delta = delta + self.config.momentum * np.array(states[name].pstate["m"].d)
+            out[name] = w - delta
+        return out
+
     def save_states(self, path: str) -> None:
         """Write the solver's state (momentum buffers, Adam moments) to ``path`` (.h5)."""
         self.solver.save_states(path)

@@ -188,3 +188,27 @@ def test_saved_states_restore_momentum_so_the_next_updates_match(config, tmp_pat
             np.testing.assert_array_equal(b[k].d, a[k].d)
     # Without the saved state the updates differ: the state did matter.
     assert any(not np.allclose(fresh[k].d, a[k].d, rtol=1e-5) for k in a)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_next_weights_predicts_the_next_update_without_applying_it(name):
+    # sgd: the momentum buffer from a first update must be part of the prediction.
+    config = OptimizerConfig(name=name, lr=0.1, schedule="constant", momentum=0.9,
+                             weight_decay=0.01, grad_clip=0.0)
+    ps = params()
+    opt = Optimizer(config, ps, total_steps=10)
+    set_grads(ps, grads(1))
+    opt.update(0)
+    set_grads(ps, grads(2))
+    before = {k: p.d.copy() for k, p in ps.items()}
+    predicted = opt.next_weights(1)
+    for k, p in ps.items():  # nothing applied
+        np.testing.assert_array_equal(p.d, before[k])
+    if name == "sgd":
+        opt.update(1)
+        for k, p in ps.items():
+            np.testing.assert_allclose(predicted[k], p.d, rtol=1e-5, atol=1e-6)
+    else:  # adam: a plain gradient step
+        for k, p in ps.items():
+            expected = before[k] - 0.1 * (grads(2)[k] + 0.01 * before[k])
+            np.testing.assert_allclose(predicted[k], expected, rtol=1e-5, atol=1e-6)

@@ -88,19 +88,18 @@ class DartsSearcher(Searcher):
     def _unrolled_gradient(self, step: int) -> None:
         """Leave in alpha.g the gradient of L_val(w', alpha), w' = w - xi dL_train/dw.
 
-        The virtual step uses plain SGD with the current learning rate and weight decay
-        (the paper also adds the momentum buffer); its second-order term
+        The virtual step is the weight optimizer's next update (momentum buffer,
+        learning rate and weight decay, as in the paper's code); its second-order term
         ``xi * d2L_train/(dalpha dw) . dL_val/dw'`` is the central difference of
         dL_train/dalpha at ``w +- eps dL_val/dw'``.
         """
         net, arch = self.net_params, self.arch_params
         xi = self.net_optimizer.learning_rate(step)
-        decay = self.net_optimizer.config.weight_decay
         w = [p.d.copy() for p in net.values()]
         try:
             self._zero_all()
             self._forward_backward(self.train_loss, self.train_error)
-            self._set(net, [wi - xi * (g + decay * wi) for wi, g in zip(w, self._grads(net))])
+            self._set(net, self.net_optimizer.next_weights(step).values())
 
             self._zero_all()
             self._forward_backward(self.valid_loss, self.valid_error)
