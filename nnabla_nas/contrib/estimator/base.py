@@ -1,0 +1,155 @@
+"""`Estimator`, the base of every cost estimator, and `active_modules`, the one
+traversal that estimators sum over.
+
+An estimator predicts the cost of one module with :meth:`Estimator.predict`, in the
+unit it documents (parameters, bytes, milliseconds), and memoizes it;
+:meth:`Estimator.get_estimation` is the cost of a whole tree: by default the sum of
+``predict`` over the leaf modules that run. In a search space, what runs is the
+*active path*: a :class:`~nnabla_nas.module.MixedOp` in ``'full'`` mode runs every
+candidate, in ``'sample'`` or ``'max'`` mode only one (see :func:`active_modules`).
+
+Example:
+    >>> from nnabla_nas import module as Mo
+    >>> class Layers(Estimator):
+    ...     unit = "layers"
+    ...     def _predict(self, module):
+    ...         return 1.0
+    >>> Layers().get_estimation(Mo.Sequential(Mo.ReLU(), Mo.Sequential(Mo.ReLU())))
+    2.0
+"""
+from __future__ import annotations
+
+import weakref
+from typing import Hashable, Iterable, Iterator, Optional, Set, Tuple
+
+import numpy as np
+
+from ...module import MixedOp, Module
+from ...module.module import SEP
+
+NamedModules = Iterable[Tuple[str, Module]]
+
+
+def active_index(mixed: MixedOp, name: str = "") -> Optional[int]:
+    """The candidate of ``mixed`` that runs, or None when all of them run.
+
+    ``'full'`` mode runs every candidate. ``'max'`` mode runs the candidate with the
+    largest current alpha (the first one on ties, as a call would). ``'sample'`` mode
+    runs the candidate drawn by the last call.
+
+    Raises:
+        ValueError: for a MixedOp in ``'sample'`` mode that has not been called yet.
+    """
+    if mixed.mode == "full":
+        return None
+    if mixed.mode == "max":
+        return int(np.argmax(mixed.probabilities()))
+    if mixed.active_index is None:
+        raise ValueError(f"{name or 'MixedOp'}: in 'sample' mode no candidate is active "
+                         "before the first call; call the model once, or use mode 'max'")
+    return mixed.active_index
+
+
+def active_modules(module: Module, prefix: str = "", descend_mixed: bool = True,
+                   memo: Optional[Set[int]] = None) -> Iterator[Tuple[str, Module]]:
+    """Yield ``(name, module)`` for ``module`` and every descendant that runs, each
+    once, depth first in registration order (as :meth:`Module.get_modules`).
+
+    Below a :class:`~nnabla_nas.module.MixedOp` only the candidates that run are
+    visited (see :func:`active_index`).
+
+    Args:
+        module: The root.
+        prefix: The root's hierarchical name.
+        descend_mixed: With False, MixedOps are yielded but nothing below them: the
+            modules that run whatever the architecture (used by expected costs).
+        memo: Ids of modules already visited; they and their subtrees are skipped.
+    """
+    memo = set() if memo is None else memo
+    # (name, module, children to visit or None for all of them)
+    stack = [(prefix, module, None)]
+    while stack:
+        name, node, children = stack.pop()
+        if id(node) in memo:
+            continue
+        memo.add(id(node))
+        yield name, node
+        if children is None:
+            children = list(node.modules.items())
+        if isinstance(node, MixedOp):
+            if not descend_mixed:
+                continue
+            k = active_index(node, name)
+            if k is not None:  # the ops list is visited, but only its k-th candidate
+                stack.extend((_join(name, c), m, [(str(k), node.ops[k])] if m is node.ops
+                              else None) for c, m in reversed(children))
+                continue
+        stack.extend((_join(name, c), m, None) for c, m in reversed(children))
+
+
+def _join(prefix: str, name: str) -> str:
+    return prefix + SEP + name if prefix else name
+
+
+class Estimator:
+    """Base class of cost estimators.
+
+    Subclasses implement :meth:`_predict` (the cost of one module, in :attr:`unit`)
+    and may override :meth:`_signature` (what the cost depends on besides the module
+    itself) and :meth:`total` (how costs of several modules combine; by default the
+    sum over the leaves).
+
+    Predictions are memoized per module and signature; the memo holds modules weakly,
+    so it never keeps a discarded network alive. :meth:`reset` clears it.
+    """
+
+    #: The unit of :meth:`predict` and :meth:`get_estimation`.
+    unit: str = ""
+
+    def __init__(self) -> None:
+        self._memo: "weakref.WeakKeyDictionary[Module, dict]" = weakref.WeakKeyDictionary()
+
+    # ------------------------------------------------------------------ per module
+    def predict(self, module: Module) -> float:
+        """The cost of ``module`` alone, in :attr:`unit` (memoized)."""
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}.predict: expected a Module, got "
+                            f"{type(module).__name__}")
+        cache = self._memo.setdefault(module, {})
+        key = self._signature(module)
+        if key not in cache:
+            cache[key] = float(self._predict(module))
+        return cache[key]
+
+    def _predict(self, module: Module) -> float:
+        raise NotImplementedError(f"{type(self).__name__} does not define _predict()")
+
+    def _signature(self, module: Module) -> Hashable:
+        """What a prediction depends on besides the module's identity; by default the
+        input shapes it was last called with."""
+        return tuple(tuple(s) for s in module.input_shapes)
+
+    def reset(self) -> None:
+        """Forget every memoized prediction."""
+        self._memo.clear()
+
+    # ------------------------------------------------------------------ whole trees
+    def total(self, modules: NamedModules) -> float:
+        """The cost of a set of ``(name, module)`` pairs of one tree, such as
+        :func:`active_modules` yields: the sum of :meth:`predict` over the leaves (modules
+        without children), so that nothing is counted twice.
+
+        Costs must be additive over disjoint sets of modules: expected costs rely on it.
+        """
+        return float(sum(self.predict(m) for _, m in modules if not m.modules))
+
+    def get_estimation(self, module: Module) -> float:
+        """The cost of ``module`` with everything below it that runs (the active path
+        of a search space), in :attr:`unit`."""
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}.get_estimation: expected a Module, "
+                            f"got {type(module).__name__}")
+        return self.total(active_modules(module))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(unit={self.unit!r})"
