@@ -96,7 +96,7 @@ def run(config: RunConfig, output: RunOutput) -> dict:
         searcher_cls = SEARCHERS.get(config.search.searcher.name)
         searcher = searcher_cls(model, space, data, config.search,
                                 config.search.searcher.options, output, config.seed,
-                                config.quiet)
+                                config.quiet, config.checkpoint_every)
         searcher.search()
         arch_path = output.path("arch.json")
         summary.update(search_space=space.name, searcher=config.search.searcher.name,
@@ -112,7 +112,8 @@ def run(config: RunConfig, output: RunOutput) -> dict:
         seed_everything(config.seed)
         model = space.build_train(arch, config.train.net.options, data.shape,
                                   data.num_classes, np.random.RandomState(config.seed))
-        trainer = Trainer(model, data, config.train, output, config.seed, config.quiet)
+        trainer = Trainer(model, data, config.train, output, config.seed, config.quiet,
+                          config.checkpoint_every)
         test = trainer.train()
         summary.update(arch_path=os.path.abspath(arch_path),
                        params=parameter_count(model.get_parameters(grad_only=True)),

@@ -104,6 +104,9 @@ class RunConfig:
                           "extension)", choices=("cpu", "cudnn"))
     device_id: int = option(0, "GPU index for the cudnn context", minimum=0)
     quiet: bool = option(False, "no progress bars (for logs)")
+    checkpoint_every: int = option(0, "also checkpoint every this many steps (0: after "
+                                      "each epoch only); a rerun resumes from the newest",
+                                   minimum=0)
     dataset: Component = component(DATASETS, "digits", "the data and its splits")
     search: Optional[SearchConfig] = option(None, "the search; omit to only train")
     train: Optional[TrainConfig] = option(None, "the retraining; omit to only search")

@@ -4,9 +4,22 @@ from __future__ import annotations
 from typing import Callable, Optional, Sequence
 
 import nnabla.functions as F
+import nnabla.random
 
 from . import checks as C
 from .module import Module
+
+
+def graph_seed() -> int:
+    """A seed for a random function being added to a graph, drawn from
+    ``nnabla.random.prng``.
+
+    Random functions created with ``seed=-1`` draw their seed lazily, in the order the
+    graph happens to be set up; an explicit seed drawn while the graph is built makes
+    their streams depend only on ``nnabla.random.seed`` and the build order, which is
+    what lets an interrupted run replay them exactly.
+    """
+    return int(nnabla.random.prng.randint(1, 2 ** 31 - 1))
 
 
 class Identity(Module):
@@ -61,7 +74,11 @@ class Dropout(Module):
         C.variable(type(self).__name__, input)
         if not self.training or self._drop_prob == 0.0:
             return input
-        return F.dropout(input, p=self._drop_prob)
+        # The mask comes from F.rand rather than F.dropout: an input-free random
+        # function can be replayed, which makes interrupted runs resume exactly.
+        keep = 1.0 - self._drop_prob
+        mask = F.less_scalar(F.rand(shape=input.shape, seed=graph_seed()), keep)
+        return input * F.mul_scalar(mask, 1.0 / keep)
 
     def extra_repr(self) -> str:
         return f"drop_prob={self._drop_prob}"

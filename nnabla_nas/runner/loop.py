@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Dict, Iterable, List, Mapping, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 import nnabla as nn
 import nnabla.random
@@ -17,15 +17,17 @@ from ..utils.output import RunOutput
 from .checkpoint import Checkpointer
 from .meter import Meter, check_finite
 from .optimizer import Optimizer
+from .randomness import replay, seed_epoch
 
 
 class EpochLoop:
     """An epoch loop over a model, with evaluation, logging and crash-safe resume.
 
-    Subclasses define :meth:`train_epoch` (one epoch of updates, returning its mean
-    metrics) and :meth:`optimizers`; this class evaluates on the validation split after
-    each epoch, logs to the console, ``log.txt`` and TensorBoard, and writes a checkpoint
-    from which a rerun of the same command continues.
+    Subclasses define :meth:`train_step` (one update), :meth:`optimizers` and
+    :meth:`loaders`, and set ``steps_per_epoch``; this class runs the steps, evaluates
+    on the validation split after each epoch, logs to the console, ``log.txt`` and
+    TensorBoard, and writes checkpoints from which a rerun of the same command
+    continues exactly.
 
     The class attribute ``phase`` (``'search'`` or ``'train'``) names the checkpoint
     folder and the log and TensorBoard tags.
@@ -36,14 +38,16 @@ class EpochLoop:
         epochs: Number of epochs.
         batch_size: Batch size of every graph.
         output: The run's output folder.
-        seed: Seeds the data order.
+        seed: Seeds the data order and every epoch's random numbers.
         quiet: No progress bars.
+        checkpoint_every: Also checkpoint every this many steps (0: per epoch only).
     """
 
     phase = "run"
 
     def __init__(self, model: Model, data: DatasetSplits, epochs: int, batch_size: int,
-                 output: RunOutput, seed: int, quiet: bool = False):
+                 output: RunOutput, seed: int, quiet: bool = False,
+                 checkpoint_every: int = 0):
         self.model = model
         self.data = data
         self.epochs = epochs
@@ -51,6 +55,7 @@ class EpochLoop:
         self.output = output
         self.seed = seed
         self.quiet = quiet
+        self.checkpoint_every = int(checkpoint_every)
         self.log = output.logger
         self.history: List[Dict[str, float]] = []
         self.checkpointer = Checkpointer(output.path("checkpoints", self.phase, ""))
@@ -58,6 +63,8 @@ class EpochLoop:
         self.elapsed = 0.0
 
     # ------------------------------------------------------------- for subclasses
+    steps_per_epoch: int = 0
+
     def optimizers(self) -> Mapping[str, Optimizer]:
         """The optimizers whose states are checkpointed, by name."""
         raise NotImplementedError
@@ -66,12 +73,25 @@ class EpochLoop:
         """The data loaders whose positions are checkpointed, by name."""
         raise NotImplementedError
 
-    def train_epoch(self, epoch: int) -> Dict[str, float]:
-        """Run one epoch of updates and return its mean metrics."""
+    def begin_epoch(self, epoch: int) -> List[nn.Variable]:
+        """Prepare ``epoch`` (e.g. build its graph) and return the outputs of the graphs
+        its steps run, whose random functions a resume must replay."""
+        return []
+
+    def train_step(self, epoch: int, step: int) -> Dict[str, float]:
+        """One update at global ``step``; returns its metrics (``loss``, ``error``...)."""
         raise NotImplementedError
+
+    def epoch_metrics(self, epoch: int) -> Dict[str, float]:
+        """Extra values to log for ``epoch`` (learning rate...)."""
+        return {}
 
     def end_epoch(self, epoch: int, metrics: Dict[str, float]) -> None:
         """Called after each epoch's evaluation, before the checkpoint."""
+
+    def step_description(self, epoch: int) -> str:
+        """The progress bar's label for ``epoch``."""
+        return f"{self.phase} {epoch + 1}/{self.epochs}"
 
     # ---------------------------------------------------------------- shared parts
     def progress(self, iterable: Iterable, desc: str, total: int):
@@ -109,28 +129,67 @@ class EpochLoop:
         check_finite(means, f"{self.phase} evaluation on {name}")
         return means
 
-    def _state(self, epoch: int) -> dict:
-        return {
-            "epoch": epoch,
-            "history": self.history,
-            "elapsed": self.elapsed,
+    def _checkpoint(self, epoch: int, step: int, meter: Meter) -> None:
+        """Save the run as "``step`` steps into ``epoch``" (step 0: the epoch is next)."""
+        state = {
+            "epoch": epoch, "step": step, "meter": meter.state_dict(),
+            "history": self.history, "elapsed": self.elapsed,
             "loaders": {k: v.state_dict() for k, v in self.loaders().items()},
             "nnabla_prng": nnabla.random.prng.get_state(),
         }
+        self.checkpointer.save(f"{epoch:05d}-{step:06d}", self.model.get_parameters(),
+                               self.optimizers(), state)
 
-    def _resume(self) -> int:
+    def _resume(self) -> Tuple[int, int, Meter, Optional[dict]]:
         tag = self.checkpointer.latest(warn=self.log.warning)
         if tag is None:
-            return 0
+            return 0, 0, Meter(), None
         state = self.checkpointer.load(tag, self.model.get_parameters(), self.optimizers())
         for name, loader in self.loaders().items():
             loader.load_state_dict(state["loaders"][name])
-        nnabla.random.prng.set_state(state["nnabla_prng"])
         self.history = list(state["history"])
         self.elapsed = float(state["elapsed"])
-        self.log.info(f"{self.phase}: resumed from checkpoint {tag} "
-                      f"(epoch {state['epoch'] + 1} of {self.epochs} done)")
-        return int(state["epoch"]) + 1
+        epoch, step = int(state["epoch"]), int(state["step"])
+        self.log.info(f"{self.phase}: resumed from checkpoint {tag} (epoch "
+                      f"{min(epoch + 1, self.epochs)} of {self.epochs}, step {step})")
+        return epoch, step, Meter.from_state(state["meter"]), state
+
+    def train_epoch(self, epoch: int, start_step: int = 0, meter: Optional[Meter] = None,
+                    prng_state: Optional[tuple] = None) -> Dict[str, float]:
+        """Run the steps of ``epoch`` from ``start_step`` and return the epoch's metrics.
+
+        The epoch's random numbers are seeded from the run's seed; when resuming inside
+        it (``start_step`` > 0) the graph's random functions are replayed and
+        ``nnabla.random.prng`` is set to ``prng_state``, so the steps continue exactly.
+        """
+        meter = Meter() if meter is None else meter
+        seed_epoch(self.seed, self.phase, epoch)
+        graphs = self.begin_epoch(epoch)
+        if start_step > 0:
+            replay(graphs, start_step)
+        if prng_state is not None:
+            nnabla.random.prng.set_state(prng_state)
+        started = time.perf_counter()
+        bar = self.progress(range(start_step, self.steps_per_epoch),
+                            self.step_description(epoch), self.steps_per_epoch - start_step)
+        for i in bar:
+            step = epoch * self.steps_per_epoch + i
+            values = self.train_step(epoch, step)
+            check_finite(values, f"{self.phase} step {step + 1} (epoch {epoch + 1})")
+            meter.update(values)
+            means = meter.means()
+            bar.set_postfix(loss=f"{means['loss']:.3f}", acc=f"{1 - means['error']:.3f}")
+            done = i + 1
+            if self.checkpoint_every and done % self.checkpoint_every == 0 \
+                    and done < self.steps_per_epoch:
+                self.elapsed += time.perf_counter() - started
+                started = time.perf_counter()
+                self._checkpoint(epoch, done, meter)
+        self.elapsed += time.perf_counter() - started
+        metrics = OrderedDict(meter.means())
+        metrics.update(self.epoch_metrics(epoch))
+        check_finite(metrics, f"{self.phase} epoch {epoch + 1}")
+        return metrics
 
     def _report(self, epoch: int, metrics: Mapping[str, float]) -> None:
         shown = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
@@ -140,20 +199,29 @@ class EpochLoop:
         self.output.writer.flush()
 
     def run(self) -> List[Dict[str, float]]:
-        """Run the remaining epochs (all of them unless a checkpoint exists)."""
+        """Run the remaining epochs (all of them unless a checkpoint exists).
+
+        A checkpoint is written after every epoch and, with ``checkpoint_every`` > 0,
+        every that many steps; a rerun continues from the newest intact one and ends
+        exactly as an uninterrupted run would.
+        """
         self.model.apply(training=True)
-        for epoch in range(self._resume(), self.epochs):
-            start = time.perf_counter()
-            metrics = OrderedDict(self.train_epoch(epoch))
-            check_finite(metrics, f"{self.phase} epoch {epoch + 1}")
+        first, start_step, meter, state = self._resume()
+        for epoch in range(first, self.epochs):
+            # Inside an epoch, the generator continues from the checkpoint; at its start
+            # it is seeded afresh, as in an uninterrupted run.
+            restored = state["nnabla_prng"] if state is not None and start_step else None
+            state = None
+            metrics = self.train_epoch(epoch, start_step, meter, restored)
+            started = time.perf_counter()
             for k, v in self.evaluate(self.data.valid, "valid").items():
                 metrics[f"valid_{k}"] = v
-            self.elapsed += time.perf_counter() - start
+            self.elapsed += time.perf_counter() - started
             self.end_epoch(epoch, metrics)
             self._report(epoch, metrics)
             self.history.append(dict(metrics))
-            self.checkpointer.save(f"epoch-{epoch + 1:05d}", self.model.get_parameters(),
-                                   self.optimizers(), self._state(epoch))
+            start_step, meter = 0, Meter()
+            self._checkpoint(epoch + 1, 0, meter)
         return self.history
 
 

@@ -25,6 +25,20 @@ class Meter:
     def means(self) -> Dict[str, float]:
         return OrderedDict((k, self._sums[k] / self._counts[k]) for k in self._sums)
 
+    def state_dict(self) -> dict:
+        """The sums and counts, for checkpoints."""
+        return {"sums": dict(self._sums), "counts": dict(self._counts),
+                "order": list(self._sums)}
+
+    @classmethod
+    def from_state(cls, state: Mapping) -> "Meter":
+        """A meter continuing from :meth:`state_dict`."""
+        meter = cls()
+        for k in state["order"]:
+            meter._sums[k] = float(state["sums"][k])
+            meter._counts[k] = int(state["counts"][k])
+        return meter
+
 
 def check_finite(values: Mapping[str, float], where: str) -> None:
     """Raise :class:`NonFiniteError` naming ``where`` and the quantity if any value is

@@ -10,6 +10,7 @@ import numpy as np
 
 from ... import module as Mo
 from ...module import Module, MixedOp, Parameter
+from ...module.misc import graph_seed
 from ...module import checks as C
 from .genotype import Cell, num_edges
 from .ops import CANDIDATES, PRIMITIVES, FactorizedReduce, ReLUConvBN
@@ -40,7 +41,7 @@ def drop_path(x, drop_prob: float):
         drop_prob: Probability of dropping a sample, in [0, 1).
     """
     keep = 1.0 - C.probability("drop_path", "drop_prob", drop_prob)
-    u = F.rand(shape=(x.shape[0],) + (1,) * (x.ndim - 1))
+    u = F.rand(shape=(x.shape[0],) + (1,) * (x.ndim - 1), seed=graph_seed())
     return x * F.mul_scalar(F.less_scalar(u, keep), 1.0 / keep)
 
 

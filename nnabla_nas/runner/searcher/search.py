@@ -11,7 +11,6 @@ from ...contrib.spaces import SearchSpace
 from ...dataset import DataLoader, DatasetSplits
 from ...utils.output import RunOutput
 from ..loop import EpochLoop
-from ..meter import Meter, check_finite
 from ..optimizer import Optimizer
 
 
@@ -41,16 +40,19 @@ class Searcher(EpochLoop):
         config: The ``search`` section of the run config.
         options: The searcher's own options (its ``Config``).
         output: The run's output folder.
-        seed: Seeds the data order.
+        seed: Seeds the data order and every epoch's random numbers.
         quiet: No progress bars.
+        checkpoint_every: Also checkpoint every this many steps (0: per epoch only).
     """
 
     phase = "search"
     Config: Any = None
 
     def __init__(self, model: Model, space: SearchSpace, data: DatasetSplits, config,
-                 options, output: RunOutput, seed: int, quiet: bool = False):
-        super().__init__(model, data, config.epochs, config.batch_size, output, seed, quiet)
+                 options, output: RunOutput, seed: int, quiet: bool = False,
+                 checkpoint_every: int = 0):
+        super().__init__(model, data, config.epochs, config.batch_size, output, seed, quiet,
+                         checkpoint_every)
         self.space = space
         self.config = config
         self.options = options
@@ -85,31 +87,21 @@ class Searcher(EpochLoop):
     def loaders(self) -> Mapping[str, DataLoader]:
         return OrderedDict(train=self.train_loader, valid=self.valid_loader)
 
-    def train_epoch(self, epoch: int) -> Dict[str, float]:
-        warmup = epoch < self.config.warmup_epochs
-        meter = Meter()
-        bar = self.progress(range(self.steps_per_epoch),
-                            f"search {epoch + 1}/{self.epochs}" + (" warm-up" if warmup
-                                                                    else ""),
-                            self.steps_per_epoch)
-        for i in bar:
-            step = epoch * self.steps_per_epoch + i
-            self.x_train.d, self.y_train.d = self.train_loader.next_batch()
-            values = OrderedDict()
-            if not warmup:
-                self.x_valid.d, self.y_valid.d = self.valid_loader.next_batch()
-                values.update((f"arch_{k}", v) for k, v in self.valid_on_batch(step).items())
-            values.update(self.train_on_batch(step))
-            check_finite(values, f"search step {step + 1} (epoch {epoch + 1})")
-            meter.update(values)
-            if hasattr(bar, "set_postfix"):
-                means = meter.means()
-                bar.set_postfix(loss=f"{means['loss']:.3f}",
-                                acc=f"{1 - means['error']:.3f}")
-        metrics = meter.means()
-        metrics["lr"] = self.net_optimizer.learning_rate(
-            (epoch + 1) * self.steps_per_epoch - 1)
-        return metrics
+    def step_description(self, epoch: int) -> str:
+        warmup = " warm-up" if epoch < self.config.warmup_epochs else ""
+        return f"search {epoch + 1}/{self.epochs}{warmup}"
+
+    def train_step(self, epoch: int, step: int) -> Dict[str, float]:
+        self.x_train.d, self.y_train.d = self.train_loader.next_batch()
+        values = OrderedDict()
+        if epoch >= self.config.warmup_epochs:
+            self.x_valid.d, self.y_valid.d = self.valid_loader.next_batch()
+            values.update((f"arch_{k}", v) for k, v in self.valid_on_batch(step).items())
+        values.update(self.train_on_batch(step))
+        return values
+
+    def epoch_metrics(self, epoch: int) -> Dict[str, float]:
+        return {"lr": self.net_optimizer.learning_rate((epoch + 1) * self.steps_per_epoch - 1)}
 
     def end_epoch(self, epoch: int, metrics: Dict[str, float]) -> None:
         for name, p in self.model.get_arch_parameters().items():

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Dict, Mapping
+from typing import Dict, List, Mapping
 
 import nnabla as nn
 
@@ -10,7 +10,7 @@ from ...contrib.model import Model
 from ...dataset import DataLoader, DatasetSplits
 from ...utils.output import RunOutput
 from ..loop import EpochLoop
-from ..meter import Meter, check_finite
+from ..meter import check_finite
 from ..optimizer import Optimizer
 
 
@@ -26,15 +26,17 @@ class Trainer(EpochLoop):
         data: The dataset splits.
         config: The ``train`` section of the run config.
         output: The run's output folder.
-        seed: Seeds the data order.
+        seed: Seeds the data order and every epoch's random numbers.
         quiet: No progress bars.
+        checkpoint_every: Also checkpoint every this many steps (0: per epoch only).
     """
 
     phase = "train"
 
     def __init__(self, model: Model, data: DatasetSplits, config, output: RunOutput,
-                 seed: int, quiet: bool = False):
-        super().__init__(model, data, config.epochs, config.batch_size, output, seed, quiet)
+                 seed: int, quiet: bool = False, checkpoint_every: int = 0):
+        super().__init__(model, data, config.epochs, config.batch_size, output, seed, quiet,
+                         checkpoint_every)
         self.config = config
         self.loader = DataLoader(data.train, config.batch_size, shuffle=True, seed=seed,
                                  augment=data.augment, drop_last=True)
@@ -49,36 +51,29 @@ class Trainer(EpochLoop):
     def loaders(self) -> Mapping[str, DataLoader]:
         return OrderedDict(train=self.loader)
 
-    def _train_graph(self, epoch: int):
+    def begin_epoch(self, epoch: int) -> List[nn.Variable]:
+        # Built per epoch: the drop-path rate is fixed when a graph is built.
         if self.max_drop_path > 0:
-            # The drop-path rate is fixed when the graph is built: rebuild per epoch.
             self.model.drop_path_prob = self.max_drop_path * epoch / self.epochs
-        x, y = self.placeholders(self.config.batch_size)
+        self.x, self.y = self.placeholders(self.config.batch_size)
         self.model.apply(training=True)
-        out = self.model(x)
-        loss = self.model.loss(out, y)
-        error = self.model.metrics(out, y)["error"]
-        return x, y, loss, error
+        out = self.model(self.x)
+        self.loss = self.model.loss(out, self.y)
+        self.error = self.model.metrics(out, self.y)["error"]
+        return [self.loss, self.error]
 
-    def train_epoch(self, epoch: int) -> Dict[str, float]:
-        x, y, loss, error = self._train_graph(epoch)
-        meter = Meter()
-        bar = self.progress(range(self.steps_per_epoch),
-                            f"train {epoch + 1}/{self.epochs}", self.steps_per_epoch)
-        for i in bar:
-            step = epoch * self.steps_per_epoch + i
-            x.d, y.d = self.loader.next_batch()
-            self.optimizer.zero_grad()
-            nn.forward_all([loss, error], clear_no_need_grad=True)
-            loss.backward(clear_buffer=True)
-            values = OrderedDict(loss=float(loss.d), error=float(error.d))
-            check_finite(values, f"train step {step + 1} (epoch {epoch + 1})")
-            lr = self.optimizer.update(step)
-            meter.update(values)
-            means = meter.means()
-            bar.set_postfix(loss=f"{means['loss']:.3f}", acc=f"{1 - means['error']:.3f}")
-        metrics = meter.means()
-        metrics["lr"] = lr
+    def train_step(self, epoch: int, step: int) -> Dict[str, float]:
+        self.x.d, self.y.d = self.loader.next_batch()
+        self.optimizer.zero_grad()
+        nn.forward_all([self.loss, self.error], clear_no_need_grad=True)
+        self.loss.backward(clear_buffer=True)
+        values = OrderedDict(loss=float(self.loss.d), error=float(self.error.d))
+        check_finite(values, f"train step {step + 1} (epoch {epoch + 1})")
+        self.optimizer.update(step)
+        return values
+
+    def epoch_metrics(self, epoch: int) -> Dict[str, float]:
+        metrics = {"lr": self.optimizer.learning_rate((epoch + 1) * self.steps_per_epoch - 1)}
         if self.max_drop_path > 0:
             metrics["drop_path_prob"] = self.model.drop_path_prob
         return metrics

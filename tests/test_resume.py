@@ -1,0 +1,123 @@
+"""Crash safety: a run killed with SIGKILL anywhere and rerun ends exactly like a run
+never interrupted, and the same seed gives the same result run after run."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CONFIG = {
+    "seed": 11,
+    "quiet": True,
+    "checkpoint_every": 2,
+    "dataset": {"name": "digits", "test_fraction": 0.3, "valid_fraction": 0.3},
+    "search": {
+        "epochs": 2, "warmup_epochs": 1, "batch_size": 128,
+        "space": {"name": "darts", "init_channels": 2, "num_cells": 3, "num_nodes": 2,
+                  "multiplier": 2, "stem_multiplier": 1},
+        "searcher": {"name": "darts", "order": 1},
+    },
+    "train": {
+        "epochs": 2, "batch_size": 128,
+        "net": {"name": "darts", "init_channels": 4, "num_cells": 3, "auxiliary": True,
+                "drop_path_prob": 0.3},
+    },
+}
+# Everything a run reports except how long it took.
+TIMES = ("search_time_s", "train_time_s")
+
+
+def command(config, out):
+    return [sys.executable, str(ROOT / "main.py"), "--config", str(config),
+            "--output-path", str(out)]
+
+
+def run_to_end(config, out):
+    result = subprocess.run(command(config, out), capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def run_and_kill(config, out, when):
+    """Start a run and SIGKILL it as soon as the checkpoint ``when`` exists."""
+    proc = subprocess.Popen(command(config, out), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    try:
+        while not (out / "checkpoints" / when).exists():
+            if proc.poll() is not None:
+                pytest.fail(f"the run ended before checkpoint {when} appeared")
+            if time.time() > deadline:
+                pytest.fail(f"checkpoint {when} never appeared")
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+
+def results(out):
+    summary = json.loads((out / "summary.json").read_text())
+    for key in TIMES + ("arch_path",):
+        summary.pop(key, None)
+    weights = {}
+    for name in ("weights.h5", "search_weights.h5"):
+        with h5py.File(out / name, "r") as f:
+            f.visititems(lambda k, v: weights.__setitem__(f"{name}:{k}", np.array(v))
+                         if isinstance(v, h5py.Dataset) else None)
+    return (out / "arch.json").read_text(), summary, weights
+
+
+def assert_same(a, b):
+    assert a[0] == b[0], "arch.json differs"
+    assert a[1] == b[1], "summary differs"
+    assert a[2].keys() == b[2].keys()
+    for k in a[2]:
+        np.testing.assert_array_equal(a[2][k], b[2][k], err_msg=k)
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cfg") / "run.yaml"
+    path.write_text(yaml.safe_dump(CONFIG))
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(config_file, tmp_path_factory):
+    return results(run_to_end(config_file, tmp_path_factory.mktemp("ref") / "out"))
+
+
+@pytest.mark.slow
+def test_same_seed_same_result(config_file, reference, tmp_path):
+    assert_same(results(run_to_end(config_file, tmp_path / "out")), reference)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_points", [
+    ["search/00000-000002"],                       # inside a warm-up epoch
+    ["search/00001-000004"],                       # inside an architecture epoch
+    ["train/00000-000002"],                        # inside the first training epoch
+    ["train/00001-000002"],                        # inside a training epoch with drop path
+    ["train/00000-000002", "train/00001-000002"],  # twice, inside training epochs
+    ["train/00001-000000"],                        # at an epoch boundary
+], ids=["search-warmup", "search-arch", "train-first", "train-drop-path", "train-twice", "train-boundary"])
+def test_killed_and_rerun_ends_exactly_like_an_uninterrupted_run(config_file, reference,
+                                                                 tmp_path, kill_points):
+    out = tmp_path / "out"
+    for when in kill_points:
+        run_and_kill(config_file, out, when)
+    log = (out / "log.txt").read_text()
+    run_to_end(config_file, out)
+    assert "resumed from checkpoint" in (out / "log.txt").read_text()[len(log):]
+    assert_same(results(out), reference)
