@@ -20,8 +20,10 @@ Example:
 from __future__ import annotations
 
 import weakref
-from typing import Hashable, Iterable, Iterator, Optional, Set, Tuple
+from typing import Any, Hashable, Iterable, Iterator, Optional, Sequence, Set, Tuple
 
+import nnabla as nn
+import nnabla.random
 import numpy as np
 
 from ...module import MixedOp, Module
@@ -81,13 +83,32 @@ def active_modules(module: Module, prefix: str = "", descend_mixed: bool = True,
                 continue
             k = active_index(node, name)
             if k is not None:  # the ops list is visited, but only its k-th candidate
-                stack.extend((_join(name, c), m, [(str(k), node.ops[k])] if m is node.ops
+                stack.extend((join_name(name, c), m, [(str(k), node.ops[k])] if m is node.ops
                               else None) for c, m in reversed(children))
                 continue
-        stack.extend((_join(name, c), m, None) for c, m in reversed(children))
+        stack.extend((join_name(name, c), m, None) for c, m in reversed(children))
 
 
-def _join(prefix: str, name: str) -> str:
+def build_graph(module: Module, shapes: Sequence[Sequence[int]]) -> Any:
+    """Call ``module`` on new variables of ``shapes`` (without computing anything)
+    and return its output, leaving NNabla's random state as it was.
+
+    Graph construction draws from ``nnabla.random.prng`` (a MixedOp in ``'sample'``
+    mode draws its path, random functions their seeds); restoring the state keeps an
+    estimate from shifting the random streams of a run. The call is otherwise an
+    ordinary one: it records input shapes, and a MixedOp in ``'sample'`` mode makes
+    the drawn path its active one (the next call of the run draws the same).
+    """
+    state = nnabla.random.prng.get_state()
+    try:
+        with nn.auto_forward(False):
+            return module(*[nn.Variable(tuple(int(d) for d in s)) for s in shapes])
+    finally:
+        nnabla.random.prng.set_state(state)
+
+
+def join_name(prefix: str, name: str) -> str:
+    """The hierarchical name of child ``name`` of the module named ``prefix``."""
     return prefix + SEP + name if prefix else name
 
 
