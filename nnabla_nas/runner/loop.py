@@ -15,7 +15,7 @@ from ..contrib.model import Model
 from ..dataset import DataLoader, DatasetSplits, Split
 from ..utils.output import RunOutput
 from .checkpoint import Checkpointer
-from .meter import Meter, check_finite
+from .meter import Meter, NonFiniteError, check_finite
 from .optimizer import Optimizer
 from .randomness import replay, seed_epoch
 
@@ -130,15 +130,24 @@ class EpochLoop:
         return means
 
     def _checkpoint(self, epoch: int, step: int, meter: Meter) -> None:
-        """Save the run as "``step`` steps into ``epoch``" (step 0: the epoch is next)."""
+        """Save the run as "``step`` steps into ``epoch``" (step 0: the epoch is next).
+
+        Parameters that are no longer finite are never saved: the run stops and the
+        previous checkpoint stays the newest.
+        """
+        params = self.model.get_parameters()
+        for name, p in params.items():
+            if not np.all(np.isfinite(p.d)):
+                raise NonFiniteError(
+                    f"{self.phase} epoch {epoch + 1}, step {step}: parameter {name} is no "
+                    "longer finite; stopping (the last good checkpoint is kept)")
         state = {
             "epoch": epoch, "step": step, "meter": meter.state_dict(),
             "history": self.history, "elapsed": self.elapsed,
             "loaders": {k: v.state_dict() for k, v in self.loaders().items()},
             "nnabla_prng": nnabla.random.prng.get_state(),
         }
-        self.checkpointer.save(f"{epoch:05d}-{step:06d}", self.model.get_parameters(),
-                               self.optimizers(), state)
+        self.checkpointer.save(f"{epoch:05d}-{step:06d}", params, self.optimizers(), state)
 
     def _resume(self) -> Tuple[int, int, Meter, Optional[dict]]:
         tag = self.checkpointer.latest(warn=self.log.warning)

@@ -151,15 +151,17 @@ class Genotype:
         if not isinstance(data, dict):
             raise ValueError(f"{source}: expected a JSON object with keys {list(_KEYS)}, "
                              f"got {type(data).__name__}")
+        # The space first: a file of another space has other keys, and saying so is
+        # more useful than naming the first key it lacks.
+        if "space" in data and data["space"] != SPACE:
+            raise ValueError(f"{source}: space: expected {SPACE!r}, got {data['space']!r}"
+                             " (an architecture of another search space)")
         for key in data:
             if key not in _KEYS:
                 raise ValueError(f"{source}: {key}: unknown key; expected {list(_KEYS)}")
         for key in _KEYS:
             if key not in data:
                 raise ValueError(f"{source}: {key}: missing key")
-        if data["space"] != SPACE:
-            raise ValueError(f"{source}: space: expected {SPACE!r}, got {data['space']!r}"
-                             " (an architecture of another search space)")
         if not _is_int(data["version"]) or data["version"] != VERSION:
             raise ValueError(f"{source}: version: expected {VERSION}, got "
                              f"{data['version']!r}")

@@ -16,6 +16,7 @@ import nnabla as nn
 import numpy as np
 
 from ...config.fields import option
+from ..meter import check_finite
 from . import SEARCHERS
 from .search import Searcher
 
@@ -57,9 +58,10 @@ class DartsSearcher(Searcher):
     def train_on_batch(self, step: int) -> Dict[str, float]:
         self.net_optimizer.zero_grad()
         self._forward_backward(self.train_loss, self.train_error)
-        lr = self.net_optimizer.update(step)
-        return OrderedDict(loss=float(self.train_loss.d), error=float(self.train_error.d),
-                           lr=lr)
+        values = OrderedDict(loss=float(self.train_loss.d), error=float(self.train_error.d))
+        check_finite(values, f"search step {step + 1}, weight step")  # before updating
+        values["lr"] = self.net_optimizer.update(step)
+        return values
 
     def valid_on_batch(self, step: int) -> Dict[str, float]:
         """One architecture update. The ``loss`` and ``error`` it reports are those of
@@ -70,8 +72,10 @@ class DartsSearcher(Searcher):
         else:
             self.arch_optimizer.zero_grad()
             self._forward_backward(self.valid_loss, self.valid_error)
+        values = OrderedDict(loss=float(self.valid_loss.d), error=float(self.valid_error.d))
+        check_finite(values, f"search step {step + 1}, architecture step")
         self.arch_optimizer.update(step)
-        return OrderedDict(loss=float(self.valid_loss.d), error=float(self.valid_error.d))
+        return values
 
     # ----------------------------------------------------------------- second order
     def _set(self, params, values) -> None:
