@@ -83,8 +83,9 @@ def active_modules(module: Module, prefix: str = "", descend_mixed: bool = True,
                 continue
             k = active_index(node, name)
             if k is not None:  # the ops list is visited, but only its k-th candidate
-                stack.extend((join_name(name, c), m, [(str(k), node.ops[k])] if m is node.ops
-                              else None) for c, m in reversed(children))
+                only = [(str(k), node.ops[k])]
+                stack.extend((join_name(name, c), m, only if m is node.ops else None)
+                             for c, m in reversed(children))
                 continue
         stack.extend((join_name(name, c), m, None) for c, m in reversed(children))
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from ...module import Module
 from ..model import is_arch_parameter
-from .base import Estimator, NamedModules, join_name, build_graph
+from .base import Estimator, NamedModules, build_graph, join_name
 
 #: Bytes per value: NNabla computes in float32.
 BYTES_PER_VALUE = 4

@@ -204,7 +204,6 @@ def nnabla_forward_trace(outputs, training):
     from its clear flags in function hooks."""
     funcs = _forward_order(outputs)
     produced, trace = set(), []
-    last = [None]
 
     def live_bytes():
         total = 0
