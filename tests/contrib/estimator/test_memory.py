@@ -2,6 +2,9 @@
 spaces, and activation peaks against hand counts and against NNabla's own buffer
 releases."""
 import doctest
+import subprocess
+import sys
+from pathlib import Path
 
 import nnabla as nn
 import nnabla.functions as F
@@ -246,3 +249,19 @@ def test_forward_replay_holds_what_nnabla_holds_after_every_function(network, tr
     _peak_bytes(outputs, training, trace=replay)
     forward = [live for kind, _, live in replay if kind == "forward"]
     assert forward == nnabla_forward_trace(outputs, training)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_benchmark_runs_and_prints_estimates_next_to_measurements():
+    root = Path(__file__).resolve().parents[3]
+    result = subprocess.run(
+        [sys.executable, str(root / "bench" / "memory_estimator.py"), "--repeats", "1",
+         "--networks", "conv_chain"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Peak activation memory (MiB), estimated vs measured")
+    infer, train = lines[3].split(), lines[4].split()
+    assert infer[:3] == ["conv_chain", "infer", "8.00"]  # 32x32x32x32 floats, twice
+    assert train[:3] == ["conv_chain", "train", "19.00"]
+    assert lines[5].startswith("mean |error|")
