@@ -88,8 +88,8 @@ def test_rerun_resumes_instead_of_starting_again(finished_run):
     result = main_py("--config", config, "--output-path", out)
     assert result.returncode == 0, result.stderr
     log = (out / "log.txt").read_text()
-    assert "search: resumed from checkpoint 00002-000000 (epoch 2 of 2, step 0)" in log
-    assert "train: resumed from checkpoint 00002-000000 (epoch 2 of 2, step 0)" in log
+    assert "search: resumed from checkpoint 00002-000000 (all 2 epochs done)" in log
+    assert "train: resumed from checkpoint 00002-000000 (all 2 epochs done)" in log
     after = json.loads((out / "summary.json").read_text())
     assert after["test_accuracy"] == before["test_accuracy"]
 

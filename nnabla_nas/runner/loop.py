@@ -159,8 +159,9 @@ class EpochLoop:
         self.history = list(state["history"])
         self.elapsed = float(state["elapsed"])
         epoch, step = int(state["epoch"]), int(state["step"])
-        self.log.info(f"{self.phase}: resumed from checkpoint {tag} (epoch "
-                      f"{min(epoch + 1, self.epochs)} of {self.epochs}, step {step})")
+        where = (f"all {self.epochs} epochs done" if epoch >= self.epochs else
+                 f"continuing at epoch {epoch + 1} of {self.epochs}, step {step}")
+        self.log.info(f"{self.phase}: resumed from checkpoint {tag} ({where})")
         return epoch, step, Meter.from_state(state["meter"]), state
 
     def train_epoch(self, epoch: int, start_step: int = 0, meter: Optional[Meter] = None,

@@ -16,6 +16,17 @@ RUN_FILES = (CONFIG_NAME, "log.txt", "summary.json", "arch.json", "weights.h5",
              "search_weights.h5", "tensorboard", "checkpoints")
 
 
+#: Top-level config keys that change how a run is shown, not what it computes: a rerun
+#: that differs only in these resumes the same run.
+PRESENTATION_KEYS = ("quiet",)
+
+
+def _identity(config) -> object:
+    if not isinstance(config, dict):
+        return config
+    return {k: v for k, v in config.items() if k not in PRESENTATION_KEYS}
+
+
 class OutputError(RuntimeError):
     """The output folder cannot be used for this run."""
 
@@ -63,8 +74,11 @@ class RunOutput:
         config_path = os.path.join(self.root, CONFIG_NAME)
         if os.path.exists(config_path):
             with open(config_path, encoding="utf-8") as f:
-                previous = f.read()
-            if previous != text:
+                try:
+                    previous = yaml.safe_load(f)
+                except yaml.YAMLError:
+                    previous = None
+            if _identity(previous) != _identity(config):
                 if not overwrite:
                     raise OutputError(
                         f"{self.root}: holds a different run's {CONFIG_NAME}; choose "

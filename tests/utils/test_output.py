@@ -42,3 +42,11 @@ def test_summary_updates_merge(tmp_path):
     out.update_summary(a=1)
     assert out.update_summary(b=2) == {"a": 1, "b": 2}
     out.close()
+
+
+def test_a_rerun_differing_only_in_presentation_is_the_same_run(tmp_path):
+    make(tmp_path, {"seed": 1, "quiet": True})
+    (tmp_path / "arch.json").write_text("{}")
+    make(tmp_path, {"seed": 1, "quiet": False})
+    assert (tmp_path / "arch.json").exists()
+    assert "quiet: false" in (tmp_path / "config.yaml").read_text()
