@@ -217,9 +217,14 @@ def _peak_bytes(outputs: Sequence[nn.Variable], training: bool, scratch: bool = 
     of live bytes.
 
     The rules are those of ``ForwardCallback`` and ``BackwardCallback`` in NNabla's
-    ``src/nbla/computation_graph/variable.cpp`` (1.39). With ``trace``, append
-    ``(pass, function, live bytes while it runs)`` for every function run, for
-    comparisons with measurements.
+    ``src/nbla/computation_graph/variable.cpp`` (1.39), with what NNabla's Python API
+    shows of each function: ``inplace_data``, ``grad_depends_input_data`` and
+    ``grad_depends_output_data``. Three properties it does not show are taken as
+    false, as they are for all but a few rare functions: ``inplace_grad``,
+    ``prohibit_clear_input_buffers`` and ``overwrite_input_data_in_forward``.
+
+    With ``trace``, append ``(pass, function, live bytes while it runs)`` for every
+    function run, for comparisons with measurements.
     """
     funcs = _forward_order(outputs)
     need_grad: Dict[object, bool] = {}  # function -> whether it needs gradients
