@@ -13,25 +13,13 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.tiny import tiny_run
+
 ROOT = Path(__file__).resolve().parents[1]
 
-CONFIG = {
-    "seed": 11,
-    "quiet": True,
-    "checkpoint_every": 2,
-    "dataset": {"name": "digits", "test_fraction": 0.3, "valid_fraction": 0.3},
-    "search": {
-        "epochs": 2, "warmup_epochs": 1, "batch_size": 128,
-        "space": {"name": "darts", "init_channels": 2, "num_cells": 3, "num_nodes": 2,
-                  "multiplier": 2, "stem_multiplier": 1},
-        "searcher": {"name": "darts", "order": 1},
-    },
-    "train": {
-        "epochs": 2, "batch_size": 128,
-        "net": {"name": "darts", "init_channels": 4, "num_cells": 3, "auxiliary": True,
-                "drop_path_prob": 0.3},
-    },
-}
+CONFIG = tiny_run(seed=11, checkpoint_every=2)
+CONFIG["search"]["searcher"]["order"] = 1
+CONFIG["train"]["net"]["drop_path_prob"] = 0.3
 # Everything a run reports except how long it took.
 TIMES = ("search_time_s", "train_time_s")
 
