@@ -128,6 +128,15 @@ class Genotype:
             object.__setattr__(self, kind, cell)
             object.__setattr__(self, f"{kind}_concat", concat)
 
+    def __str__(self) -> str:
+        """Compact form for logs: ``normal [op(input) op(input) | ...] reduce [...]``,
+        nodes separated by ``|``."""
+        def cell(pairs):
+            nodes = [" ".join(f"{op}({i})" for op, i in pairs[k:k + 2])
+                     for k in range(0, len(pairs), 2)]
+            return "[" + " | ".join(nodes) + "]"
+        return f"normal {cell(self.normal)} reduce {cell(self.reduce)}"
+
     def to_dict(self) -> Dict[str, Any]:
         """The JSON form: plain lists, with the ``space`` and ``version`` fields."""
         return {"space": SPACE, "version": VERSION,

@@ -192,3 +192,12 @@ def test_docstring_examples():
     from nnabla_nas.contrib.darts import genotype, ops
     for module in (genotype, ops):
         assert doctest.testmod(module).failed == 0, module.__name__
+
+
+def test_str_is_one_compact_line_per_run_log():
+    from nnabla_nas.contrib.darts.genotype import DARTS_V2
+
+    text = str(DARTS_V2)
+    assert text.startswith("normal [sep_conv_3x3(0) sep_conv_3x3(1) | sep_conv_3x3(0)")
+    assert " reduce [max_pool_3x3(0) max_pool_3x3(1) | skip_connect(2)" in text
+    assert "\n" not in text and text.count("|") == 6
