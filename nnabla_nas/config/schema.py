@@ -11,6 +11,7 @@ from typing import Optional, Tuple
 
 from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS
+from ..runner.regularizer import RegularizersConfig
 from ..runner.searcher import SEARCHERS
 from .fields import ConfigError, option
 from .loader import Component, component
@@ -74,6 +75,9 @@ class SearchConfig:
     arch_optimizer: ArchOptimizerConfig = option(
         None, "optimizer of the architecture parameters",
         default_factory=ArchOptimizerConfig)
+    regularizers: RegularizersConfig = option(
+        None, "hardware costs added to the architecture loss",
+        default_factory=RegularizersConfig)
 
     def __post_init__(self):
         if self.warmup_epochs >= self.epochs:
