@@ -50,3 +50,15 @@ class use_context:
     def __exit__(self, *exc):
         nn.set_default_context(self._previous)
         return False
+
+
+def synchronize(ctx) -> None:
+    """Wait until the device of ``ctx`` has finished its queued work, so that a timer
+    read afterwards measures it. A no-op for CPU contexts.
+
+    The CUDA extension is imported here, lazily, only for CUDA contexts.
+    """
+    if not any(b.startswith(("cuda", "cudnn")) for b in ctx.backend):
+        return
+    cuda = importlib.import_module("nnabla_ext.cuda")
+    cuda.device_synchronize(str(ctx.device_id))
