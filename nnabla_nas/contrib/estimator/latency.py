@@ -1,0 +1,160 @@
+"""`LatencyEstimator`: milliseconds for one forward pass of a module, on a device.
+
+The module's inference graph is built at the input shapes it was last called with,
+and every function of it is timed (from the profile table, or profiled on a miss).
+Each function belongs to the module whose ``call()`` created it, outside the calls
+of its submodules: a residual add written in a block's ``call()`` is the block's own
+cost, not lost between leaves. So :meth:`~LatencyEstimator.predict` (a module's own
+cost) summed over the modules that run gives
+:meth:`~LatencyEstimator.get_estimation` (the whole graph), as the shared
+:class:`~.base.Estimator` contract and the expected costs over MixedOps need.
+
+See :class:`.graph.LatencyGraphEstimator` for graphs, and :mod:`.calibration` for how
+isolated function times become whole-network figures.
+"""
+from __future__ import annotations
+
+import time
+import weakref
+from typing import Any, Dict, Hashable, List, Optional, Sequence, Union
+
+from ...module import MixedOp, Module
+from . import calibration, measure
+from .base import Estimator, NamedModules, active_index
+from .graph import LatencyBase, graph_functions, module_graph
+from .profiler import ProfileReport
+
+
+def search_space_functions(modules: Union[Module, Sequence[Module]], ctx
+                           ) -> List[measure.FunctionSpec]:
+    """Every function ``modules`` may run: their current inference graphs and, for
+    each MixedOp, every candidate at the MixedOp's input shapes. Modules must have
+    been called once."""
+    modules = [modules] if isinstance(modules, Module) else list(modules)
+    specs: List[measure.FunctionSpec] = []
+    for module in modules:
+        specs.extend(graph_functions(module_graph(module, ctx)[1]))
+        for _, m in module.get_modules():  # pre-order: outer MixedOps record first
+            if isinstance(m, MixedOp) and m.input_shapes:
+                for op in m.ops:
+                    specs.extend(graph_functions(module_graph(op, ctx, m.input_shapes)[1]))
+    return specs
+
+
+class LatencyEstimator(Estimator, LatencyBase):
+    """Latency in milliseconds (ms) of modules on one device (CPU by default).
+
+    * ``get_estimation(module)``: one inference forward of the whole module, or of the
+      active path of a search space (a MixedOp in 'sample' mode runs the candidate it
+      drew last, in 'max' mode the one of largest alpha, in 'full' mode all of them
+      and the weighted sum).
+    * ``predict(module)``: the module's own functions, those its ``call()`` creates
+      outside its submodules; for a leaf, all of its functions.
+
+    Estimates are calibrated once the table is (:meth:`calibrate`); before that they
+    are plain sums of isolated function times.
+
+    Args: as :class:`.graph.LatencyBase` (``context``, ``device_id``, ``table``,
+    ``warmup``, ``repeats``, ``statistic``, ``profiler``); all optional.
+
+    Example::
+
+        est = LatencyEstimator(table="profile.json")
+        est.calibrate()                     # once per device; stored in the table
+        net(x)                              # records the input shape
+        ms = est.get_estimation(net)
+    """
+
+    unit = "ms"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        Estimator.__init__(self)
+        LatencyBase.__init__(self, *args, **kwargs)
+        # module -> {signature: (all specs, own specs)}
+        self._graphs: "weakref.WeakKeyDictionary[Module, dict]" = \
+            weakref.WeakKeyDictionary()
+
+    # ------------------------------------------------------------------ graphs
+    def _graph_signature(self, module: Module) -> Hashable:
+        mixed = tuple((m.mode, None if m.mode == "full" else active_index(m))
+                      for _, m in module.get_modules() if isinstance(m, MixedOp))
+        return tuple(tuple(s) for s in module.input_shapes), mixed
+
+    def _specs(self, module: Module):
+        """``(all specs, own specs)`` of ``module``'s inference graph, memoized per
+        module, input shapes and active path; building a module's graph also stores
+        the own specs of every module that ran in it."""
+        signature = self._graph_signature(module)
+        cache = self._graphs.setdefault(module, {})
+        if signature not in cache:
+            _, outputs, own = module_graph(module, self.profiler.ctx, trace=True)
+            everything = graph_functions(outputs)
+            cache.clear()
+            cache[signature] = (everything, own.get(module, []))
+            for m, specs in own.items():
+                if m is not module:
+                    sub = self._graphs.setdefault(m, {})
+                    sub.setdefault(self._graph_signature(m), (None, specs))
+        entry = cache[signature]
+        if entry[0] is None:  # known as part of a bigger graph only
+            _, outputs = module_graph(module, self.profiler.ctx)
+            entry = cache[signature] = (graph_functions(outputs), entry[1])
+        return entry
+
+    def functions(self, module: Module) -> List[measure.FunctionSpec]:
+        """Every function one inference forward of ``module`` executes.
+
+        Raises:
+            ValueError: naming the module if it was never called.
+        """
+        return self._specs(module)[0]
+
+    def own_functions(self, module: Module) -> List[measure.FunctionSpec]:
+        """The functions ``module``'s own ``call()`` creates, outside its submodules."""
+        return self._specs(module)[1]
+
+    # --------------------------------------------------------------- estimates
+    def _signature(self, module: Module) -> Hashable:
+        calib = self.calibration
+        return self._graph_signature(module), \
+            None if calib is None else (calib["a"], calib["b"])
+
+    def _predict(self, module: Module) -> float:
+        return self.cost(self.own_functions(module))
+
+    def total(self, modules: NamedModules) -> float:
+        """ms of a set of modules of one tree: the sum of their own costs (every
+        module, not only leaves, since a ``call()`` may add functions of its own)."""
+        return float(sum(self.predict(m) for _, m in modules))
+
+    def get_estimation(self, module: Module) -> float:
+        """ms for one inference forward of ``module`` (or of the active path of a
+        search space), from every function its graph executes."""
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}.get_estimation: expected a Module, "
+                            f"got {type(module).__name__}")
+        return self.cost(self.functions(module))
+
+    def profile(self, modules: Union[Module, Sequence[Module]]) -> ProfileReport:
+        """Profile, before a search, every function ``modules`` may run (see
+        :func:`search_space_functions`). Returns what was found and the time taken."""
+        start = time.perf_counter()
+        report = self.profile_functions(search_space_functions(modules,
+                                                               self.profiler.ctx))
+        return ProfileReport(report.functions, report.profiled,
+                             time.perf_counter() - start)
+
+    def calibrate(self, networks: Optional[Sequence[Module]] = None,
+                  **timing: Any) -> Dict[str, Any]:
+        """Fit this device's calibration from whole-network measurements and store
+        it in the table (see :mod:`.calibration`); by default on seeded random
+        MobileNetV2-style networks at 1x3x64x64. Returns the coefficients and the
+        time taken (``seconds``)."""
+        result = calibration.calibrate_modules(self, networks, **timing)
+        self.reset()
+        return result
+
+    def reset(self) -> None:
+        """Forget memoized graphs and predictions (after changing a module in place)."""
+        super().reset()
+        self._graphs = weakref.WeakKeyDictionary()

@@ -1,0 +1,354 @@
+"""How latency is measured: function keys, timing loops, the calibration fit, the
+device fingerprint and the profile-table file format.
+
+This file imports only the standard library, numpy and nnabla, because it is copied
+as is into exported bundles (see :mod:`.bundle`) and run on devices where nnabla-nas
+is not installed. Everything that measures time, here and on those devices, goes
+through :func:`time_calls`, so a table made by a bundle and one made locally mean the
+same thing.
+
+Units: every time is in milliseconds (ms).
+"""
+from __future__ import annotations
+
+import gc
+import hashlib
+import itertools
+import json
+import os
+import platform
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import nnabla as nn
+import nnabla.function as _function
+import numpy as np
+
+#: Identifies profile-table files, and the version of their layout.
+TABLE_FORMAT = "nnabla-nas-profile-table"
+TABLE_VERSION = 1
+#: The robust statistics a timing can be summarized with.
+STATISTICS = ("median", "trimmed_mean", "min")
+
+
+# ------------------------------------------------------------------ function keys
+def _canonical(value: Any) -> Any:
+    """A JSON-ready copy of a function argument, with floats rounded to the float32
+    precision NNabla keeps (so ``0.9`` given in Python and ``0.8999999761`` read back
+    from C++ give the same key)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(f"{float(np.float32(value)):.7g}")
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    raise TypeError(f"function argument of type {type(value).__name__} ({value!r}) "
+                    "cannot be part of a profile key")
+
+
+def _dtype_of(variable: "nn.Variable") -> str:
+    try:
+        return np.dtype(variable.data.dtype).name
+    except RuntimeError:  # not allocated yet: NNabla computes in float32 by default
+        return "float32"
+
+
+class FunctionSpec:
+    """One NNabla function call: type name, arguments and input shapes and dtypes.
+
+    :attr:`key` is its canonical string, the key of profile tables; the spec can be
+    rebuilt from it with :meth:`from_key`.
+    """
+
+    __slots__ = ("type_name", "args", "inputs", "key")
+
+    def __init__(self, type_name: str, args: Dict[str, Any],
+                 inputs: Sequence[Tuple[Sequence[int], str]]):
+        self.type_name = str(type_name)
+        self.args = {str(k): _canonical(v) for k, v in sorted(args.items())}
+        self.inputs = [(tuple(int(d) for d in shape), np.dtype(dtype).name)
+                       for shape, dtype in inputs]
+        self.key = json.dumps(
+            [self.type_name, self.args, [[list(s), d] for s, d in self.inputs]],
+            sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_function(cls, f) -> "FunctionSpec":
+        """The spec of a function node of an NNabla graph."""
+        try:
+            return cls(f.info.type_name, f.info.args,
+                       [(v.shape, _dtype_of(v)) for v in f.inputs])
+        except TypeError as e:
+            raise TypeError(f"{f.info.type_name}: {e}") from None
+
+    @classmethod
+    def from_key(cls, key: str) -> "FunctionSpec":
+        """The spec whose :attr:`key` is ``key``.
+
+        Raises:
+            ValueError: if ``key`` is not a function key.
+        """
+        try:
+            type_name, args, inputs = json.loads(key)
+            return cls(type_name, args, [(s, d) for s, d in inputs])
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"not a function key: {key!r} ({e})") from None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FunctionSpec) and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __repr__(self) -> str:
+        shapes = ", ".join("x".join(map(str, s)) or "scalar" for s, _ in self.inputs)
+        return f"{self.type_name}({shapes})"
+
+
+#: Inputs that must be positive (variances, arguments of logs and roots); the other
+#: float inputs are standard normal.
+POSITIVE_INPUTS = {"BatchNormalization": (4,), "FusedBatchNormalization": (4,),
+                   "Log": (0,), "Sqrt": (0,), "RSqrt": (0,), "PowScalar": (0,)}
+
+
+def random_inputs(spec: FunctionSpec, rng: np.random.RandomState) -> List[np.ndarray]:
+    """Inputs for the micro-benchmark of ``spec``, distributed like activations.
+
+    The distribution matters: some CPU kernels branch on the sign of each element
+    (NNabla's ReLU6 runs about six times slower on mixed-sign data than on positive
+    data, from branch mispredictions), so float inputs are standard normal, as
+    activations and weights are, except those in :data:`POSITIVE_INPUTS`
+    (uniform in [0.5, 1.5)). Integer inputs are zeros.
+    """
+    positive = POSITIVE_INPUTS.get(spec.type_name, ())
+    arrays = []
+    for i, (shape, dtype) in enumerate(spec.inputs):
+        if not np.issubdtype(np.dtype(dtype), np.floating):
+            arrays.append(np.zeros(shape, dtype=dtype))
+        elif i in positive:
+            arrays.append(rng.uniform(0.5, 1.5, size=shape).astype(dtype))
+        else:
+            arrays.append(rng.standard_normal(size=shape).astype(dtype))
+    return arrays
+
+
+def build_function(spec: FunctionSpec, ctx, rng: Optional[np.random.RandomState] = None):
+    """The function of ``spec`` alone, on new random inputs, in context ``ctx``.
+
+    Returns:
+        ``(inputs, outputs)``: lists of ``nn.Variable``.
+
+    Raises:
+        ValueError: naming the spec if NNabla cannot create that function.
+    """
+    rng = np.random.RandomState(0) if rng is None else rng
+    inputs = [nn.Variable.from_numpy_array(a, need_grad=False)
+              for a in random_inputs(spec, rng)]
+    try:
+        function = getattr(_function, spec.type_name)(ctx, **spec.args)
+        with nn.auto_forward(False):
+            outputs = function(*inputs)
+    except (AttributeError, TypeError, RuntimeError) as e:
+        raise ValueError(f"cannot build {spec!r} for profiling: "
+                         f"{type(e).__name__}: {e}") from None
+    return inputs, list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+# ------------------------------------------------------------------------ timing
+def summarize(samples_ms: Sequence[float], statistic: str = "median") -> float:
+    """The robust summary of timing samples: ``median``, ``trimmed_mean`` (mean of the
+    middle half) or ``min``."""
+    x = np.sort(np.asarray(samples_ms, dtype=np.float64))
+    if x.size == 0:
+        raise ValueError("no timing samples")
+    if statistic == "median":
+        return float(np.median(x))
+    if statistic == "trimmed_mean":
+        q = x.size // 4
+        return float(x[q:x.size - q].mean())
+    if statistic == "min":
+        return float(x[0])
+    raise ValueError(f"statistic: expected one of {list(STATISTICS)}, got {statistic!r}")
+
+
+def time_calls(run: Callable[[], Any], warmup: int, repeats: int,
+               synchronize: Callable[[], Any] = lambda: None,
+               min_sample_ms: float = 1.0) -> List[float]:
+    """Milliseconds per call of ``run``: ``repeats`` samples after ``warmup`` calls.
+
+    Calls faster than ``min_sample_ms`` are timed in groups long enough for the
+    clock (each sample is then the group's mean). The device is synchronized before
+    a sample ends, and Python's garbage collector is paused while timing.
+    """
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(max(1, warmup)):
+            run()
+        synchronize()
+        start = time.perf_counter()
+        run()
+        synchronize()
+        once_ms = (time.perf_counter() - start) * 1e3
+        inner = max(1, int(min_sample_ms / max(once_ms, 1e-4)))
+        samples = []
+        for _ in range(max(1, repeats)):
+            start = time.perf_counter()
+            for _ in range(inner):
+                run()
+            synchronize()
+            samples.append((time.perf_counter() - start) * 1e3 / inner)
+        return samples
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def forward_runner(outputs: Sequence["nn.Variable"]) -> Callable[[], None]:
+    """One inference forward of the graph ending at ``outputs``, as a network runs it
+    in deployment: ``forward(clear_no_need_grad=True)``."""
+    outputs = list(outputs)
+    if len(outputs) == 1:
+        out = outputs[0]
+        return lambda: out.forward(clear_no_need_grad=True)
+    sink = nn.sink(*outputs)
+    return lambda: sink.forward(clear_no_need_grad=True)
+
+
+# ------------------------------------------------------------------- calibration
+#: The calibration model: ``t_net = a * sum(t_f) + b * n_functions`` (ms). It has no
+#: per-network constant, so that a network's estimate is the sum of its parts'
+#: (expected costs over MixedOps rely on that).
+CALIBRATION_TERMS = ("a", "b")
+
+
+def fit_calibration(sums_ms: Sequence[float], counts: Sequence[int],
+                    measured_ms: Sequence[float]) -> Dict[str, float]:
+    """Fit ``measured ≈ a * sum + b * count`` with ``a, b >= 0``, minimizing the
+    squared *relative* error (the accuracy target is a relative one).
+
+    ``a`` scales the isolated function times to their cost inside a network (cache
+    effects); ``b`` is the framework's work per function between them. Solved
+    exactly by trying every support of the coefficients (non-negative least squares
+    is the best feasible least-squares fit on some support).
+
+    Returns:
+        ``{'a': .., 'b': .., 'networks': n, 'rms_relative_error': ..}``
+    """
+    s, n, t = (np.asarray(v, dtype=np.float64) for v in (sums_ms, counts, measured_ms))
+    if not (s.shape == n.shape == t.shape) or s.ndim != 1 or s.size == 0:
+        raise ValueError("fit_calibration: expected three equally long, non-empty lists")
+    if np.any(t <= 0) or np.any(s < 0) or np.any(n < 0):
+        raise ValueError("fit_calibration: expected positive measured times and "
+                         "non-negative sums and counts")
+    X = np.stack([s, n], axis=1) / t[:, None]
+    y = np.ones_like(t)
+    best, best_err = np.zeros(X.shape[1]), float(np.sum(y ** 2))
+    for k in range(1, X.shape[1] + 1):
+        for support in itertools.combinations(range(X.shape[1]), k):
+            cols = list(support)
+            coef, *_ = np.linalg.lstsq(X[:, cols], y, rcond=None)
+            if np.any(coef < 0):
+                continue
+            full = np.zeros(X.shape[1])
+            full[cols] = coef
+            err = float(np.sum((X @ full - y) ** 2))
+            if err < best_err - 1e-15:
+                best, best_err = full, err
+    result = {name: float(v) for name, v in zip(CALIBRATION_TERMS, best)}
+    result["networks"] = int(t.size)
+    result["rms_relative_error"] = float(np.sqrt(best_err / t.size))
+    return result
+
+
+def apply_calibration(calibration: Optional[Dict[str, float]], sum_ms: float,
+                      count: int) -> float:
+    """The calibrated time of functions that take ``sum_ms`` in isolation (without
+    calibration: ``sum_ms``)."""
+    if not calibration:
+        return float(sum_ms)
+    return float(calibration["a"] * sum_ms + calibration["b"] * count)
+
+
+# ---------------------------------------------------------------- the device
+def _processor() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown processor"
+
+
+def _gpu(device_id: int) -> str:
+    """The GPU model as the NVIDIA driver reports it in /proc (no CUDA import)."""
+    root = "/proc/driver/nvidia/gpus"
+    try:
+        boards = sorted(os.listdir(root))
+        with open(os.path.join(root, boards[device_id], "information"),
+                  encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("Model:"):
+                    return line.split(":", 1)[1].strip()
+    except (OSError, IndexError):
+        pass
+    return f"GPU {device_id} (model unknown)"
+
+
+def device_fingerprint(context: str = "cpu", device_id: int = 0,
+                       type_config: str = "float") -> Dict[str, str]:
+    """What a profile table's numbers depend on: context, processor or GPU model,
+    machine type and NNabla version."""
+    return {
+        "context": f"{context}:{type_config}",
+        "device": _gpu(device_id) if context == "cudnn" else _processor(),
+        "machine": platform.machine(),
+        "nnabla": str(nn.__version__),
+    }
+
+
+def describe_fingerprint(fingerprint: Dict[str, str]) -> str:
+    """A one-line description, e.g. ``cpu:float / Intel Xeon / x86_64 / nnabla 1.39.0``."""
+    return " / ".join(("nnabla " if k == "nnabla" else "") + str(fingerprint.get(k, "?"))
+                      for k in ("context", "device", "machine", "nnabla"))
+
+
+# ------------------------------------------------------------- table file format
+def checksum(fingerprint: Dict[str, str], calibration: Optional[Dict[str, Any]],
+             entries: Dict[str, Dict[str, Any]]) -> str:
+    """sha256 of the canonical JSON of a table's content."""
+    canonical = json.dumps({"fingerprint": fingerprint, "calibration": calibration,
+                            "entries": entries}, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def table_text(fingerprint: Dict[str, str], calibration: Optional[Dict[str, Any]],
+               entries: Dict[str, Dict[str, Any]], statistic: str) -> str:
+    """The JSON text of a profile table (header, entries sorted by key, checksum)."""
+    entries = {k: entries[k] for k in sorted(entries)}
+    data = {"format": TABLE_FORMAT, "version": TABLE_VERSION, "statistic": statistic,
+            "units": "ms", "fingerprint": fingerprint, "calibration": calibration,
+            "checksum": checksum(fingerprint, calibration, entries), "entries": entries}
+    return json.dumps(data, indent=1, sort_keys=False) + "\n"
+
+
+def write_text_atomically(path: str, text: str) -> None:
+    """Write through a temporary file in the same folder and a rename."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

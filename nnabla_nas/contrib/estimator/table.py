@@ -1,0 +1,237 @@
+"""The persistent profile table: function timings of one device, on disk.
+
+A table is a JSON file (layout in :func:`.measure.table_text`) with a header (format
+version, the device fingerprint, the timing statistic, the calibration coefficients),
+the entries ``function key -> {"ms": .., "repeats": ..}`` and a sha256 checksum of
+that content. It is written through a temporary file and a rename, merging what
+another process saved meanwhile, so concurrent writers never leave a corrupt file
+(the last writer wins for a key both measured).
+
+A table made on another device, or a corrupt, truncated or edited one, is refused
+with a :class:`ProfileTableError` naming the file; it is never used silently.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any, Dict, Iterator, Optional
+
+from ...utils.output import atomic_write_text
+from . import measure
+
+
+class ProfileTableError(ValueError):
+    """A profile table file cannot be used: corrupt, or made for another device."""
+
+
+def _check_entries(path: str, entries: Any) -> Dict[str, Dict[str, Any]]:
+    if not isinstance(entries, dict):
+        raise ProfileTableError(f"{path}: 'entries' must be an object, "
+                                f"got {type(entries).__name__}")
+    for key, entry in entries.items():
+        ok = (isinstance(entry, dict) and isinstance(entry.get("ms"), (int, float))
+              and not isinstance(entry.get("ms"), bool) and math.isfinite(entry["ms"])
+              and entry["ms"] >= 0 and isinstance(entry.get("repeats"), int))
+        if not ok:
+            raise ProfileTableError(f"{path}: entry {key!r}: expected "
+                                    f"{{'ms': number >= 0, 'repeats': int}}, got {entry!r}")
+    return entries
+
+
+def _check_calibration(path: str, calibration: Any) -> Optional[Dict[str, Any]]:
+    if calibration is None:
+        return None
+    if not isinstance(calibration, dict) or not all(
+            isinstance(calibration.get(k), (int, float)) and calibration[k] >= 0
+            for k in measure.CALIBRATION_TERMS):
+        raise ProfileTableError(f"{path}: 'calibration': expected non-negative numbers "
+                                f"{list(measure.CALIBRATION_TERMS)}, got {calibration!r}")
+    return calibration
+
+
+def read_table_file(path: str) -> Dict[str, Any]:
+    """The validated content of a table file (any device).
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        ProfileTableError: naming ``path`` if it is not valid JSON, not a profile table,
+            of another format version, or its checksum does not match its content.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"profile table {path!r} does not exist")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ProfileTableError(
+            f"{path}: not a valid profile table (corrupt or truncated JSON: {e}); "
+            "delete it or pass another table path") from None
+    if not isinstance(data, dict) or data.get("format") != measure.TABLE_FORMAT:
+        raise ProfileTableError(f"{path}: not a profile table (expected \"format\": "
+                                f"\"{measure.TABLE_FORMAT}\")")
+    if data.get("version") != measure.TABLE_VERSION:
+        raise ProfileTableError(f"{path}: table format version {data.get('version')!r}, "
+                                f"this code reads version {measure.TABLE_VERSION}")
+    missing = [k for k in ("fingerprint", "entries", "checksum", "statistic")
+               if k not in data]
+    if missing:
+        raise ProfileTableError(f"{path}: missing keys {missing}")
+    if not isinstance(data["fingerprint"], dict):
+        raise ProfileTableError(f"{path}: 'fingerprint' must be an object")
+    entries = _check_entries(path, data["entries"])
+    calibration = _check_calibration(path, data.get("calibration"))
+    expected = measure.checksum(data["fingerprint"], calibration, entries)
+    if data["checksum"] != expected:
+        raise ProfileTableError(
+            f"{path}: checksum mismatch (the file was edited or corrupted after it was "
+            "written); delete it or pass another table path")
+    return data
+
+
+class ProfileTable:
+    """Function timings (ms) of one device, optionally backed by a file.
+
+    Args:
+        fingerprint: The device the timings are for (see
+            :func:`.measure.device_fingerprint`).
+        path: The file to save to; None keeps the table in memory.
+        statistic: How timings were summarized (``median``, ...).
+        entries: Initial ``key -> {'ms', 'repeats'}``.
+        calibration: Initial calibration coefficients.
+        read_only: Never write the file (imported tables of other devices).
+    """
+
+    def __init__(self, fingerprint: Dict[str, str], path: Optional[str] = None,
+                 statistic: str = "median",
+                 entries: Optional[Dict[str, Dict[str, Any]]] = None,
+                 calibration: Optional[Dict[str, Any]] = None, read_only: bool = False):
+        if statistic not in measure.STATISTICS:
+            raise ValueError(f"statistic: expected one of {list(measure.STATISTICS)}, "
+                             f"got {statistic!r}")
+        self.fingerprint = dict(fingerprint)
+        self.path = path
+        self.statistic = statistic
+        self.read_only = bool(read_only)
+        self._entries: Dict[str, Dict[str, Any]] = dict(entries or {})
+        self._calibration = calibration
+        self._dirty = False
+
+    # ------------------------------------------------------------------ files
+    @classmethod
+    def load(cls, path: str, fingerprint: Optional[Dict[str, str]] = None,
+             statistic: Optional[str] = None, read_only: bool = False) -> "ProfileTable":
+        """Read a table file.
+
+        Args:
+            path: The file.
+            fingerprint: This device; the file must have been made for it. None
+                accepts any device (importing another device's table).
+            statistic: If given, the file must use it.
+            read_only: Never write back.
+
+        Raises:
+            ProfileTableError: naming the file, for a corrupt file or one made for
+                another device or statistic.
+        """
+        data = read_table_file(path)
+        if fingerprint is not None and data["fingerprint"] != fingerprint:
+            differs = sorted(k for k in set(fingerprint) | set(data["fingerprint"])
+                             if fingerprint.get(k) != data["fingerprint"].get(k))
+            raise ProfileTableError(
+                f"{path}: made for '{measure.describe_fingerprint(data['fingerprint'])}', "
+                f"this device is '{measure.describe_fingerprint(fingerprint)}' (differs "
+                f"in {', '.join(differs)}); delete it or pass another table path")
+        if statistic is not None and data["statistic"] != statistic:
+            raise ProfileTableError(
+                f"{path}: timings summarized with '{data['statistic']}', this estimator "
+                f"uses '{statistic}'; pass statistic='{data['statistic']}' or another "
+                "table path")
+        return cls(data["fingerprint"], path, data["statistic"], data["entries"],
+                   data.get("calibration"), read_only)
+
+    @classmethod
+    def open(cls, path: str, fingerprint: Dict[str, str],
+             statistic: str = "median") -> "ProfileTable":
+        """This device's table at ``path``: loaded if the file exists (and checked, see
+        :meth:`load`), else a new empty table that :meth:`save` will create."""
+        if os.path.exists(path):
+            return cls.load(path, fingerprint, statistic)
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"profile table {path!r}: folder {folder!r} does "
+                                    "not exist")
+        return cls(fingerprint, path, statistic)
+
+    def save(self, path: Optional[str] = None) -> None:
+        """Write the table (atomically) to ``path`` or :attr:`path`, first merging the
+        entries another process saved there meanwhile (ours win on common keys).
+
+        Raises:
+            ProfileTableError: if the file there is corrupt or from another device.
+        """
+        path = path or self.path
+        if path is None:
+            raise ValueError("ProfileTable.save: this table has no path; pass one")
+        if self.read_only:
+            raise ProfileTableError(f"{path}: this table was imported read-only")
+        if os.path.exists(path):
+            other = ProfileTable.load(path, self.fingerprint, self.statistic)
+            merged = dict(other._entries)
+            merged.update(self._entries)
+            self._entries = merged
+            if self._calibration is None:
+                self._calibration = other._calibration
+        atomic_write_text(path, measure.table_text(self.fingerprint, self._calibration,
+                                                   self._entries, self.statistic))
+        self._dirty = False
+
+    def save_if_changed(self) -> None:
+        """:meth:`save` to :attr:`path` if there is one and something changed."""
+        if self._dirty and self.path is not None and not self.read_only:
+            self.save()
+
+    # ---------------------------------------------------------------- content
+    def is_for(self, fingerprint: Dict[str, str]) -> bool:
+        """Whether the table was made on the device of ``fingerprint``."""
+        return self.fingerprint == fingerprint
+
+    def get(self, key: str) -> Optional[float]:
+        """The time of ``key`` in ms, or None."""
+        entry = self._entries.get(key)
+        return None if entry is None else float(entry["ms"])
+
+    def put(self, key: str, ms: float, repeats: int) -> None:
+        """Record that the function ``key`` takes ``ms`` (from ``repeats`` samples)."""
+        if self.read_only:
+            raise ProfileTableError(f"{self.path}: this table was imported read-only")
+        self._entries[key] = {"ms": float(ms), "repeats": int(repeats)}
+        self._dirty = True
+
+    @property
+    def calibration(self) -> Optional[Dict[str, Any]]:
+        """The calibration coefficients ``a``, ``b``, ``c`` (see
+        :func:`.measure.fit_calibration`), or None."""
+        return self._calibration
+
+    @calibration.setter
+    def calibration(self, value: Optional[Dict[str, Any]]) -> None:
+        if self.read_only:
+            raise ProfileTableError(f"{self.path}: this table was imported read-only")
+        self._calibration = _check_calibration(self.path or "calibration", value)
+        self._dirty = True
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __repr__(self) -> str:
+        where = self.path or "in memory"
+        return (f"ProfileTable({len(self)} entries, {where}, "
+                f"'{measure.describe_fingerprint(self.fingerprint)}', "
+                f"calibrated={self._calibration is not None})")
