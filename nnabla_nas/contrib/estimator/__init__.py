@@ -8,6 +8,7 @@ Units: milliseconds for latency. Typical use::
     ms = est.get_estimation(net)                   # net was called once
 """
 # Exports of the latency half; MemoryEstimator and the expected costs are merged here.
+from .bundle import export_bundle, import_table
 from .graph import LatencyGraphEstimator, graph_functions
 from .latency import LatencyEstimator
 from .measure import FunctionSpec, fit_calibration
@@ -17,5 +18,5 @@ from .table import ProfileTable, ProfileTableError
 __all__ = [
     "LatencyEstimator", "LatencyGraphEstimator", "Profiler", "ProfileReport",
     "ProfileTable", "ProfileTableError", "FunctionSpec", "fit_calibration",
-    "graph_functions",
+    "graph_functions", "export_bundle", "import_table",
 ]

@@ -1,0 +1,187 @@
+"""Latency bundles: profile a search space on a device where the search does not run.
+
+:func:`export_bundle` writes a self-contained folder:
+
+* ``functions/NNNN.nnp``: one NNP network per distinct function the search space can
+  execute (its micro-benchmark);
+* ``networks/NN.nnp``: the calibration networks, whole;
+* ``manifest.json``: the function keys, files and timing settings;
+* ``run_bundle.py`` and ``nnabla_nas_measure.py``: the runner, needing only numpy and
+  nnabla.
+
+On the target device (a board, a phone-class CPU), ``python run_bundle.py`` writes a
+profile table with that device's fingerprint; :func:`import_table` loads it where the
+search runs, and ``LatencyEstimator(table=import_table(path))`` then estimates that
+device's latency. Command line::
+
+    python -m nnabla_nas.contrib.estimator.bundle export OUT [--space darts]
+        [--shape 3,32,32] [--mobilenets 8] [--input 1,3,64,64]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import nnabla as nn
+import numpy as np
+from nnabla.utils.save import save as save_nnp
+
+from ...module import Module
+from ...utils.context import make_context
+from ...utils.output import write_json
+from . import calibration, measure, runner
+from .graph import graph_functions, module_graph
+from .latency import search_space_functions
+from .profiler import REPEATS, WARMUP
+from .table import ProfileTable
+
+
+def _save_network(path: str, name: str, inputs: Sequence[nn.Variable],
+                  outputs: Sequence[nn.Variable],
+                  parameters: Optional[Dict[str, nn.Variable]] = None) -> None:
+    """Save the graph from ``inputs`` (named ``x0``, ``x1``, ...) to ``outputs``
+    (``y0``, ...) as an NNP file, with ``parameters`` (name -> variable) stored in it
+    by their hierarchical names."""
+    names = {f"x{i}": x for i, x in enumerate(inputs)}
+    outs = {f"y{i}": y for i, y in enumerate(outputs)}
+    contents = {"networks": [{"name": name, "batch_size": 1, "outputs": outs,
+                              "names": names}],
+                "executors": [{"name": "runtime", "network": name,
+                               "data": list(names), "output": list(outs)}]}
+    with nn.parameter_scope("", OrderedDict()):
+        for key, value in (parameters or {}).items():
+            nn.parameter.set_parameter(key, value)
+        save_nnp(path, contents, variable_batch_size=False)
+
+
+def export_bundle(folder: str, modules: Union[None, Module, Sequence[Module]] = None,
+                  specs: Sequence[measure.FunctionSpec] = (),
+                  networks: Optional[Sequence[Module]] = None,
+                  statistic: str = "median", warmup: int = WARMUP,
+                  repeats: int = REPEATS, network_repeats: int = 100,
+                  network_rounds: int = 4) -> str:
+    """Write a latency bundle for every function ``modules`` (called once; every
+    MixedOp candidate included) and ``specs`` need, with ``networks`` (default:
+    :func:`.calibration.default_networks`; ``[]`` for none) for calibration.
+
+    Args:
+        folder: Where to write; must not exist or be empty.
+        modules: The search space(s) or networks to cover.
+        specs: More function specs to cover.
+        networks: Whole networks (called once) measured end to end for calibration.
+        statistic: Timing statistic the runner uses.
+        warmup: Untimed calls per function.
+        repeats: Timed samples per function.
+        network_repeats: Timed forwards per calibration network.
+        network_rounds: Round-robin passes over the calibration networks.
+
+    Returns:
+        The path of the manifest.
+    """
+    if os.path.exists(folder) and (not os.path.isdir(folder) or os.listdir(folder)):
+        raise FileExistsError(f"export_bundle: {folder!r} exists and is not an empty "
+                              "folder")
+    ctx = make_context("cpu")
+    modules = [] if modules is None else [modules] if isinstance(modules, Module) \
+        else list(modules)
+    wanted = {s.key: s for s in specs}
+    for spec in search_space_functions(modules, ctx):
+        wanted.setdefault(spec.key, spec)
+    networks = calibration.default_networks() if networks is None else networks
+    graphs = [module_graph(net, ctx) for net in networks]
+    for _, outputs in graphs:
+        for spec in graph_functions(outputs):
+            wanted.setdefault(spec.key, spec)
+    os.makedirs(os.path.join(folder, "functions"), exist_ok=True)
+    os.makedirs(os.path.join(folder, "networks"), exist_ok=True)
+    functions = []
+    for i, (key, spec) in enumerate(sorted(wanted.items())):
+        inputs, outputs = measure.build_function(spec, ctx)
+        file = f"functions/{i:04d}.nnp"
+        _save_network(os.path.join(folder, file), "f", inputs, outputs)
+        functions.append({"key": key, "file": file, "network": "f"})
+    network_entries = []
+    for i, (net, (inputs, outputs)) in enumerate(zip(networks, graphs)):
+        file = f"networks/{i:02d}.nnp"
+        _save_network(os.path.join(folder, file), "net", inputs, outputs,
+                      net.get_parameters())
+        network_entries.append({"file": file, "network": "net", "functions":
+                                [s.key for s in graph_functions(outputs)]})
+    manifest = {"format": runner.BUNDLE_FORMAT, "version": runner.BUNDLE_VERSION,
+                "units": "ms", "statistic": statistic, "warmup": int(warmup),
+                "repeats": int(repeats),
+                "network_timing": {"warmup": 10, "repeats": int(network_repeats),
+                                   "rounds": int(network_rounds)},
+                "functions": functions, "networks": network_entries}
+    here = os.path.dirname(os.path.abspath(__file__))
+    shutil.copyfile(os.path.join(here, "measure.py"),
+                    os.path.join(folder, "nnabla_nas_measure.py"))
+    shutil.copyfile(os.path.join(here, "runner.py"), os.path.join(folder, "run_bundle.py"))
+    path = os.path.join(folder, "manifest.json")
+    write_json(path, manifest)
+    return path
+
+
+def import_table(path: str) -> ProfileTable:
+    """Load a profile table written by a bundle's runner on another device, to pass as
+    ``LatencyEstimator(table=...)``. It is checked (format, checksum) but may come from
+    any device, and is read-only: a function it lacks is an error, never profiled
+    here.
+
+    Raises:
+        ProfileTableError: naming the file if it is corrupt.
+    """
+    return ProfileTable.load(path, fingerprint=None, read_only=True)
+
+
+# ------------------------------------------------------------------ command line
+def _ints(text: str) -> Tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}")
+
+
+def _space_modules(name: str, shape: Tuple[int, ...], batch: int, classes: int):
+    from ..spaces import SEARCH_SPACES
+    space = SEARCH_SPACES.get(name)
+    model = space.build_search(space.SearchConfig(), shape, classes,
+                               np.random.RandomState(0))
+    with nn.auto_forward(False):
+        model(nn.Variable((batch,) + tuple(shape)))
+    return [model]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nnabla_nas.contrib.estimator.bundle",
+                                     description="Export latency micro-benchmarks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    export = sub.add_parser("export", help="write a bundle folder")
+    export.add_argument("folder")
+    export.add_argument("--space", help="a registered search space (default config)")
+    export.add_argument("--shape", type=_ints, default=(3, 32, 32),
+                        help="input C,H,W of --space (default 3,32,32)")
+    export.add_argument("--batch", type=int, default=1)
+    export.add_argument("--classes", type=int, default=10)
+    export.add_argument("--mobilenets", type=int, default=0,
+                        help="also cover this many random MobileNetV2-style networks")
+    export.add_argument("--input", type=_ints, default=calibration.CALIBRATION_INPUT,
+                        help="input N,C,H,W of --mobilenets and calibration networks")
+    args = parser.parse_args(argv)
+    modules = []
+    if args.space:
+        modules += _space_modules(args.space, args.shape, args.batch, args.classes)
+    modules += calibration.default_networks(args.input, range(args.mobilenets))
+    path = export_bundle(args.folder, modules,
+                         networks=calibration.default_networks(args.input))
+    print(f"wrote {path}; copy {args.folder} to the device and run "
+          "`python run_bundle.py` there")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
