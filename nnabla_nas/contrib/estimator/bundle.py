@@ -36,7 +36,7 @@ from ...utils.output import write_json
 from . import calibration, measure, runner
 from .graph import graph_functions, module_graph
 from .latency import search_space_functions
-from .profiler import REPEATS, WARMUP
+from .profiler import REPEATS, ROUNDS, WARMUP
 from .table import ProfileTable
 
 
@@ -62,8 +62,8 @@ def export_bundle(folder: str, modules: Union[None, Module, Sequence[Module]] = 
                   specs: Sequence[measure.FunctionSpec] = (),
                   networks: Optional[Sequence[Module]] = None,
                   statistic: str = "median", warmup: int = WARMUP,
-                  repeats: int = REPEATS, network_repeats: int = 100,
-                  network_rounds: int = 4) -> str:
+                  repeats: int = REPEATS, rounds: int = ROUNDS,
+                  network_repeats: int = 100, network_rounds: int = 4) -> str:
     """Write a latency bundle for every function ``modules`` (called once; every
     MixedOp candidate included) and ``specs`` need, with ``networks`` (default:
     :func:`.calibration.default_networks`; ``[]`` for none) for calibration.
@@ -74,8 +74,9 @@ def export_bundle(folder: str, modules: Union[None, Module, Sequence[Module]] = 
         specs: More function specs to cover.
         networks: Whole networks (called once) measured end to end for calibration.
         statistic: Timing statistic the runner uses.
-        warmup: Untimed calls per function.
+        warmup: Untimed calls per function and round.
         repeats: Timed samples per function.
+        rounds: Round-robin passes over the functions.
         network_repeats: Timed forwards per calibration network.
         network_rounds: Round-robin passes over the calibration networks.
 
@@ -112,8 +113,9 @@ def export_bundle(folder: str, modules: Union[None, Module, Sequence[Module]] = 
         network_entries.append({"file": file, "network": "net", "functions":
                                 [s.key for s in graph_functions(outputs)]})
     manifest = {"format": runner.BUNDLE_FORMAT, "version": runner.BUNDLE_VERSION,
-                "units": "ms", "statistic": statistic, "warmup": int(warmup),
-                "repeats": int(repeats),
+                "units": "ms", "statistic": statistic,
+                "function_timing": {"warmup": int(warmup), "repeats": int(repeats),
+                                    "rounds": int(rounds)},
                 "network_timing": {"warmup": 10, "repeats": int(network_repeats),
                                    "rounds": int(network_rounds)},
                 "functions": functions, "networks": network_entries}

@@ -56,15 +56,10 @@ def graph_samples(base: LatencyBase, graphs: Sequence[Tuple[list, list]],
     passes over the graphs (so that slow drift of the machine's load spreads over all
     of them), each timing ``repeats / rounds`` forwards after ``warmup`` untimed ones.
     Used by calibration and by the benchmark alike."""
-    samples: List[List[float]] = [[] for _ in graphs]
     for inputs, _ in graphs:
         fill_inputs(inputs)
-    per_round = max(1, repeats // max(1, rounds))
-    for _ in range(max(1, rounds)):
-        for i, (_, outputs) in enumerate(graphs):
-            samples[i].extend(measure.time_calls(
-                measure.forward_runner(outputs), warmup, per_round, base.profiler._sync))
-    return samples
+    return base.profiler.graph_samples([outputs for _, outputs in graphs], warmup,
+                                       repeats, rounds)
 
 
 def measure_graphs(base: LatencyBase, graphs: Sequence[Tuple[list, list]],

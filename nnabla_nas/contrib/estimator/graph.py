@@ -19,7 +19,7 @@ from ...module import MixedOp, Module
 from ...utils.context import use_context
 from . import measure
 from .base import active_index
-from .profiler import REPEATS, WARMUP, Profiler, ProfileReport
+from .profiler import REPEATS, ROUNDS, WARMUP, Profiler, ProfileReport
 from .table import ProfileTable
 
 Outputs = Union[nn.Variable, Sequence[nn.Variable]]
@@ -51,9 +51,11 @@ class LatencyBase:
         device_id: The GPU for ``'cudnn'``.
         table: A profile table path, a :class:`ProfileTable` (e.g. one imported from
             another device with :func:`.bundle.import_table`), or None (in memory).
-        warmup: Untimed calls before timing each function.
+        warmup: Untimed calls before each round of timing a function.
         repeats: Timed samples per function.
-        statistic: ``'median'``, ``'trimmed_mean'`` or ``'min'``.
+        statistic: one of :data:`.measure.STATISTICS` (a given table brings
+            its own).
+        rounds: Round-robin passes the samples of the functions are spread over.
         profiler: A ready :class:`Profiler` to share (the other arguments are then
             ignored).
     """
@@ -61,9 +63,9 @@ class LatencyBase:
     def __init__(self, context: str = "cpu", device_id: int = 0,
                  table: Union[None, str, ProfileTable] = None, warmup: int = WARMUP,
                  repeats: int = REPEATS, statistic: str = "median",
-                 profiler: Optional[Profiler] = None):
+                 rounds: int = ROUNDS, profiler: Optional[Profiler] = None):
         self.profiler = profiler or Profiler(context, device_id, table, warmup, repeats,
-                                             statistic)
+                                             statistic, rounds=rounds)
 
     @property
     def table(self) -> ProfileTable:

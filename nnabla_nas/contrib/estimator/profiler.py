@@ -3,7 +3,7 @@
 Each function missing from the table is built alone on random inputs (see
 :func:`.measure.build_function`) and timed with warm-up, repeated runs, device
 synchronisation and a robust statistic; the result goes into the table, which is
-saved if it has a file. Whole graphs are timed the same way (:meth:`time_graph`),
+saved if it has a file. Whole graphs are timed the same way (:meth:`graph_samples`),
 for calibration and benchmarks.
 """
 from __future__ import annotations
@@ -19,8 +19,11 @@ from ...utils.context import make_context, synchronize, use_context
 from . import measure
 from .table import ProfileTable, ProfileTableError
 
-#: Default timing settings: calls before timing, and timed samples.
-WARMUP, REPEATS = 3, 25
+#: Default timing settings: calls before each round of timing, timed samples, and the
+#: round-robin passes they are spread over.
+WARMUP, REPEATS, ROUNDS = 2, 25, 5
+#: Functions built and timed together (bounds the memory their inputs take).
+CHUNK = 256
 #: Samples when timing whole networks (calibration, benchmarks).
 GRAPH_REPEATS = 100
 
@@ -49,22 +52,24 @@ class Profiler:
             this device, created on the first save), or None for an in-memory table.
             A table of another device (see :func:`.bundle.import_table`) is only read:
             a function it lacks is an error, never profiled here.
-        warmup: Calls before timing.
+        warmup: Calls before each round of timing a function.
         repeats: Timed samples per function.
-        statistic: ``'median'``, ``'trimmed_mean'`` or ``'min'`` of the samples.
+        statistic: one of :data:`.measure.STATISTICS` (``'median'``, ...).
         type_config: NNabla's type configuration (``'float'``, ``'half'``).
+        rounds: Round-robin passes over the functions to profile, the samples of each
+            spread over them (see :func:`.measure.time_round_robin`).
     """
 
     def __init__(self, context: str = "cpu", device_id: int = 0,
                  table: Union[None, str, ProfileTable] = None, warmup: int = WARMUP,
                  repeats: int = REPEATS, statistic: str = "median",
-                 type_config: str = "float"):
+                 type_config: str = "float", rounds: int = ROUNDS):
         self.ctx = make_context(context, device_id, type_config)
         self.fingerprint = measure.device_fingerprint(context, device_id, type_config)
         if warmup < 0 or repeats < 1:
             raise ValueError(f"Profiler: expected warmup >= 0 and repeats >= 1, got "
                              f"warmup={warmup!r}, repeats={repeats!r}")
-        self.warmup, self.repeats = int(warmup), int(repeats)
+        self.warmup, self.repeats, self.rounds = int(warmup), int(repeats), int(rounds)
         if table is None:
             table = ProfileTable(self.fingerprint, statistic=statistic)
         elif isinstance(table, str):
@@ -84,26 +89,33 @@ class Profiler:
         and writable (not imported)."""
         return self.table.is_for(self.fingerprint) and not self.table.read_only
 
-    def _sync(self) -> None:
+    def synchronize(self) -> None:
+        """Wait for the device to finish its queued work."""
         synchronize(self.ctx)
 
-    def time_function(self, spec: measure.FunctionSpec) -> float:
-        """Time ``spec`` alone on random inputs now, without the table (ms)."""
-        with use_context(self.ctx):
-            _, outputs = measure.build_function(spec, self.ctx, self._rng)
-        samples = measure.time_calls(measure.forward_runner(outputs), self.warmup,
-                                     self.repeats, self._sync)
-        return measure.summarize(samples, self.statistic)
+    def time_functions(self, specs: Sequence[measure.FunctionSpec]) -> List[float]:
+        """Time each spec alone on random inputs now, without the table (ms), in
+        round-robin passes over chunks of :data:`CHUNK` functions."""
+        times: List[float] = []
+        for first in range(0, len(specs), CHUNK):
+            runs = []
+            with use_context(self.ctx):
+                for spec in specs[first:first + CHUNK]:
+                    _, outputs = measure.build_function(spec, self.ctx, self._rng)
+                    runs.append(measure.forward_runner(outputs))
+            samples = measure.time_round_robin(runs, self.warmup, self.repeats,
+                                               self.rounds, self.synchronize)
+            times.extend(measure.summarize(s, self.statistic) for s in samples)
+        return times
 
-    def time_graph(self, outputs: Union[nn.Variable, Sequence[nn.Variable]],
-                   warmup: int = 10, repeats: int = GRAPH_REPEATS) -> float:
-        """Time whole inference forwards of a built graph (ms), as deployed:
-        ``forward(clear_no_need_grad=True)``, ``warmup`` untimed calls, the statistic
-        of ``repeats`` samples."""
-        outputs = [outputs] if isinstance(outputs, nn.Variable) else list(outputs)
-        samples = measure.time_calls(measure.forward_runner(outputs), warmup, repeats,
-                                     self._sync)
-        return measure.summarize(samples, self.statistic)
+    def graph_samples(self, graphs: Sequence[Sequence[nn.Variable]], warmup: int = 10,
+                      repeats: int = GRAPH_REPEATS, rounds: int = 4) -> List[List[float]]:
+        """Forward times (ms) of whole graphs, each given by its outputs, as deployed:
+        ``forward(clear_no_need_grad=True)``, in ``rounds`` round-robin passes of
+        ``warmup`` untimed and ``repeats / rounds`` timed forwards."""
+        runs = [measure.forward_runner([g] if isinstance(g, nn.Variable) else g)
+                for g in graphs]
+        return measure.time_round_robin(runs, warmup, repeats, rounds, self.synchronize)
 
     def times(self, specs: Sequence[measure.FunctionSpec]) -> List[float]:
         """The time of each spec (ms), profiling those missing from the table (and
@@ -125,9 +137,9 @@ class Profiler:
                     f"{len(missing)} functions this network needs ({shown}"
                     f"{', ...' if len(missing) > 3 else ''}); export a bundle for this "
                     "network and run it on that device")
-            for key, spec in missing.items():
-                self.table.put(key, self.time_function(spec), self.repeats)
-                self.profiled += 1
+            for key, ms in zip(missing, self.time_functions(list(missing.values()))):
+                self.table.put(key, ms, self.repeats)
+            self.profiled += len(missing)
             self.table.save_if_changed()
         return [self.table.get(s.key) for s in specs]
 

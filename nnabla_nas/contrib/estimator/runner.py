@@ -29,6 +29,8 @@ except ImportError:  # as run_bundle.py in a bundle folder
 
 BUNDLE_FORMAT = "nnabla-nas-latency-bundle"
 BUNDLE_VERSION = 1
+#: Functions loaded and timed together (bounds the memory their inputs take).
+CHUNK = 256
 
 
 def _context(name: str, device_id: int):
@@ -71,27 +73,26 @@ def run(folder: str, output: str, context: str = "cpu", device_id: int = 0,
                          "latency bundle")
     ctx, sync = _context(context, device_id)
     statistic = manifest["statistic"]
-    warmup, repeats = manifest["warmup"], manifest["repeats"]
+    timing = manifest["function_timing"]
     start = time.perf_counter()
     entries = {}
-    for entry in manifest["functions"]:
-        outputs = _load(folder, entry, ctx)
-        samples = measure.time_calls(measure.forward_runner(outputs), warmup, repeats,
-                                     sync)
-        entries[entry["key"]] = {"ms": measure.summarize(samples, statistic),
-                                 "repeats": repeats}
+    functions = manifest["functions"]
+    for first in range(0, len(functions), CHUNK):
+        chunk = functions[first:first + CHUNK]
+        runs = [measure.forward_runner(_load(folder, entry, ctx)) for entry in chunk]
+        samples = measure.time_round_robin(runs, timing["warmup"], timing["repeats"],
+                                           timing["rounds"], sync)
+        for entry, s in zip(chunk, samples):
+            entries[entry["key"]] = {"ms": measure.summarize(s, statistic),
+                                     "repeats": timing["repeats"]}
     log(f"{len(entries)} functions profiled in {time.perf_counter() - start:.1f} s")
     calibration = None
     networks = manifest.get("networks", [])
     if networks:
-        graphs = [_load(folder, entry, ctx) for entry in networks]
+        runs = [measure.forward_runner(_load(folder, entry, ctx)) for entry in networks]
         timing = manifest["network_timing"]
-        samples = [[] for _ in graphs]
-        per_round = max(1, timing["repeats"] // timing["rounds"])
-        for _ in range(timing["rounds"]):
-            for i, outputs in enumerate(graphs):
-                samples[i].extend(measure.time_calls(measure.forward_runner(outputs),
-                                                     timing["warmup"], per_round, sync))
+        samples = measure.time_round_robin(runs, timing["warmup"], timing["repeats"],
+                                           timing["rounds"], sync)
         measured = [measure.summarize(s, statistic) for s in samples]
         sums = [sum(entries[k]["ms"] for k in entry["functions"]) for entry in networks]
         counts = [len(entry["functions"]) for entry in networks]
