@@ -61,7 +61,7 @@ def _save_network(path: str, name: str, inputs: Sequence[nn.Variable],
 def export_bundle(folder: str, modules: Union[None, Module, Sequence[Module]] = None,
                   specs: Sequence[measure.FunctionSpec] = (),
                   networks: Optional[Sequence[Module]] = None,
-                  statistic: str = "median", warmup: int = WARMUP,
+                  statistic: str = measure.DEFAULT_STATISTIC, warmup: int = WARMUP,
                   repeats: int = REPEATS, rounds: int = ROUNDS,
                   network_repeats: int = 100, network_rounds: int = 4) -> str:
     """Write a latency bundle for every function ``modules`` (called once; every

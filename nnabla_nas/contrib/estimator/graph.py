@@ -62,7 +62,7 @@ class LatencyBase:
 
     def __init__(self, context: str = "cpu", device_id: int = 0,
                  table: Union[None, str, ProfileTable] = None, warmup: int = WARMUP,
-                 repeats: int = REPEATS, statistic: str = "median",
+                 repeats: int = REPEATS, statistic: str = measure.DEFAULT_STATISTIC,
                  rounds: int = ROUNDS, profiler: Optional[Profiler] = None):
         self.profiler = profiler or Profiler(context, device_id, table, warmup, repeats,
                                              statistic, rounds=rounds)

@@ -54,7 +54,7 @@ class Profiler:
             a function it lacks is an error, never profiled here.
         warmup: Calls before each round of timing a function.
         repeats: Timed samples per function.
-        statistic: one of :data:`.measure.STATISTICS` (``'median'``, ...).
+        statistic: one of :data:`.measure.STATISTICS` (default ``'lower_quartile'``).
         type_config: NNabla's type configuration (``'float'``, ``'half'``).
         rounds: Round-robin passes over the functions to profile, the samples of each
             spread over them (see :func:`.measure.time_round_robin`).
@@ -62,7 +62,7 @@ class Profiler:
 
     def __init__(self, context: str = "cpu", device_id: int = 0,
                  table: Union[None, str, ProfileTable] = None, warmup: int = WARMUP,
-                 repeats: int = REPEATS, statistic: str = "median",
+                 repeats: int = REPEATS, statistic: str = measure.DEFAULT_STATISTIC,
                  type_config: str = "float", rounds: int = ROUNDS):
         self.ctx = make_context(context, device_id, type_config)
         self.fingerprint = measure.device_fingerprint(context, device_id, type_config)

@@ -96,14 +96,14 @@ class ProfileTable:
         fingerprint: The device the timings are for (see
             :func:`.measure.device_fingerprint`).
         path: The file to save to; None keeps the table in memory.
-        statistic: How timings were summarized (``median``, ...).
+        statistic: How timings were summarized (one of :data:`.measure.STATISTICS`).
         entries: Initial ``key -> {'ms', 'repeats'}``.
         calibration: Initial calibration coefficients.
         read_only: Never write the file (imported tables of other devices).
     """
 
     def __init__(self, fingerprint: Dict[str, str], path: Optional[str] = None,
-                 statistic: str = "median",
+                 statistic: str = measure.DEFAULT_STATISTIC,
                  entries: Optional[Dict[str, Dict[str, Any]]] = None,
                  calibration: Optional[Dict[str, Any]] = None, read_only: bool = False):
         if statistic not in measure.STATISTICS:
@@ -152,7 +152,7 @@ class ProfileTable:
 
     @classmethod
     def open(cls, path: str, fingerprint: Dict[str, str],
-             statistic: str = "median") -> "ProfileTable":
+             statistic: str = measure.DEFAULT_STATISTIC) -> "ProfileTable":
         """This device's table at ``path``: loaded if the file exists (and checked, see
         :meth:`load`), else a new empty table that :meth:`save` will create."""
         if os.path.exists(path):

@@ -122,7 +122,7 @@ def test_corrupt_tables_are_refused_naming_the_file(tmp_path, damage, expected):
 def test_table_with_another_statistic_is_refused(tmp_path):
     path = str(tmp_path / "profile.json")
     _write_table(path, measure.device_fingerprint())
-    with pytest.raises(ProfileTableError, match="'median', this estimator uses 'min'"):
+    with pytest.raises(ProfileTableError, match="'lower_quartile', this estimator uses 'min'"):
         LatencyEstimator(table=path, statistic="min")
 
 
