@@ -14,7 +14,7 @@ profile table with that device's fingerprint; :func:`import_table` loads it wher
 search runs, and ``LatencyEstimator(table=import_table(path))`` then estimates that
 device's latency. Command line::
 
-    python -m nnabla_nas.contrib.estimator.bundle export OUT [--space darts]
+    python -m nnabla_nas.contrib.estimator export OUT [--space darts]
         [--shape 3,32,32] [--mobilenets 8] [--input 1,3,64,64]
 """
 from __future__ import annotations
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -159,7 +158,7 @@ def _space_modules(name: str, shape: Tuple[int, ...], batch: int, classes: int):
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nnabla_nas.contrib.estimator.bundle",
+    parser = argparse.ArgumentParser(prog="python -m nnabla_nas.contrib.estimator",
                                      description="Export latency micro-benchmarks.")
     sub = parser.add_subparsers(dest="command", required=True)
     export = sub.add_parser("export", help="write a bundle folder")
@@ -183,7 +182,3 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"wrote {path}; copy {args.folder} to the device and run "
           "`python run_bundle.py` there")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,11 +18,17 @@ import time
 import weakref
 from typing import Any, Dict, Hashable, List, Optional, Sequence, Union
 
-from ...module import MixedOp, Module
+from ...module import MixedOp, Module, ModuleList
 from . import calibration, measure
 from .base import Estimator, NamedModules, active_index
 from .graph import LatencyBase, graph_functions, module_graph
 from .profiler import ProfileReport
+
+
+def _holds_only(module: Module) -> bool:
+    """Whether ``module`` has no computation of its own (``ModuleList``,
+    ``ParameterList``): it is never called, only what it holds."""
+    return type(module).call in (Module.call, ModuleList.call)
 
 
 def search_space_functions(modules: Union[Module, Sequence[Module]], ctx
@@ -84,6 +90,8 @@ class LatencyEstimator(Estimator, LatencyBase):
         """``(all specs, own specs)`` of ``module``'s inference graph, memoized per
         module, input shapes and active path; building a module's graph also stores
         the own specs of every module that ran in it."""
+        if not module.input_shapes and _holds_only(module):
+            return [], []  # a container that never runs: it costs nothing itself
         signature = self._graph_signature(module)
         cache = self._graphs.setdefault(module, {})
         if signature not in cache:

@@ -91,3 +91,18 @@ def test_export_refuses_a_non_empty_folder(tmp_path):
     (tmp_path / "x").write_text("")
     with pytest.raises(FileExistsError, match="not an empty folder"):
         export_bundle(str(tmp_path), small_block(), networks=[])
+
+
+def test_command_line_exports_a_search_space(tmp_path, capsys):
+    from nnabla_nas.contrib.estimator.bundle import main
+    folder = tmp_path / "b"
+    assert main(["export", str(folder), "--space", "darts", "--shape", "3,8,8",
+                 "--input", "1,3,16,16"]) == 0
+    assert "run_bundle.py" in capsys.readouterr().out
+    with open(folder / "manifest.json") as f:
+        data = json.load(f)
+    names = {json.loads(e["key"])[0] for e in data["functions"]}
+    assert {"MaxPooling", "AveragePooling", "DepthwiseConvolution",
+            "Convolution"} <= names
+    assert len(data["networks"]) == 8
+

@@ -161,3 +161,10 @@ def test_function_that_cannot_be_rebuilt_is_named():
     est = fast_estimator()
     with pytest.raises(ValueError, match="NoSuchFunction"):
         est.profiler.times([FunctionSpec("NoSuchFunction", {}, [((1,), "float32")])])
+
+
+def test_containers_that_never_run_cost_nothing_but_leaves_must_have_run():
+    est = fast_estimator()
+    assert est.predict(Mo.ModuleList([Mo.ReLU()])) == 0.0
+    with pytest.raises(ValueError, match="never called"):
+        est.predict(Mo.Sequential(Mo.ReLU()))
