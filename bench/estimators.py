@@ -4,9 +4,10 @@ A fixed, seeded set of random MobileNetV2-style networks (``random_mobilenet``: 
 inverted-residual blocks, kernels 3/5/7, expansions 1/3/6, widths 16-96, residual
 adds, batch 1, 64x64x3 input) is estimated and measured end to end.
 
-1. Profiling time: ``LatencyEstimator.profile`` builds a fresh table for every
-   function of the test and calibration networks, with the library defaults; the
-   time it takes is what a search pays once per device.
+1. Profiling and calibration time: ``LatencyEstimator.profile`` builds a fresh table
+   for every function of the test and calibration networks and
+   ``LatencyEstimator.calibrate`` measures the calibration networks, with the library
+   defaults; the time they take is what a search pays once per device.
 2. Accuracy: the isolated function micro-benchmarks, the calibration networks (the
    estimator's default seeds, never the test ones) and the test networks are then
    timed in the same round-robin passes, so that a change of the machine's load
@@ -84,8 +85,11 @@ def main(argv=None) -> int:
     networks = cal.default_networks(shape, seeds)
     calib_nets = cal.default_networks(shape, calib_seeds)
 
-    # 1. The table as a search would build it.
-    report = LatencyEstimator(**profiling).profile(networks + calib_nets)
+    # 1. The table and calibration as a search would build them.
+    fresh = LatencyEstimator(**profiling)
+    report = fresh.profile(networks + calib_nets)
+    calib_timing = dict(rounds=1, repeats=3, warmup=1) if args.quick else {}
+    calib_s = fresh.calibrate(calib_nets, **calib_timing)["seconds"]
 
     # 2. Functions, calibration networks and test networks in the same passes.
     est = LatencyEstimator(**profiling)
@@ -118,7 +122,8 @@ def main(argv=None) -> int:
     print(f"networks: {len(networks)} random MobileNetV2-style, input "
           f"{'x'.join(map(str, shape))}, seeds {seeds.start}-{seeds.stop - 1}; "
           f"calibration on {n_cal} others (seeds {calib_seeds[0]}-{calib_seeds[-1]})")
-    print(f"profiling: {report} (LatencyEstimator.profile, fresh table)")
+    print(f"profiling: {report} (LatencyEstimator.profile, fresh table); "
+          f"calibration: {n_cal} networks in {calib_s:.1f} s (LatencyEstimator.calibrate)")
     print(f"measuring: {len(specs)} functions x {f_repeats} and {len(graphs)} networks "
           f"x {repeats} forwards in {rounds} round-robin passes, {measure_s:.1f} s")
     for stat in args.statistics.split(","):
