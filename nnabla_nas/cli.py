@@ -96,7 +96,8 @@ def run(config: RunConfig, output: RunOutput) -> dict:
         searcher_cls = SEARCHERS.get(config.search.searcher.name)
         searcher = searcher_cls(model, space, data, config.search,
                                 config.search.searcher.options, output, config.seed,
-                                config.quiet, config.checkpoint_every)
+                                config.quiet, config.checkpoint_every, config.context,
+                                config.device_id)
         searcher.search()
         arch_path = output.path("arch.json")
         summary.update(search_space=space.name, searcher=config.search.searcher.name,

@@ -17,8 +17,18 @@ import nnabla.functions as F
 
 from ..config.fields import ConfigError, option
 from ..contrib.estimator.expected import expected_cost
+from ..contrib.estimator.latency import LatencyEstimator
 from ..contrib.estimator.memory import MemoryEstimator
 from ..contrib.model import Model
+
+
+#: How each regularizer's estimator is made, by config key: (term config, context
+#: name, device id) -> estimator.
+ESTIMATOR_FOR = {
+    "latency": lambda term, context, device_id: LatencyEstimator(
+        context=context, device_id=device_id, table=term.table),
+    "memory": lambda term, context, device_id: MemoryEstimator(),
+}
 
 
 @dataclass(frozen=True)
@@ -35,26 +45,34 @@ class PenaltyConfig:
 
 
 @dataclass(frozen=True)
+class LatencyPenaltyConfig(PenaltyConfig):
+    """Latency in the architecture loss, in ms on the run's device."""
+
+    table: Optional[str] = option(None, "profile table (JSON) to reuse and extend across "
+                                        "runs; default: profile in memory")
+
+
+@dataclass(frozen=True)
 class RegularizersConfig:
     """Hardware costs added to the architecture loss."""
 
+    latency: LatencyPenaltyConfig = option(
+        None, "latency of one inference forward, in ms (LatencyEstimator)",
+        default_factory=LatencyPenaltyConfig)
     memory: PenaltyConfig = option(None, "parameter count of the network (MemoryEstimator)",
                                    default_factory=PenaltyConfig)
 
     def __post_init__(self):
-        for name in ("memory",):
+        for name in ESTIMATOR_FOR:
             term = getattr(self, name)
             if term.bound is not None and term.weight == 0:
                 raise ConfigError(f"{name}.weight: expected a positive weight when a "
                                   f"bound is set, got 0")
 
 
-#: The estimator behind each regularizer, by config key.
-ESTIMATOR_FOR = {"memory": MemoryEstimator}
-
-
 def build_penalty(model: Model, config: RegularizersConfig,
-                  inputs: Sequence[Sequence[int]]) -> Optional[Dict[str, nn.Variable]]:
+                  inputs: Sequence[Sequence[int]], context: str = "cpu",
+                  device_id: int = 0) -> Optional[Dict[str, nn.Variable]]:
     """The penalty terms of ``config`` for ``model`` (called with ``inputs``), plus their
     sum under ``'total'``; None when every weight is 0.
 
@@ -67,7 +85,7 @@ def build_penalty(model: Model, config: RegularizersConfig,
         term: PenaltyConfig = getattr(config, name)
         if term.weight == 0:
             continue
-        cost = expected_cost(model, estimator_cls(), inputs=inputs)
+        cost = expected_cost(model, estimator_cls(term, context, device_id), inputs=inputs)
         out[f"expected_{name}"] = cost
         excess = cost if term.bound is None else F.relu(F.add_scalar(cost, -term.bound))
         penalties.append(F.mul_scalar(excess, term.weight))

@@ -61,16 +61,16 @@ def test_a_bound_needs_a_weight():
         from_dict(RegularizersConfig, {"memory": {"bound": 100}})
 
 
-def _search(tmp_path, weight):
+def _search(tmp_path, weight, cost="memory"):
     config = tiny_run(seed=5)
     del config["train"]
     config["search"].update(epochs=3, warmup_epochs=1)
     config["search"]["searcher"]["order"] = 1
     config["search"]["arch_optimizer"] = {"lr": 0.01}
-    config["search"]["regularizers"] = {"memory": {"weight": weight}}
-    path = tmp_path / f"w{weight}.yaml"
+    config["search"]["regularizers"] = {cost: {"weight": weight}}
+    path = tmp_path / f"{cost}{weight}.yaml"
     path.write_text(yaml.safe_dump(config))
-    out = tmp_path / f"out{weight}"
+    out = tmp_path / f"out-{cost}{weight}"
     result = subprocess.run([sys.executable, str(ROOT / "main.py"), "--config", str(path),
                              "--output-path", str(out)], capture_output=True, text=True,
                             timeout=600)
@@ -90,3 +90,24 @@ def test_a_memory_weight_finds_a_smaller_architecture(tmp_path):
 
     plain, light = params(_search(tmp_path, 0.0)), params(_search(tmp_path, 0.05))
     assert light < plain
+
+
+@pytest.mark.slow
+def test_a_latency_weight_finds_an_architecture_of_lower_estimated_latency(tmp_path):
+    from nnabla_nas.contrib.darts.genotype import Genotype
+    from nnabla_nas.contrib.darts.network import TrainNet
+    from nnabla_nas.contrib.estimator.latency import LatencyEstimator
+
+    estimator = LatencyEstimator()
+
+    def latency(arch):
+        genotype = Genotype(arch["normal"], arch["normal_concat"], arch["reduce"],
+                            arch["reduce_concat"])
+        model = TrainNet(genotype, 1, 8, 3, 10)
+        model.apply(training=False)
+        model(nn.Variable((1, 1, 8, 8)))
+        return estimator.get_estimation(model)
+
+    plain, fast = latency(_search(tmp_path, 0.0, "latency")), \
+        latency(_search(tmp_path, 1.0, "latency"))
+    assert fast < plain

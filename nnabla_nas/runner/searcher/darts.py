@@ -51,7 +51,7 @@ class DartsSearcher(Searcher):
         # Hardware costs under softmax(alpha): the architecture step descends
         # valid_loss + penalty (the penalty does not depend on the weights).
         self.penalty = build_penalty(model, self.config.regularizers,
-                                     [self.x_valid.shape])
+                                     [self.x_valid.shape], self.context, self.device_id)
         self.arch_objective = self.valid_loss
         if self.penalty is not None:
             self.arch_objective = self.valid_loss + self.penalty["total"]

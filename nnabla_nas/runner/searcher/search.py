@@ -43,6 +43,8 @@ class Searcher(EpochLoop):
         seed: Seeds the data order and every epoch's random numbers.
         quiet: No progress bars.
         checkpoint_every: Also checkpoint every this many steps (0: per epoch only).
+        context: The device (``'cpu'`` or ``'cudnn'``) hardware costs are estimated on.
+        device_id: The GPU of the ``'cudnn'`` context.
     """
 
     phase = "search"
@@ -50,9 +52,10 @@ class Searcher(EpochLoop):
 
     def __init__(self, model: Model, space: SearchSpace, data: DatasetSplits, config,
                  options, output: RunOutput, seed: int, quiet: bool = False,
-                 checkpoint_every: int = 0):
+                 checkpoint_every: int = 0, context: str = "cpu", device_id: int = 0):
         super().__init__(model, data, config.epochs, config.batch_size, output, seed, quiet,
                          checkpoint_every)
+        self.context, self.device_id = context, device_id
         self.space = space
         self.config = config
         self.options = options
