@@ -24,6 +24,7 @@ from .config.schema import RunConfig
 from .contrib.spaces import SEARCH_SPACES
 from .dataset import DATASETS
 from .runner.checkpoint import CheckpointError
+from .runner.hardware import hardware_summary
 from .runner.loop import parameter_count
 from .runner.meter import NonFiniteError
 from .runner.searcher import SEARCHERS
@@ -121,6 +122,8 @@ def run(config: RunConfig, output: RunOutput) -> dict:
                        train_time_s=round(trainer.elapsed, 2),
                        valid_accuracy=1 - trainer.history[-1]["valid_error"],
                        test_accuracy=1 - test["error"], test_loss=test["loss"])
+        summary.update(hardware_summary(model, data.shape, config.context,
+                                        config.device_id))
     return output.update_summary(**summary)
 
 

@@ -1,0 +1,47 @@
+"""Hardware figures of a trained network for ``summary.json``: estimated and measured
+latency, parameters and activation memory of one inference at batch size 1."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Dict, Optional, Sequence
+
+import nnabla as nn
+import numpy as np
+
+from ..contrib.estimator.latency import LatencyEstimator
+from ..contrib.estimator.measure import forward_runner, summarize, time_calls
+from ..contrib.estimator.memory import MemoryEstimator
+from ..contrib.model import Model
+from ..utils.context import make_context, synchronize
+
+WARMUP, REPEATS = 5, 30
+
+
+def hardware_summary(model: Model, shape: Sequence[int], context: str = "cpu",
+                     device_id: int = 0, table: Optional[str] = None) -> Dict[str, float]:
+    """Estimated and measured latency (ms) and memory of one inference of ``model`` on
+    one ``shape`` (C, H, W) sample, on ``context``.
+
+    The measured latency summarizes ``REPEATS`` timed forwards after ``WARMUP`` with
+    the statistic the latency estimator is calibrated with; the estimate comes from
+    :class:`LatencyEstimator`, profiled on the same device.
+    """
+    model.apply(training=False)
+    try:
+        x = nn.Variable((1,) + tuple(shape))
+        x.d = np.random.RandomState(0).randn(*x.shape)
+        out = model(x)
+        latency = LatencyEstimator(context=context, device_id=device_id, table=table)
+        memory = MemoryEstimator()
+        estimated = latency.get_estimation(model)
+        ctx = make_context(context, device_id)
+        measured = summarize(time_calls(forward_runner([out]), WARMUP, REPEATS,
+                                        lambda: synchronize(ctx)))
+        return OrderedDict(
+            estimated_latency_ms=round(float(estimated), 4),
+            measured_latency_ms=round(float(measured), 4),
+            estimated_params=int(memory.get_estimation(model)),
+            estimated_activation_bytes=int(memory.activation_bytes(model)),
+        )
+    finally:
+        model.apply(training=True)
