@@ -21,6 +21,7 @@ import numpy as np
 from .config.fields import ConfigError
 from .config.loader import apply_overrides, from_dict, read_yaml, to_dict
 from .config.schema import RunConfig
+from .contrib.estimator.table import ProfileTableError
 from .contrib.spaces import SEARCH_SPACES
 from .dataset import DATASETS
 from .runner.checkpoint import CheckpointError
@@ -39,7 +40,7 @@ class InputError(RuntimeError):
 
 
 USER_ERRORS = (ConfigError, DeviceError, OutputError, CheckpointError, NonFiniteError,
-               InputError)
+               InputError, ProfileTableError)
 
 
 def _read_input(what: str, load, *args):

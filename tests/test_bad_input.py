@@ -66,6 +66,17 @@ def cifar(setup):
     return make
 
 
+def profile_table(text):
+    """A search with a latency regularizer reading the profile table ``text``."""
+    def make(tmp):
+        table = tmp / "profile.json"
+        table.write_text(text)
+        data = with_(SEARCH, search__regularizers={
+            "latency": {"weight": 1.0, "table": str(table)}})
+        return _write(tmp / "run.yaml", yaml.safe_dump(data))
+    return make
+
+
 def damaged_checkpoints(tmp):
     """A folder of this very run whose only checkpoint is damaged."""
     path = _write(tmp / "run.yaml", yaml.safe_dump(SEARCH))
@@ -184,6 +195,10 @@ CASES = [
      "dataset cifar10: {tmp}/cifar/cifar-10-batches-py/data_batch_1: refusing to load "
      "'posix.system'"),
     ("checkpoint-damaged", damaged_checkpoints, [], "no intact checkpoint in "),
+    ("profile-table-corrupt", profile_table('{"format": "nnabla-nas profile table", "ver'),
+     [], "{tmp}/profile.json: not a valid profile table (corrupt or truncated JSON"),
+    ("profile-table-not-a-table", profile_table('{"hello": 1}'), [],
+     "{tmp}/profile.json: not a profile table"),
     ("folder-of-another-run", folder_of_another_run, [],
      "{tmp}/out: holds a different run's config.yaml"),
 ]
