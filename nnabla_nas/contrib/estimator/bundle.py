@@ -23,7 +23,7 @@ import argparse
 import os
 import shutil
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import nnabla as nn
 import numpy as np

@@ -1,6 +1,5 @@
 """The MobileNetV2 inverted-residual block and the random MobileNetV2-style networks."""
 import nnabla as nn
-import nnabla.functions as F
 import numpy as np
 import pytest
 
