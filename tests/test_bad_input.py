@@ -66,6 +66,30 @@ def cifar(setup):
     return make
 
 
+def image_folder(setup):
+    def make(tmp):
+        root = tmp / "images"
+        setup(root)
+        data = with_(SEARCH, dataset={"name": "image_folder", "root": str(root)})
+        return _write(tmp / "run.yaml", yaml.safe_dump(data))
+    return make
+
+
+def flat_images(root):
+    """Images straight in train/ and val/, without class sub-folders."""
+    for split in ("train", "val"):
+        (root / split).mkdir(parents=True)
+        (root / split / "a.png").write_bytes(b"not really a png")
+
+
+def text_in_class_folders(root):
+    for split in ("train", "val"):
+        for cls in ("cat", "dog"):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(6):
+                (root / split / cls / f"{i}.jpg").write_text("text named like an image")
+
+
 def profile_table(text):
     """A search with a latency regularizer reading the profile table ``text``."""
     def make(tmp):
@@ -194,6 +218,10 @@ CASES = [
     ("cifar-evil-pickle", cifar(evil_pickle), [],
      "dataset cifar10: {tmp}/cifar/cifar-10-batches-py/data_batch_1: refusing to load "
      "'posix.system'"),
+    ("image-folder-flat", image_folder(flat_images), [],
+     "dataset image_folder: {tmp}/images/train: no class folders"),
+    ("image-folder-not-images", image_folder(text_in_class_folders), [],
+     "dataset image_folder: {tmp}/images/train/cat/0.jpg: cannot decode the image"),
     ("checkpoint-damaged", damaged_checkpoints, [], "no intact checkpoint in "),
     ("profile-table-corrupt", profile_table('{"format": "nnabla-nas profile table", "ver'),
      [], "{tmp}/profile.json: not a valid profile table (corrupt or truncated JSON"),
