@@ -57,22 +57,22 @@ def train_only(arch_text=None, arch_bytes=None):
     return make
 
 
-def cifar(setup):
+def dataset_folder(name, folder, setup):
+    """A search on dataset ``name`` whose root ``tmp/folder`` is filled by ``setup``."""
     def make(tmp):
-        root = tmp / "cifar"
+        root = tmp / folder
         setup(root)
-        data = with_(SEARCH, dataset={"name": "cifar10", "root": str(root)})
+        data = with_(SEARCH, dataset={"name": name, "root": str(root)})
         return _write(tmp / "run.yaml", yaml.safe_dump(data))
     return make
+
+
+def cifar(setup):
+    return dataset_folder("cifar10", "cifar", setup)
 
 
 def image_folder(setup):
-    def make(tmp):
-        root = tmp / "images"
-        setup(root)
-        data = with_(SEARCH, dataset={"name": "image_folder", "root": str(root)})
-        return _write(tmp / "run.yaml", yaml.safe_dump(data))
-    return make
+    return dataset_folder("image_folder", "images", setup)
 
 
 def flat_images(root):
