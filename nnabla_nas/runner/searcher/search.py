@@ -9,18 +9,18 @@ import numpy as np
 from ...contrib.model import Model
 from ...contrib.spaces import SearchSpace
 from ...dataset import DataLoader, DatasetSplits
+from ...module.mixedop import softmax
 from ...utils.output import RunOutput
 from ..loop import EpochLoop
 from ..optimizer import Optimizer
 
 
 def softmax_rows(values: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis of ``values`` (architecture weights to probabilities).
-    """
-    z = np.asarray(values, dtype=np.float64)
-    z = z.reshape(-1, z.shape[-1]) if z.ndim > 1 else z.reshape(1, -1)
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    """Softmax over the last axis of ``values`` (architecture weights to probabilities),
+    as rows of a 2-D array; the same softmax MixedOp samples from."""
+    z = np.asarray(values)
+    rows = z.reshape(-1, z.shape[-1]) if z.ndim > 1 else z.reshape(1, -1)
+    return np.stack([softmax(row) for row in rows])
 
 
 class Searcher(EpochLoop):
