@@ -1,7 +1,7 @@
 """`MixedOp`: a choice among candidate operations, weighted by architecture parameters."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple, Union
 
 import nnabla.functions as F
 import nnabla.random
@@ -37,6 +37,14 @@ class MixedOp(Module):
     ``need_grad=False`` so that ``get_parameters(grad_only=True)`` lists only the active
     path; :attr:`active_index` tells which one ran.
 
+    A searcher can choose the candidates of ``'sample'`` mode itself with
+    :meth:`select` (e.g. after :meth:`draw`, to reject paths over a budget or to
+    replay a path): one index runs that candidate as if drawn; a pair ``(k, j)`` runs
+    ProxylessNAS' two-path binary gates: the forward value is candidate ``k``'s output,
+    and alpha gets ``sum_i <dL/dy, y_i> dq_i/dalpha`` over the two candidates ``i in
+    {k, j}``, with ``q`` the softmax of their two alphas (the paper's gradient, which
+    needs both outputs but no other path).
+
     Args:
         operators: The candidate modules.
         mode: ``'full'``, ``'sample'`` or ``'max'``; can be changed later via :attr:`mode`.
@@ -68,6 +76,7 @@ class MixedOp(Module):
         self.mode = mode
         self._rng = rng
         self._active: Optional[int] = None
+        self._selected: Optional[Tuple[int, ...]] = None
 
     @property
     def mode(self) -> str:
@@ -87,25 +96,69 @@ class MixedOp(Module):
         """softmax(alpha) as a numpy array, one entry per candidate."""
         return softmax(self.alpha.d)
 
+    @property
+    def selected(self) -> Optional[Tuple[int, ...]]:
+        """The candidates :meth:`select` fixed for ``'sample'`` mode, or None (draw)."""
+        return self._selected
+
+    def select(self, indices: Union[None, int, Sequence[int]]) -> "MixedOp":
+        """Fix what later ``'sample'``-mode calls run instead of drawing: one candidate
+        index, or a pair ``(active, other)`` of distinct indices for the two-path
+        binary gates; None draws again. Returns ``self``.
+
+        Raises:
+            ValueError: naming a bad index, or a pair with repeated indices.
+        """
+        name, n = f"{type(self).__name__}.select", len(self.ops)
+        if indices is None:
+            self.__dict__["_selected"] = None
+            return self
+        flat = (indices,) if isinstance(indices, (int, np.integer)) else tuple(indices)
+        if not 1 <= len(flat) <= 2 or len(set(flat)) != len(flat) or not all(
+                isinstance(i, (int, np.integer)) and not isinstance(i, bool) and 0 <= i < n
+                for i in flat):
+            raise ValueError(f"{name}: indices: expected an index or a pair of distinct "
+                             f"indices in [0, {n}), got {indices!r}")
+        self.__dict__["_selected"] = tuple(int(i) for i in flat)
+        return self
+
+    def draw(self, count: int = 1, rng: Optional[np.random.RandomState] = None
+             ) -> Tuple[int, ...]:
+        """``count`` distinct candidates drawn from softmax(alpha) without replacement
+        (from ``rng``, else the MixedOp's own random state or ``nnabla.random.prng``);
+        nothing is selected."""
+        probs = self.probabilities()
+        if not 1 <= count <= len(probs):
+            raise ValueError(f"{type(self).__name__}.draw: count: expected 1 to "
+                             f"{len(probs)}, got {count!r}")
+        rng = rng or (self._rng if self._rng is not None else nnabla.random.prng)
+        if count == 1:  # the same draw as an unselected 'sample' call
+            return (int(rng.choice(len(probs), p=probs)),)
+        return tuple(int(i) for i in rng.choice(len(probs), size=count, replace=False,
+                                                p=probs))
+
     def call(self, input):
         if self._mode == "full":
             if self._active is not None:  # undo the path masking of sample/max calls
                 self.ops.apply(need_grad=True)
             self._active = None
             return self._weighted_sum(input)
-        probs = self.probabilities()
+        other = None
         if self._mode == "max":
-            k = int(np.argmax(probs))
+            k = int(np.argmax(self.probabilities()))
+        elif self._selected is not None:
+            k, other = (self._selected + (None,))[:2]
         else:
-            rng = self._rng if self._rng is not None else nnabla.random.prng
-            k = int(rng.choice(len(probs), p=probs))
+            k = self.draw(1)[0]
         self._active = k
         for i, op in enumerate(self.ops):
             op.apply(need_grad=(i == k))
         out = self.ops[k](input)
-        if self._mode == "sample" and self.alpha.need_grad:
-            out = out * self._gate(k, out.ndim)
-        return out
+        if self._mode != "sample" or not self.alpha.need_grad:
+            return out
+        if other is None:
+            return out * self._gate(k, out.ndim)
+        return self._binary_gates(k, other, out, self.ops[other](input))
 
     def _weights(self):
         n = len(self.ops)
@@ -130,6 +183,21 @@ class MixedOp(Module):
         p_k = F.slice(self._weights(), start=(k,), stop=(k + 1,))
         gate = F.add_scalar(p_k - p_k.get_unlinked_variable(need_grad=False), 1.0)
         return F.reshape(gate, (1,) * ndim)
+
+    def _binary_gates(self, k: int, j: int, out_k, out_j):
+        """``g_k out_k + g_j out_j`` with gates ``(1, 0)`` in the forward pass and the
+        gradient of ``q = softmax(alpha_k, alpha_j)``: ``g = onehot + q - stop_grad(q)``.
+        """
+        n = len(self.ops)
+        alpha = self.alpha if self.alpha.shape == (n,) else F.reshape(self.alpha, (n,))
+        pair = F.concatenate(F.slice(alpha, (k,), (k + 1,)), F.slice(alpha, (j,), (j + 1,)),
+                             axis=0)
+        q = F.softmax(pair, axis=0)
+        delta = q - q.get_unlinked_variable(need_grad=False)  # 0, with dq's gradient
+        shape = (1,) * out_k.ndim
+        g_k = F.reshape(F.add_scalar(F.slice(delta, (0,), (1,)), 1.0), shape)
+        g_j = F.reshape(F.slice(delta, (1,), (2,)), shape)
+        return out_k * g_k + out_j * g_j
 
     def extra_repr(self) -> str:
         return f"num_ops={len(self.ops)}, mode={self._mode}"

@@ -195,3 +195,64 @@ def test_bad_arguments_name_the_argument(kwargs, error, match):
 
 def test_repr():
     assert repr(make()).splitlines()[:2] == ["MixedOp(", "  num_ops=3, mode=full"]
+
+
+@pytest.mark.parametrize("selection", [(0,), (2,), (0, 2), (2, 1), (1, 0)])
+def test_selected_candidates_run_with_the_binary_gate_gradient(selection):
+    """One index: that candidate, as if drawn. A pair (k, j): candidate k's output,
+    and alpha's gradient sum_m <dL/dy, y_m> q_m (e_m - q) over m in {k, j}, with q the
+    softmax of the two alphas (ProxylessNAS' two-path estimator)."""
+    x = inputs()
+    r = np.random.RandomState(4).randn(*SHAPE).astype(np.float32)
+    op = make("sample").select(selection)
+    y = op(x)
+    loss = F.sum(y * nn.Variable.from_numpy_array(r))
+    op.alpha.grad.zero()
+    loss.forward()
+    loss.backward()
+    outs = candidate_outputs(op, x)
+    k = selection[0]
+    assert op.active_index == k
+    np.testing.assert_array_equal(y.d, outs[k])
+    alpha = op.alpha.d
+    idx = list(selection)
+    if len(idx) == 1:
+        p = softmax(alpha)
+        expected = (outs[k] * r).sum() * p[k] * (np.eye(3)[k] - p)
+    else:
+        q = softmax(alpha[idx])
+        expected = np.zeros(3)
+        for m in range(2):
+            dq = q[m] * (np.eye(2)[m] - q)
+            expected[idx] += (outs[idx[m]] * r).sum() * dq
+    np.testing.assert_allclose(op.alpha.g, expected, rtol=1e-4, atol=1e-4)
+    # Only the active candidate's weights are exposed to solvers.
+    assert [n for n in op.get_parameters(grad_only=True)] == (
+        ["alpha", "ops/0/W", "ops/0/b"] if k == 0 else ["alpha"])
+
+
+def test_select_none_draws_again_and_draw_is_without_replacement():
+    op = make("sample", rng=np.random.RandomState(0)).select(1)
+    assert op.selected == (1,)
+    assert {op(inputs()) is not None and op.active_index for _ in range(5)} == {1}
+    op.select(None)
+    assert op.selected is None
+    assert {op(inputs()) is not None and op.active_index for _ in range(30)} == {0, 1, 2}
+    rng = np.random.RandomState(1)
+    for _ in range(20):
+        pair = op.draw(2, rng)
+        assert len(set(pair)) == 2 and all(0 <= i < 3 for i in pair)
+    op.alpha.d = np.array([0.0, 50.0, -50.0])
+    assert op.draw(1, rng) == (1,)
+    assert op.draw(3, rng)[0] == 1
+
+
+@pytest.mark.parametrize("bad", [(0, 0), (3,), (-1,), (0, 1, 2), (), (True,), ("a",)])
+def test_select_names_bad_indices(bad):
+    with pytest.raises(ValueError, match=r"MixedOp.select: indices: expected an index"):
+        make("sample").select(bad)
+
+
+def test_draw_names_a_bad_count():
+    with pytest.raises(ValueError, match=r"MixedOp.draw: count: expected 1 to 3"):
+        make("sample").draw(4)

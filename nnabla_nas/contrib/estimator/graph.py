@@ -118,16 +118,6 @@ class LatencyGraphEstimator(LatencyBase):
 
 
 # ----------------------------------------------------------- graphs of modules
-class _FixedChoice:
-    """Stands in for a MixedOp's random state so that 'sample' mode draws ``index``."""
-
-    def __init__(self, index: int):
-        self.index = index
-
-    def choice(self, n: int, p=None) -> int:
-        return self.index
-
-
 def describe_module(module: Module) -> str:
     """``Type(settings)``, to name a module in messages."""
     return f"{type(module).__name__}({module.extra_repr()})"
@@ -150,18 +140,16 @@ def inference_mode(module: Module) -> Iterator[None]:
     for m in modules:
         if isinstance(m, MixedOp) and m.mode == "sample":
             k = active_index(m, describe_module(m))
-            # MixedOp has no public switch for "run candidate k as in sample mode";
-            # its random state is the one seam (tests/contrib/estimator cover it).
-            frozen.append((m, k, m._rng, m.alpha, m.alpha.need_grad))
+            frozen.append((m, k, m.selected, m.alpha, m.alpha.need_grad))
     try:
         module.apply(training=False)
         for m, k, _, alpha, _ in frozen:
-            m._rng = _FixedChoice(k)
+            m.select(k)
             alpha.need_grad = False  # no gate: deployment runs the bare candidate
         yield
     finally:
-        for m, _, rng, alpha, need_grad in reversed(frozen):
-            m._rng = rng
+        for m, _, selected, alpha, need_grad in reversed(frozen):
+            m.select(selected)
             alpha.need_grad = need_grad
         for m, flag in training:
             m.training = flag
