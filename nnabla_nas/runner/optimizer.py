@@ -47,12 +47,22 @@ class Optimizer:
         self.solver.zero_grad()
 
     def grad_norm(self) -> float:
-        """The global L2 norm of the gradients."""
+        """The global L2 norm of the gradients.
+
+        Gradients still zeroed by :meth:`zero_grad` (no backward reached them) count as
+        zero without being read: reading would materialize them, and NNabla's solvers
+        skip exactly the parameters whose gradient is still lazily zeroed.
+        """
         return float(math.sqrt(sum(float(np.sum(np.square(p.g)))
-                                   for p in self.params.values())))
+                                   for p in self.params.values() if not p.grad.zeroing)))
 
     def update(self, step: int) -> float:
-        """Clip, decay and apply the gradients; returns the learning rate used."""
+        """Clip, decay and apply the gradients; returns the learning rate used.
+
+        Parameters that no backward reached since :meth:`zero_grad` (the candidates a
+        sampling searcher did not run) are left as they are: no momentum, no weight
+        decay, and their solver state does not advance.
+        """
         c = self.config
         if c.grad_clip > 0:
             norm = self.grad_norm()

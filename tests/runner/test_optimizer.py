@@ -212,3 +212,31 @@ def test_next_weights_predicts_the_next_update_without_applying_it(name):
         for k, p in ps.items():
             expected = before[k] - 0.1 * (grads(2)[k] + 0.01 * before[k])
             np.testing.assert_allclose(predicted[k], expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_parameters_no_backward_reached_are_not_updated(name):
+    """A sampling searcher backpropagates through one path: the other candidates'
+    weights must keep their values and solver states (no momentum, no decay)."""
+    import nnabla.functions as F
+
+    ps = params()
+    config = OptimizerConfig(name=name, lr=0.1, momentum=0.9, weight_decay=0.1,
+                             grad_clip=0.5, schedule="constant")
+    opt = Optimizer(config, ps, total_steps=10)
+    loss = F.sum(ps["W"] * ps["W"]) + F.sum(ps["b"])
+    loss.forward()
+    opt.zero_grad()
+    loss.backward()
+    opt.update(0)  # both move; momentum buffers are now non-zero
+    w_only = F.sum(ps["W"] * ps["W"])
+    for step in range(1, 3):
+        b_before, w_before = ps["b"].d.copy(), ps["W"].d.copy()
+        opt.zero_grad()
+        w_only.forward()
+        w_only.backward()
+        norm = opt.grad_norm()
+        assert norm == pytest.approx(float(np.linalg.norm(2 * w_before)), rel=1e-5)
+        opt.update(step)
+        np.testing.assert_array_equal(ps["b"].d, b_before)
+        assert not np.array_equal(ps["W"].d, w_before)
