@@ -1,15 +1,44 @@
 """The registry of search spaces and the interface each one implements."""
 from __future__ import annotations
 
-from typing import Any, Tuple
+from dataclasses import dataclass
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..module import MixedOp
 from ..registry import Registry
 from .model import Model
 
 #: Search spaces by name; each entry is a :class:`SearchSpace` subclass.
 SEARCH_SPACES = Registry("search space")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One discrete choice a derived architecture is made of.
+
+    Attributes:
+        name: Where it is, for messages (``normal/node1/input0``, ``block3``).
+        mixed: The MixedOps of the supernet that run the chosen candidate in the
+            derived architecture (several when cells share their alphas).
+        scores: The log-probability of each candidate, by which derivation ranks them.
+        allowed: The candidates derivation may choose from.
+        choice: The candidate derivation chooses (the best allowed one).
+    """
+
+    name: str
+    mixed: Tuple[MixedOp, ...]
+    scores: np.ndarray
+    allowed: Tuple[int, ...]
+    choice: int
+
+
+def log_probabilities(alpha: np.ndarray) -> np.ndarray:
+    """log softmax of a flat array of architecture weights (float64)."""
+    z = np.asarray(alpha, dtype=np.float64).ravel()
+    z = z - z.max()
+    return z - np.log(np.exp(z).sum())
 
 
 class SearchSpace:
@@ -33,8 +62,15 @@ class SearchSpace:
         raise NotImplementedError
 
     @classmethod
-    def derive(cls, model: Model) -> Any:
-        """The discrete architecture the supernet's parameters currently select."""
+    def derive(cls, model: Model, choices: Optional[Sequence[int]] = None) -> Any:
+        """The discrete architecture the supernet's parameters currently select; with
+        ``choices``, one candidate per entry of :meth:`decisions` replaces the one
+        derivation would choose (to meet a hardware budget)."""
+        raise NotImplementedError
+
+    @classmethod
+    def decisions(cls, model: Model) -> List[Decision]:
+        """The choices :meth:`derive` makes, in the order ``choices`` lists them."""
         raise NotImplementedError
 
     @classmethod

@@ -7,9 +7,9 @@ Units: milliseconds for latency, parameters or bytes for memory. Typical use::
     est.calibrate()                                # once per device
     ms = est.get_estimation(net)                   # net was called once
 """
-from .base import Estimator, active_modules
+from .base import ESTIMATORS, Estimator, active_modules
 from .bundle import export_bundle, import_table
-from .expected import expected_cost
+from .expected import PathCosts, expected_cost
 from .graph import LatencyGraphEstimator, graph_functions
 from .latency import LatencyEstimator
 from .measure import FunctionSpec, fit_calibration
@@ -18,7 +18,8 @@ from .profiler import Profiler, ProfileReport
 from .table import ProfileTable, ProfileTableError
 
 __all__ = [
-    "Estimator", "active_modules", "MemoryEstimator", "expected_cost",
+    "ESTIMATORS", "Estimator", "active_modules", "MemoryEstimator", "expected_cost",
+    "PathCosts",
     "LatencyEstimator", "LatencyGraphEstimator", "Profiler", "ProfileReport",
     "ProfileTable", "ProfileTableError", "FunctionSpec", "fit_calibration",
     "graph_functions", "export_bundle", "import_table",

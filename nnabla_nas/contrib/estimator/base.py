@@ -28,6 +28,11 @@ import numpy as np
 
 from ...module import MixedOp, Module
 from ...module.module import SEP
+from ...registry import Registry
+
+#: Estimators by name (``latency``, ``latency_graph``, ``memory``); each entry is a
+#: class whose constructor takes keyword arguments only, all with defaults.
+ESTIMATORS = Registry("estimator")
 
 NamedModules = Iterable[Tuple[str, Module]]
 

@@ -18,7 +18,7 @@ import nnabla as nn
 from ...module import MixedOp, Module
 from ...utils.context import use_context
 from . import measure
-from .base import active_index
+from .base import ESTIMATORS, active_index
 from .profiler import REPEATS, ROUNDS, WARMUP, Profiler, ProfileReport
 from .table import ProfileTable
 
@@ -92,6 +92,7 @@ class LatencyBase:
         return self.profiler.profile(specs)
 
 
+@ESTIMATORS.register("latency_graph")
 class LatencyGraphEstimator(LatencyBase):
     """Latency (ms) of one forward pass of an NNabla graph, given its output variable.
 

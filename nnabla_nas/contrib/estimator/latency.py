@@ -20,7 +20,7 @@ from typing import Any, Dict, Hashable, List, Optional, Sequence, Union
 
 from ...module import MixedOp, Module, ModuleList
 from . import calibration, measure
-from .base import Estimator, NamedModules, active_index
+from .base import ESTIMATORS, Estimator, NamedModules, active_index
 from .graph import LatencyBase, graph_functions, module_graph
 from .profiler import ProfileReport
 
@@ -47,6 +47,7 @@ def search_space_functions(modules: Union[Module, Sequence[Module]], ctx
     return specs
 
 
+@ESTIMATORS.register("latency")
 class LatencyEstimator(Estimator, LatencyBase):
     """Latency in milliseconds (ms) of modules on one device (CPU by default).
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from ...module import Module
 from ..model import is_arch_parameter
-from .base import Estimator, NamedModules, build_graph, join_name
+from .base import ESTIMATORS, Estimator, NamedModules, build_graph, join_name
 
 #: Bytes per value: NNabla computes in float32.
 BYTES_PER_VALUE = 4
@@ -36,6 +36,7 @@ BYTES_PER_VALUE = 4
 Target = Union[Module, nn.Variable, Sequence[nn.Variable]]
 
 
+@ESTIMATORS.register("memory")
 class MemoryEstimator(Estimator):
     """Memory of networks and search spaces, from the module tree and the NNabla graph.
 
