@@ -24,6 +24,7 @@ from .config.schema import RunConfig
 from .contrib.estimator.table import ProfileTableError
 from .contrib.spaces import SEARCH_SPACES
 from .dataset import DATASETS
+from .runner.budget import BudgetError
 from .runner.checkpoint import CheckpointError
 from .runner.hardware import hardware_summary
 from .runner.loop import parameter_count
@@ -40,7 +41,7 @@ class InputError(RuntimeError):
 
 
 USER_ERRORS = (ConfigError, DeviceError, OutputError, CheckpointError, NonFiniteError,
-               InputError, ProfileTableError)
+               InputError, ProfileTableError, BudgetError)
 
 
 def _read_input(what: str, load, *args):
@@ -108,6 +109,10 @@ def run(config: RunConfig, output: RunOutput) -> dict:
                        supernet_params=parameter_count(
                            model.get_net_parameters(grad_only=True)),
                        arch_path=os.path.abspath(arch_path))
+        # Exact estimated costs of the architecture found, at the supernet's sizes.
+        units = {"latency": "latency_ms", "memory": "params"}
+        summary.update((f"search_arch_{units[k]}", round(v, 4))
+                       for k, v in searcher.derived_costs.items())
         output.update_summary(**summary)
     if config.train is not None:
         space = SEARCH_SPACES.get(config.train.net.name)

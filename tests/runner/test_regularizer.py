@@ -13,7 +13,7 @@ from nnabla_nas.config.fields import ConfigError
 from nnabla_nas.config.loader import from_dict
 from nnabla_nas.contrib.darts import SearchNet
 from nnabla_nas.contrib.estimator.memory import MemoryEstimator
-from nnabla_nas.runner.regularizer import RegularizersConfig, build_penalty
+from nnabla_nas.runner.regularizer import Regularizers, RegularizersConfig
 from tests.tiny import tiny_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,16 +26,29 @@ def net():
     return model
 
 
+def regularizers(model, **config):
+    return Regularizers(model, from_dict(RegularizersConfig, config), [(4, 1, 8, 8)])
+
+
+def penalty(regs):
+    """The objective of a zero loss: the penalty alone."""
+    total = regs.objective(nn.Variable.from_numpy_array(np.zeros(())))
+    total.forward()
+    return total
+
+
 def test_no_weight_no_penalty():
-    assert build_penalty(net(), RegularizersConfig(), [(4, 1, 8, 8)]) is None
+    regs = regularizers(net())
+    assert not regs and regs.values() == {}
+    loss = nn.Variable(())
+    assert regs.objective(loss) is loss
 
 
 def test_penalty_is_weighted_expected_parameter_count_and_pushes_alphas():
     model = net()
-    config = from_dict(RegularizersConfig, {"memory": {"weight": 0.5}})
-    terms = build_penalty(model, config, [(4, 1, 8, 8)])
-    nn.forward_all(list(terms.values()))
-    expected = float(terms["expected_memory"].d)
+    regs = regularizers(model, memory={"weight": 0.5})
+    terms = {"total": penalty(regs)}
+    expected = regs.values()["expected_memory"]
     assert float(terms["total"].d) == pytest.approx(0.5 * expected)
     # uniform-ish alphas: between the smallest (all parameter-free) and the supernet
     assert 0 < expected < MemoryEstimator().get_estimation(model)
@@ -50,15 +63,63 @@ def test_penalty_is_weighted_expected_parameter_count_and_pushes_alphas():
 
 def test_bound_penalizes_only_the_excess():
     model = net()
-    free = from_dict(RegularizersConfig, {"memory": {"weight": 1.0, "bound": 1e9}})
-    terms = build_penalty(model, free, [(4, 1, 8, 8)])
-    nn.forward_all(list(terms.values()))
-    assert float(terms["total"].d) == 0.0
+    assert float(penalty(regularizers(model, memory={"weight": 1.0, "bound": 1e9})).d) == 0
+    regs = regularizers(model, memory={"weight": 2.0, "bound": 100})
+    excess = regs.values()["expected_memory"] - 100
+    assert excess > 0
+    assert float(penalty(regs).d) == pytest.approx(2.0 * excess, rel=1e-5)
 
 
-def test_a_bound_needs_a_weight():
-    with pytest.raises(ConfigError, match="memory.weight: expected a positive weight"):
-        from_dict(RegularizersConfig, {"memory": {"bound": 100}})
+def test_multiplicative_factor_scales_the_loss_and_its_gradient():
+    model = net()
+    regs = regularizers(model, memory={"weight": 0.5, "bound": 1000,
+                                       "mode": "multiplicative"})
+    cost = regs.values()["expected_memory"]
+    loss = nn.Variable.from_numpy_array(np.full((), 2.0))
+    objective = regs.objective(loss)
+    objective.forward()
+    assert float(objective.d) == pytest.approx(2.0 * (cost / 1000) ** 0.5, rel=1e-5)
+    assert regs.factor() == pytest.approx((cost / 1000) ** 0.5, rel=1e-5)
+    # add_gradient from the gradient of the loss alone (here: none) gives the
+    # objective's gradient: loss * d factor.
+    arch = model.get_arch_parameters()
+    for p in arch.values():
+        p.grad.zero()
+    objective.backward()
+    direct = [p.g.copy() for p in arch.values()]
+    for p in arch.values():
+        p.grad.zero()
+    regs.add_gradient(2.0, arch)
+    for g, p in zip(direct, arch.values()):
+        np.testing.assert_allclose(p.g, g, rtol=1e-4, atol=1e-7)
+
+
+def test_reward_divides_by_factors_and_subtracts_penalties():
+    model = net()
+    regs = regularizers(model, latency={"weight": 0.1, "bound": 2.0,
+                                        "mode": "multiplicative"},
+                        memory={"weight": 1e-3})
+    reward = regs.reward(0.9, {"latency": 4.0, "memory": 100.0})
+    assert reward == pytest.approx(0.9 / 2.0 ** 0.1 - 0.1)
+
+
+@pytest.mark.parametrize("term, match", [
+    ({"bound": 100}, "memory.weight: expected a positive weight"),
+    ({"weight": 1, "mode": "multiplicative"}, "memory.bound: expected a budget for mode "
+                                              "multiplicative"),
+    ({"mode": "hard"}, "memory.bound: expected a budget for mode hard"),
+    ({"weight": 1, "mode": "firm"}, "memory.mode: expected a string one of"),
+])
+def test_bad_terms_name_the_key(term, match):
+    with pytest.raises(ConfigError, match=match):
+        from_dict(RegularizersConfig, {"memory": term})
+
+
+def test_hard_bound_without_weight_is_a_pure_constraint():
+    regs = regularizers(net(), memory={"bound": 500, "mode": "hard"})
+    assert regs and [b.name for b in regs.bounds] == ["memory"]
+    loss = nn.Variable(())
+    assert regs.objective(loss) is loss
 
 
 def _search(tmp_path, weight, cost="memory"):

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ...config.fields import option
-from ..spaces import SEARCH_SPACES, SearchSpace
-from .genotype import Genotype, load_genotype, save_genotype
+from ..spaces import SEARCH_SPACES, Decision, SearchSpace, log_probabilities
+from .genotype import Genotype, load_genotype, num_edges, save_genotype
+from .ops import PRIMITIVES
 from .network import SearchNet, TrainNet
 
 
@@ -61,8 +62,34 @@ class DartsSpace(SearchSpace):
                          shared=options.shared, rng=rng)
 
     @classmethod
-    def derive(cls, model: SearchNet) -> Genotype:
-        return model.genotype()
+    def derive(cls, model: SearchNet, choices: Optional[Sequence[int]] = None) -> Genotype:
+        genotype = model.genotype()
+        if choices is None:
+            return genotype
+        names = iter(PRIMITIVES[int(k)] for k in choices)
+        cells = {kind: tuple((next(names), j) for _, j in getattr(genotype, kind))
+                 for kind in ("normal", "reduce")}
+        return Genotype(cells["normal"], genotype.normal_concat, cells["reduce"],
+                        genotype.reduce_concat)
+
+    @classmethod
+    def decisions(cls, model: SearchNet) -> List[Decision]:
+        """One per edge the DARTS rule keeps: its MixedOp in every cell of the kind,
+        scored by the kind's alphas; ``'none'`` is never allowed."""
+        genotype = model.genotype()
+        allowed = tuple(k for k, name in enumerate(PRIMITIVES) if name != "none")
+        out = []
+        for kind in ("normal", "reduce"):
+            alpha = model.alpha_array(kind)
+            cells = [c for c in model.cells if c.reduction == (kind == "reduce")]
+            for i, (op, j) in enumerate(getattr(genotype, kind)):
+                node = i // 2
+                edge = num_edges(node) + j  # the edges of earlier nodes come first
+                out.append(Decision(f"{kind}/node{node}/input{j}",
+                                    tuple(c.edges[edge] for c in cells),
+                                    log_probabilities(alpha[edge]), allowed,
+                                    PRIMITIVES.index(op)))
+        return out
 
     @classmethod
     def save_arch(cls, arch: Genotype, path: str) -> None:

@@ -17,7 +17,6 @@ import numpy as np
 
 from ...config.fields import option
 from ..meter import check_finite
-from ..regularizer import build_penalty
 from . import SEARCHERS
 from .search import Searcher
 
@@ -48,13 +47,8 @@ class DartsSearcher(Searcher):
         out = model(self.x_valid)
         self.valid_loss = model.loss(out, self.y_valid)
         self.valid_error = model.metrics(out, self.y_valid)["error"]
-        # Hardware costs under softmax(alpha): the architecture step descends
-        # valid_loss + penalty (the penalty does not depend on the weights).
-        self.penalty = build_penalty(model, self.config.regularizers,
-                                     [self.x_valid.shape], self.context, self.device_id)
-        self.arch_objective = self.valid_loss
-        if self.penalty is not None:
-            self.arch_objective = self.valid_loss + self.penalty["total"]
+        # Hardware costs under softmax(alpha) (they do not depend on the weights).
+        self.arch_objective = self.regularizers.objective(self.valid_loss)
         for v in [self.train_loss, self.train_error, self.valid_loss, self.valid_error]:
             v.persistent = True  # read after clear_no_need_grad forwards
         self.net_params = model.get_net_parameters(grad_only=True)
@@ -84,12 +78,10 @@ class DartsSearcher(Searcher):
             nn.forward_all([self.arch_objective, self.valid_error], clear_no_need_grad=True)
             self.arch_objective.backward(clear_buffer=True)
         values = OrderedDict(loss=float(self.valid_loss.d), error=float(self.valid_error.d))
-        if self.penalty is not None:
-            nn.forward_all(list(self.penalty.values()))
-            if self.options.order == 2:  # its gradient adds to the unrolled one
-                self.penalty["total"].backward()
-            for name, variable in self.penalty.items():
-                values["penalty" if name == "total" else name] = float(variable.d)
+        if self.regularizers:
+            if self.options.order == 2:  # from the unrolled loss's gradient to the objective's
+                self.regularizers.add_gradient(values["loss"], self.arch_params)
+            values.update(self.regularizers.values())
         check_finite(values, f"search step {step + 1}, architecture step")
         self.arch_optimizer.update(step)
         return values

@@ -11,8 +11,10 @@ from ...contrib.spaces import SearchSpace
 from ...dataset import DataLoader, DatasetSplits
 from ...module.mixedop import softmax
 from ...utils.output import RunOutput
+from ..budget import BudgetError, architecture_cost, cheapest, within_budget
 from ..loop import EpochLoop
 from ..optimizer import Optimizer
+from ..regularizer import Regularizers
 
 
 def softmax_rows(values: np.ndarray) -> np.ndarray:
@@ -32,6 +34,11 @@ class Searcher(EpochLoop):
     update from ``self.x_valid``/``self.y_valid``), and may build graphs in
     :meth:`build`. Each step feeds one batch of each split, then runs the architecture
     step (skipped during the warm-up epochs) and the weight step, as in DARTS.
+
+    The hardware terms of ``config.regularizers`` are built here for every searcher
+    (:attr:`regularizers`); hard bounds are checked against the cheapest architecture
+    of the space before anything runs, and :meth:`derive` keeps the architecture it
+    returns within them.
 
     Args:
         model: The supernet.
@@ -71,7 +78,35 @@ class Searcher(EpochLoop):
                                         model.get_arch_parameters(grad_only=True), total)
         self.x_train, self.y_train = self.placeholders(config.batch_size)
         self.x_valid, self.y_valid = self.placeholders(config.batch_size)
+        self.regularizers = Regularizers(model, config.regularizers, [self.x_valid.shape],
+                                         context, device_id)
+        self._check_budget()
+        self.derived_costs: Dict[str, float] = {}
         self.build()
+
+    def _check_budget(self) -> None:
+        decisions = self.space.decisions(self.model) if self.regularizers.bounds else []
+        for bound in self.regularizers.bounds:
+            low = cheapest(decisions, bound.costs)
+            if low > bound.limit:
+                raise BudgetError(
+                    f"search.regularizers.{bound.name}.bound: {bound.limit:g} "
+                    f"{bound.costs.unit} is below the cheapest architecture of the search "
+                    f"space ({low:.4g} {bound.costs.unit})")
+
+    def derive(self) -> Any:
+        """The architecture the search has found so far: the space's derivation, made
+        to meet the hard bounds; its exact costs are left in :attr:`derived_costs`."""
+        decisions = self.space.decisions(self.model) if self.regularizers else []
+        choices = None
+        if self.regularizers.bounds:
+            choices = within_budget(decisions, self.regularizers.bounds)
+        arch = (self.space.derive(self.model) if choices is None
+                else self.space.derive(self.model, choices))
+        picked = choices or [d.choice for d in decisions]
+        self.derived_costs = {name: architecture_cost(decisions, picked, costs)
+                              for name, costs in self.regularizers.costs.items()}
+        return arch
 
     def build(self) -> None:
         """Build the graphs the steps use (called once, after the placeholders exist)."""
@@ -113,16 +148,17 @@ class Searcher(EpochLoop):
                 for i, value in enumerate(probs):
                     tag = f"alpha/{name}" + (f"/{row}" if len(rows) > 1 else "") + f"/{i}"
                     self.output.writer.add_scalar(tag, value, epoch + 1)
-        arch = self.space.derive(self.model)
+        arch = self.derive()
         self.space.save_arch(arch, self.output.path("arch.json"))
-        self.log.info(f"search epoch {epoch + 1}: architecture {arch}")
+        costs = "".join(f", estimated {k} {v:.4g}" for k, v in self.derived_costs.items())
+        self.log.info(f"search epoch {epoch + 1}: architecture {arch}{costs}")
 
     def search(self) -> Any:
         """Run the search (resuming from a checkpoint if one exists) and write
         ``arch.json`` and the supernet's ``search_weights.h5``; returns the architecture.
         """
         self.run()
-        arch = self.space.derive(self.model)
+        arch = self.derive()
         self.space.save_arch(arch, self.output.path("arch.json"))
         self.model.save_parameters(self.output.path("search_weights.h5"))
         return arch
