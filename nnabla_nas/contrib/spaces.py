@@ -92,3 +92,4 @@ class SearchSpace:
 
 # Built-in spaces register themselves on import.
 from .darts import space as _darts_space  # noqa: E402,F401
+from .pnas import space as _pnas_space  # noqa: E402,F401
