@@ -13,13 +13,13 @@ short layout, e.g.::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ...config.fields import ConfigError, option
 from ...module import MixedOp
-from ..spaces import SEARCH_SPACES, SearchSpace
+from ..spaces import SEARCH_SPACES, Decision, SearchSpace, log_probabilities
 from .genotype import (IMAGENET_STAGES, STEMS, Genotype, check_stages, load_genotype,
                        save_genotype)
 from .network import SearchNet, TrainNet
@@ -87,6 +87,18 @@ class ProxylessSpace(SearchSpace):
         """The most probable candidate of every searched block, or ``choices``: one
         candidate index per MixedOp, in block order."""
         return model.genotype(choices)
+
+    @classmethod
+    def decisions(cls, model: SearchNet) -> List[Decision]:
+        """One per searched block (``block<i>``, ``i`` its index in the genotype): its
+        MixedOp, scored by its own alphas; every candidate is allowed."""
+        blocks = [i for i, b in enumerate(model.plain.blocks) if b.searched]
+        out = []
+        for i, op in zip(blocks, model.mixed_ops()):
+            scores = log_probabilities(op.alpha.d)
+            out.append(Decision(f"block{i}", (op,), scores, tuple(range(len(scores))),
+                                int(np.argmax(scores))))
+        return out
 
     @classmethod
     def save_arch(cls, arch: Genotype, path: str) -> None:

@@ -79,6 +79,23 @@ def test_direct_construction_is_validated_too():
         ProxylessSpace.SearchConfig(stages=[[6, 8, 0, 1]])
 
 
+def test_decisions_are_the_searched_blocks_in_derivation_order():
+    model = ProxylessSpace.build_search(search_options(**DIGITS), SHAPE, CLASSES,
+                                        np.random.RandomState(0))
+    for op, k in zip(model.mixed_ops(), [2, 6, 0, 5, 1, 6]):
+        op.alpha.d = np.eye(len(op.ops))[k] * 3.0
+    decisions = ProxylessSpace.decisions(model)
+    assert [d.name for d in decisions] == [f"block{i}" for i in range(1, 7)]
+    assert [d.mixed for d in decisions] == [(op,) for op in model.mixed_ops()]
+    assert [d.choice for d in decisions] == [2, 6, 0, 5, 1, 6]
+    assert [d.allowed for d in decisions] == [tuple(range(len(names)))
+                                              for names in model.op_names()]
+    for d in decisions:
+        np.testing.assert_allclose(np.exp(d.scores), d.mixed[0].probabilities())
+    choices = [d.choice for d in decisions]
+    assert ProxylessSpace.derive(model, choices) == ProxylessSpace.derive(model)
+
+
 def _steps(model, params, n=2, batch=8):
     """``n`` SGD steps on ``params`` over fresh graphs (each draws its own paths in
     'sample' mode); returns the losses."""
