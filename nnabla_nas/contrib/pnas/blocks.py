@@ -1,11 +1,13 @@
-"""The MobileNetV2 inverted-residual block, and small MobileNetV2-style networks.
+"""The MobileNetV2 inverted-residual block, the layout of its stages, and small
+MobileNetV2-style networks.
 
 Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks", CVPR 2018,
 https://arxiv.org/abs/1801.04381 (Table 1 gives the block; Table 2 the network).
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+import numbers
+from typing import Any, List, Optional, Sequence, Tuple
 
 import nnabla.functions as F
 import numpy as np
@@ -17,6 +19,57 @@ from ...module import checks as C
 #: The choices of the MobileNetV2-style spaces: kernel sizes and expansion ratios.
 KERNELS = (3, 5, 7)
 EXPANSIONS = (1, 3, 6)
+
+#: A row of the layout: (expansion of plain MobileNetV2, channels, repeats, stride).
+Stage = Tuple[int, int, int, int]
+#: MobileNetV2 on ImageNet (Sandler et al., 2018, table 2), as ProxylessNAS uses it.
+IMAGENET_STAGES: Tuple[Stage, ...] = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2),
+                                      (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                                      (6, 320, 1, 1))
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """``value`` rounded to the nearest multiple of ``divisor`` (at least ``divisor``),
+    one step up when rounding would lose more than 10 %: the channel rule of the
+    MobileNet reference code, so that width multipliers give the published networks.
+
+    Example:
+        >>> [make_divisible(c * 0.35) for c in (16, 24, 32, 320)]
+        [8, 8, 16, 112]
+    """
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def check_stages(stages: Any, where: str = "stages") -> Tuple[Stage, ...]:
+    """``stages`` as a tuple of rows ``(expansion, channels, repeats, stride)``.
+
+    Raises:
+        ValueError: beginning with ``where`` and the bad row or entry, e.g.
+            ``stages[2][3]: expected a stride of 1 or 2, got 3``.
+    """
+    if not isinstance(stages, (list, tuple)) or not stages:
+        raise ValueError(f"{where}: expected a non-empty list of rows [expansion, "
+                         f"channels, repeats, stride], got {stages!r}")
+    rows = []
+    for i, row in enumerate(stages):
+        if not isinstance(row, (list, tuple)) or len(row) != 4 \
+                or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                           for v in row):
+            raise ValueError(f"{where}[{i}]: expected a row [expansion, channels, "
+                             f"repeats, stride] of 4 ints, got {row!r}")
+        expansion, channels, repeats, stride = (int(v) for v in row)
+        if expansion not in EXPANSIONS:
+            raise ValueError(f"{where}[{i}][0]: expected an expansion in "
+                             f"{list(EXPANSIONS)}, got {expansion}")
+        for j, value, what in ((1, channels, "channels"), (2, repeats, "repeats")):
+            if value < 1:
+                raise ValueError(f"{where}[{i}][{j}]: expected positive {what}, "
+                                 f"got {value}")
+        if stride not in (1, 2):
+            raise ValueError(f"{where}[{i}][3]: expected a stride of 1 or 2, got {stride}")
+        rows.append((expansion, channels, repeats, stride))
+    return tuple(rows)
 
 
 def conv_bn(in_channels: int, out_channels: int, kernel: int = 1, stride: int = 1,

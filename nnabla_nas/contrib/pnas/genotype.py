@@ -41,7 +41,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Sequence, Tuple, Union
 
 from ...utils.output import atomic_write_text
-from .blocks import EXPANSIONS, KERNELS
+from .blocks import EXPANSIONS, IMAGENET_STAGES, KERNELS, check_stages, make_divisible
 
 #: The ``space`` field of ``arch.json``.
 SPACE = "proxylessnas"
@@ -55,13 +55,6 @@ SKIP = "skip"
 #: The stems: ``imagenet`` is a 3x3 convolution of stride 2, ``small`` of stride 1.
 STEMS = ("imagenet", "small")
 
-#: A row of the layout: (expansion of plain MobileNetV2, channels, repeats, stride).
-Stage = Tuple[int, int, int, int]
-#: MobileNetV2 on ImageNet (Sandler et al., 2018, table 2), as ProxylessNAS uses it.
-IMAGENET_STAGES: Tuple[Stage, ...] = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2),
-                                      (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
-                                      (6, 320, 1, 1))
-
 PathLike = Union[str, "os.PathLike[str]"]
 
 _KEYS = ("space", "version", "stem", "stem_channels", "head_channels", "blocks")
@@ -71,19 +64,6 @@ _OP = re.compile(r"^k(\d+)_e(\d+)$")
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def make_divisible(value: float, divisor: int = 8) -> int:
-    """``value`` rounded to the nearest multiple of ``divisor`` (at least ``divisor``),
-    one step up when rounding would lose more than 10 %: the channel rule of the
-    MobileNet reference code, so that width multipliers give the published networks.
-
-    Example:
-        >>> [make_divisible(c * 0.35) for c in (16, 24, 32, 320)]
-        [8, 8, 16, 112]
-    """
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return rounded + divisor if rounded < 0.9 * value else rounded
 
 
 def op_shape(name: str) -> Tuple[int, int]:
@@ -124,36 +104,6 @@ def op_error(name: Any, in_channels: int, out_channels: int, stride: int) -> str
     return (f"unknown candidate operation {name!r}"
             + (f"; did you mean {close[0]!r}?" if close else "")
             + f" Valid names here: {', '.join(valid)}")
-
-
-def check_stages(stages: Any, where: str = "stages") -> Tuple[Stage, ...]:
-    """``stages`` as a tuple of rows ``(expansion, channels, repeats, stride)``.
-
-    Raises:
-        ValueError: beginning with ``where`` and the bad row or entry, e.g.
-            ``stages[2][3]: expected a stride of 1 or 2, got 3``.
-    """
-    if not isinstance(stages, (list, tuple)) or not stages:
-        raise ValueError(f"{where}: expected a non-empty list of rows [expansion, "
-                         f"channels, repeats, stride], got {stages!r}")
-    rows = []
-    for i, row in enumerate(stages):
-        if not isinstance(row, (list, tuple)) or len(row) != 4 \
-                or not all(_is_int(v) for v in row):
-            raise ValueError(f"{where}[{i}]: expected a row [expansion, channels, "
-                             f"repeats, stride] of 4 ints, got {row!r}")
-        expansion, channels, repeats, stride = (int(v) for v in row)
-        if expansion not in EXPANSIONS:
-            raise ValueError(f"{where}[{i}][0]: expected an expansion in "
-                             f"{list(EXPANSIONS)}, got {expansion}")
-        for j, value, what in ((1, channels, "channels"), (2, repeats, "repeats")):
-            if value < 1:
-                raise ValueError(f"{where}[{i}][{j}]: expected positive {what}, "
-                                 f"got {value}")
-        if stride not in (1, 2):
-            raise ValueError(f"{where}[{i}][3]: expected a stride of 1 or 2, got {stride}")
-        rows.append((expansion, channels, repeats, stride))
-    return tuple(rows)
 
 
 def _check_block(where: str, op: Any, out_channels: Any, stride: Any,

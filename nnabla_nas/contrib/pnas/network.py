@@ -31,9 +31,9 @@ from ... import module as Mo
 from ...module import MixedOp, Module, Parameter
 from ...module import checks as C
 from ..model import Model
-from .blocks import InvertedResidual, conv_bn
-from .genotype import (IMAGENET_STAGES, OPS, SKIP, STEMS, Genotype, candidate_names,
-                       op_error, op_shape, plain_mobilenet_v2_arch)
+from .blocks import IMAGENET_STAGES, InvertedResidual, conv_bn
+from .genotype import (OPS, SKIP, STEMS, Genotype, candidate_names, op_error, op_shape,
+                       plain_mobilenet_v2_arch)
 
 __all__ = ["OPS", "SKIP", "STEMS", "candidate", "SearchNet", "TrainNet"]
 

@@ -20,8 +20,8 @@ import numpy as np
 from ...config.fields import ConfigError, option
 from ...module import MixedOp
 from ..spaces import SEARCH_SPACES, Decision, SearchSpace, log_probabilities
-from .genotype import (IMAGENET_STAGES, STEMS, Genotype, check_stages, load_genotype,
-                       save_genotype)
+from .blocks import IMAGENET_STAGES, check_stages
+from .genotype import STEMS, Genotype, load_genotype, save_genotype
 from .network import SearchNet, TrainNet
 
 

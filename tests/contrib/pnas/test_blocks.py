@@ -1,10 +1,15 @@
-"""The MobileNetV2 inverted-residual block and the random MobileNetV2-style networks."""
+"""The MobileNetV2 inverted-residual block, the stage layout and the random
+MobileNetV2-style networks."""
+import doctest
+
 import nnabla as nn
 import numpy as np
 import pytest
 
 from nnabla_nas.contrib.pnas import InvertedResidual, MobileNetV2Like, random_mobilenet
-from nnabla_nas.contrib.pnas.blocks import EXPANSIONS, KERNELS, random_specs
+from nnabla_nas.contrib.pnas import blocks as B
+from nnabla_nas.contrib.pnas.blocks import (EXPANSIONS, KERNELS, check_stages,
+                                            make_divisible, random_specs)
 
 
 def _run(module, x):
@@ -99,3 +104,32 @@ def test_random_mobilenet_is_seeded():
 def test_network_output_shape():
     net = MobileNetV2Like([(16, 3, 1, 1), (24, 5, 2, 6)], num_classes=7)
     assert net(nn.Variable((2, 3, 32, 32))).shape == (2, 7)
+
+
+def test_make_divisible_gives_the_published_narrow_mobilenets():
+    # MobileNetV2 0.35: stem 16, stages 8 8 16 24 32 56 112, the widths of the
+    # reference implementations' 0.35 models.
+    assert [make_divisible(c * 0.35) for c in (32, 16, 24, 32, 64, 96, 160, 320)] == \
+        [16, 8, 8, 16, 24, 32, 56, 112]
+    assert make_divisible(10) == 16  # 8 would lose more than 10 %
+    assert make_divisible(1280 * 1.4) == 1792 and make_divisible(3, 8) == 8
+
+
+@pytest.mark.parametrize("stages, message", [
+    ([], r"stages: expected a non-empty list"),
+    ("1,16,1,1", r"stages: expected a non-empty list"),
+    ([[1, 16, 1]], r"stages\[0\]: expected a row"),
+    ([[1, 16, 1, 1], [6, 24, 2.0, 2]], r"stages\[1\]: expected a row .* of 4 ints"),
+    ([[1, 16, 1, True]], r"stages\[0\]: expected a row"),
+    ([[4, 16, 1, 1]], r"stages\[0\]\[0\]: expected an expansion in \[1, 3, 6\], got 4"),
+    ([[6, 0, 1, 1]], r"stages\[0\]\[1\]: expected positive channels, got 0"),
+    ([[6, 8, 0, 1]], r"stages\[0\]\[2\]: expected positive repeats, got 0"),
+    ([[6, 8, 1, 1], [6, 8, 1, 3]], r"stages\[1\]\[3\]: expected a stride of 1 or 2"),
+])
+def test_bad_stages_name_the_row_and_entry(stages, message):
+    with pytest.raises(ValueError, match=message):
+        check_stages(stages)
+
+
+def test_docstring_examples():
+    assert doctest.testmod(B, raise_on_error=True).attempted >= 1

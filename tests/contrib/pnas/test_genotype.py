@@ -7,9 +7,9 @@ import os
 import pytest
 
 from nnabla_nas.contrib.pnas import genotype as G
-from nnabla_nas.contrib.pnas.genotype import (IMAGENET_STAGES, OPS, SKIP, Block, Genotype,
-                                              candidate_names, check_stages,
-                                              load_genotype, make_divisible, op_shape,
+from nnabla_nas.contrib.pnas.blocks import IMAGENET_STAGES
+from nnabla_nas.contrib.pnas.genotype import (OPS, SKIP, Block, Genotype, candidate_names,
+                                              load_genotype, op_shape,
                                               plain_mobilenet_v2_arch, save_genotype)
 
 DIGITS = [[1, 16, 1, 1], [6, 24, 2, 1], [6, 32, 2, 2], [6, 64, 2, 2]]
@@ -37,31 +37,6 @@ def test_skip_is_a_candidate_only_where_the_shape_is_kept(shape, skip):
 def test_op_shape_rejects_other_names(name):
     with pytest.raises(ValueError, match="expected an inverted residual"):
         op_shape(name)
-
-
-def test_make_divisible_gives_the_published_narrow_mobilenets():
-    # MobileNetV2 0.35: stem 16, blocks 8 8 16 24 32 56 112 (Sandler et al., table 6's
-    # smallest model, as in the reference checkpoints).
-    assert [make_divisible(c * 0.35) for c in (32, 16, 24, 32, 64, 96, 160, 320)] == \
-        [16, 8, 8, 16, 24, 32, 56, 112]
-    assert make_divisible(10) == 16  # 8 would lose more than 10 %
-    assert make_divisible(1280 * 1.4) == 1792 and make_divisible(3, 8) == 8
-
-
-@pytest.mark.parametrize("stages, message", [
-    ([], r"stages: expected a non-empty list"),
-    ("1,16,1,1", r"stages: expected a non-empty list"),
-    ([[1, 16, 1]], r"stages\[0\]: expected a row"),
-    ([[1, 16, 1, 1], [6, 24, 2.0, 2]], r"stages\[1\]: expected a row .* of 4 ints"),
-    ([[1, 16, 1, True]], r"stages\[0\]: expected a row"),
-    ([[4, 16, 1, 1]], r"stages\[0\]\[0\]: expected an expansion in \[1, 3, 6\], got 4"),
-    ([[6, 0, 1, 1]], r"stages\[0\]\[1\]: expected positive channels, got 0"),
-    ([[6, 8, 0, 1]], r"stages\[0\]\[2\]: expected positive repeats, got 0"),
-    ([[6, 8, 1, 1], [6, 8, 1, 3]], r"stages\[1\]\[3\]: expected a stride of 1 or 2"),
-])
-def test_bad_stages_name_the_row_and_entry(stages, message):
-    with pytest.raises(ValueError, match=message):
-        check_stages(stages)
 
 
 def test_plain_mobilenet_v2_in_the_imagenet_layout():
@@ -246,4 +221,4 @@ def test_missing_file_and_wrong_type(tmp_path):
 
 
 def test_docstring_examples():
-    assert doctest.testmod(G, raise_on_error=True).attempted >= 2
+    assert doctest.testmod(G, raise_on_error=True).attempted >= 1

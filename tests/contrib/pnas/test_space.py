@@ -8,7 +8,8 @@ import pytest
 from nnabla_nas.config.fields import ConfigError
 from nnabla_nas.config.loader import from_dict
 from nnabla_nas.config.schema import RunConfig
-from nnabla_nas.contrib.pnas.genotype import IMAGENET_STAGES, Genotype
+from nnabla_nas.contrib.pnas.blocks import IMAGENET_STAGES
+from nnabla_nas.contrib.pnas.genotype import Genotype
 from nnabla_nas.contrib.pnas.network import SearchNet, TrainNet
 from nnabla_nas.contrib.pnas.space import ProxylessSpace
 from nnabla_nas.contrib.spaces import SEARCH_SPACES, SearchSpace
