@@ -113,6 +113,25 @@ def build_graph(module: Module, shapes: Sequence[Sequence[int]]) -> Any:
         nnabla.random.prng.set_state(state)
 
 
+def build_every_candidate(module: Module, shapes: Sequence[Sequence[int]]) -> Any:
+    """:func:`build_graph` with every MixedOp in ``'full'`` mode, so that every
+    candidate records its input shapes (a ``'sample'``-mode call runs one), then once
+    more in the MixedOps' own modes, so that each has an active path; returns that
+    last output."""
+    mixed = [m for _, m in module.get_modules() if isinstance(m, MixedOp)]
+    modes = [m.mode for m in mixed]
+    if all(mode == "full" for mode in modes):
+        return build_graph(module, shapes)
+    try:
+        for m in mixed:
+            m.mode = "full"
+        build_graph(module, shapes)
+    finally:
+        for m, mode in zip(mixed, modes):
+            m.mode = mode
+    return build_graph(module, shapes)
+
+
 def join_name(prefix: str, name: str) -> str:
     """The hierarchical name of child ``name`` of the module named ``prefix``."""
     return prefix + SEP + name if prefix else name

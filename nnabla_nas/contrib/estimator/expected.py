@@ -34,7 +34,7 @@ import nnabla.functions as F
 import numpy as np
 
 from ...module import MixedOp, Module
-from .base import Estimator, active_modules, build_graph, join_name
+from .base import Estimator, active_modules, build_every_candidate, join_name
 
 Cost = Union[Estimator, Callable[[Module], float]]
 
@@ -64,7 +64,8 @@ def expected_cost(model: Module, cost: Cost,
             leaves). Costs are memoized, per module, by the estimator.
         inputs: Input shapes to call ``model`` with once first, so that every
             candidate records its input shapes (estimators such as latency need
-            them), with :func:`~nnabla_nas.contrib.estimator.base.build_graph`. By
+            them), with
+            :func:`~nnabla_nas.contrib.estimator.base.build_every_candidate`. By
             default the model must have been called already.
 
     Returns:
@@ -86,7 +87,7 @@ def expected_cost(model: Module, cost: Cost,
         raise TypeError("expected_cost: cost: expected an Estimator or a function of a "
                         f"module, got {type(cost).__name__}")
     if inputs is not None:
-        build_graph(model, inputs)
+        build_every_candidate(model, inputs)
     builder = _Builder(estimator)
     fixed, terms = builder.cost(model, "")
     terms = terms + builder.grouped_terms()
@@ -175,7 +176,7 @@ class PathCosts:
                  inputs: Optional[Sequence[Sequence[int]]] = None):
         estimator = cost if isinstance(cost, Estimator) else _LeafCost(cost)
         if inputs is not None:
-            build_graph(model, inputs)
+            build_every_candidate(model, inputs)
         builder = _Builder(estimator)
         outside = []
         self.mixed: List[MixedOp] = []
