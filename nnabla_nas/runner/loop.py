@@ -89,6 +89,13 @@ class EpochLoop:
     def end_epoch(self, epoch: int, metrics: Dict[str, float]) -> None:
         """Called after each epoch's evaluation, before the checkpoint."""
 
+    def extra_state(self) -> dict:
+        """Further state a resume needs (JSON-serializable), e.g. a moving baseline."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        """Restore what :meth:`extra_state` returned."""
+
     def step_description(self, epoch: int) -> str:
         """The progress bar's label for ``epoch``."""
         return f"{self.phase} {epoch + 1}/{self.epochs}"
@@ -146,6 +153,7 @@ class EpochLoop:
             "history": self.history, "elapsed": self.elapsed,
             "loaders": {k: v.state_dict() for k, v in self.loaders().items()},
             "nnabla_prng": nnabla.random.prng.get_state(),
+            "extra": self.extra_state(),
         }
         self.checkpointer.save(f"{epoch:05d}-{step:06d}", params, self.optimizers(), state)
 
@@ -157,6 +165,7 @@ class EpochLoop:
         for name, loader in self.loaders().items():
             loader.load_state_dict(state["loaders"][name])
         self.history = list(state["history"])
+        self.load_extra_state(state.get("extra", {}))
         self.elapsed = float(state["elapsed"])
         epoch, step = int(state["epoch"]), int(state["step"])
         where = (f"all {self.epochs} epochs done" if epoch >= self.epochs else

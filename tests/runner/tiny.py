@@ -9,6 +9,7 @@ import numpy as np
 
 from nnabla_nas import module as Mo
 from nnabla_nas.contrib.model import Model
+from nnabla_nas.contrib.spaces import Decision, log_probabilities
 from nnabla_nas.dataset import DatasetSplits, Split
 from nnabla_nas.utils.output import RunOutput, write_json
 
@@ -78,8 +79,17 @@ class StubSpace:
     index of the largest alpha of each MixedOp."""
 
     @classmethod
-    def derive(cls, model):
+    def derive(cls, model, choices=None):
+        if choices is not None:
+            return [int(k) for k in choices]
         return [int(np.argmax(p.d)) for p in model.get_arch_parameters().values()]
+
+    @classmethod
+    def decisions(cls, model):
+        mixed = [m for _, m in model.get_modules() if isinstance(m, Mo.MixedOp)]
+        return [Decision(f"op{i}", (m,), log_probabilities(m.alpha.d),
+                         tuple(range(len(m.ops))), int(np.argmax(m.alpha.d)))
+                for i, m in enumerate(mixed)]
 
     @classmethod
     def save_arch(cls, arch, path):

@@ -9,3 +9,4 @@ SEARCHERS = Registry("searcher")
 
 # Built-in searchers register themselves on import.
 from . import darts as _darts  # noqa: E402,F401
+from . import pnas as _pnas  # noqa: E402,F401

@@ -78,8 +78,9 @@ class Searcher(EpochLoop):
                                         model.get_arch_parameters(grad_only=True), total)
         self.x_train, self.y_train = self.placeholders(config.batch_size)
         self.x_valid, self.y_valid = self.placeholders(config.batch_size)
-        self.regularizers = Regularizers(model, config.regularizers, [self.x_valid.shape],
-                                         context, device_id)
+        # Costs of one inference of one image: what a device budget is about.
+        self.regularizers = Regularizers(model, config.regularizers,
+                                         [(1,) + tuple(data.shape)], context, device_id)
         self._check_budget()
         self.derived_costs: Dict[str, float] = {}
         self.build()
