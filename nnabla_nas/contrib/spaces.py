@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -72,6 +72,19 @@ class SearchSpace:
     def decisions(cls, model: Model) -> List[Decision]:
         """The choices :meth:`derive` makes, in the order ``choices`` lists them."""
         raise NotImplementedError
+
+    @classmethod
+    def candidate_names(cls, model: Model) -> Dict[str, Sequence[str]]:
+        """The candidate names of each architecture parameter, by its name (legends of
+        the alpha plot)."""
+        return {}
+
+    @classmethod
+    def draw(cls, arch: Any, folder: str) -> List[str]:
+        """Draw ``arch`` into ``folder`` (graphviz text, PNG and PDF); returns the files
+        written. Raises :class:`~nnabla_nas.visual.dot.GraphvizMissing` (carrying the
+        text files written) when graphviz is not installed."""
+        return []
 
     @classmethod
     def save_arch(cls, arch: Any, path: str) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from nnabla_nas import module as Mo
 from nnabla_nas.contrib.model import Model
-from nnabla_nas.contrib.spaces import Decision, log_probabilities
+from nnabla_nas.contrib.spaces import Decision, SearchSpace, log_probabilities
 from nnabla_nas.dataset import DatasetSplits, Split
 from nnabla_nas.utils.output import RunOutput, write_json
 
@@ -74,7 +74,7 @@ class Net(Model):
         return self.body(x)
 
 
-class StubSpace:
+class StubSpace(SearchSpace):
     """The two methods of a search space that a searcher calls: the architecture is the
     index of the largest alpha of each MixedOp."""
 

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ...config.fields import option
+from ...visual.cells import draw_genotype
 from ..spaces import SEARCH_SPACES, Decision, SearchSpace, log_probabilities
 from .genotype import Genotype, load_genotype, num_edges, save_genotype
 from .ops import PRIMITIVES
@@ -90,6 +91,14 @@ class DartsSpace(SearchSpace):
                                     log_probabilities(alpha[edge]), allowed,
                                     PRIMITIVES.index(op)))
         return out
+
+    @classmethod
+    def candidate_names(cls, model: SearchNet) -> Dict[str, Sequence[str]]:
+        return {name: PRIMITIVES for name in model.get_arch_parameters()}
+
+    @classmethod
+    def draw(cls, arch: Genotype, folder: str) -> List[str]:
+        return draw_genotype(arch, folder)
 
     @classmethod
     def save_arch(cls, arch: Genotype, path: str) -> None:

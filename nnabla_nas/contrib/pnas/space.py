@@ -13,12 +13,13 @@ short layout, e.g.::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ...config.fields import ConfigError, option
 from ...module import MixedOp
+from ...visual.blocks import draw_blocks
 from ..spaces import SEARCH_SPACES, Decision, SearchSpace, log_probabilities
 from .blocks import IMAGENET_STAGES, check_stages
 from .genotype import STEMS, Genotype, load_genotype, save_genotype
@@ -99,6 +100,19 @@ class ProxylessSpace(SearchSpace):
             out.append(Decision(f"block{i}", (op,), scores, tuple(range(len(scores))),
                                 int(np.argmax(scores))))
         return out
+
+    @classmethod
+    def candidate_names(cls, model: SearchNet) -> Dict[str, Sequence[str]]:
+        names = {id(p): n for n, p in model.get_arch_parameters().items()}
+        return {names[id(op.alpha)]: ops
+                for op, ops in zip(model.mixed_ops(), model.op_names())}
+
+    @classmethod
+    def draw(cls, arch: Genotype, folder: str) -> List[str]:
+        """The blocks in order: op, output channels and stride."""
+        return draw_blocks([(b.op, b.out_channels, b.stride) for b in arch.blocks],
+                           folder, stem=f"{arch.stem} stem\n{arch.stem_channels} ch",
+                           head=f"conv1x1 {arch.head_channels} ch\npool, fc")
 
     @classmethod
     def save_arch(cls, arch: Genotype, path: str) -> None:

@@ -2,27 +2,22 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Dict, Mapping
+import os
+from typing import Any, Dict, List, Mapping
 
 import numpy as np
 
 from ...contrib.model import Model
 from ...contrib.spaces import SearchSpace
 from ...dataset import DataLoader, DatasetSplits
-from ...module.mixedop import softmax
 from ...utils.output import RunOutput
+from ...visual.alphas import AlphaHistory, softmax_rows
+from ...visual.dot import GraphvizError, GraphvizMissing
+from ...visual.images import add_image
 from ..budget import BudgetError, architecture_cost, cheapest, within_budget
 from ..loop import EpochLoop
 from ..optimizer import Optimizer
 from ..regularizer import Regularizers
-
-
-def softmax_rows(values: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis of ``values`` (architecture weights to probabilities),
-    as rows of a 2-D array; the same softmax MixedOp samples from."""
-    z = np.asarray(values)
-    rows = z.reshape(-1, z.shape[-1]) if z.ndim > 1 else z.reshape(1, -1)
-    return np.stack([softmax(row) for row in rows])
 
 
 class Searcher(EpochLoop):
@@ -83,6 +78,8 @@ class Searcher(EpochLoop):
                                          [(1,) + tuple(data.shape)], context, device_id)
         self._check_budget()
         self.derived_costs: Dict[str, float] = {}
+        self.alpha_history = AlphaHistory()
+        self._graphviz_told = False
         self.build()
 
     def _check_budget(self) -> None:
@@ -143,7 +140,8 @@ class Searcher(EpochLoop):
         return {"lr": self.net_optimizer.learning_rate((epoch + 1) * self.steps_per_epoch - 1)}
 
     def end_epoch(self, epoch: int, metrics: Dict[str, float]) -> None:
-        for name, p in self.model.get_arch_parameters().items():
+        alphas = self.model.get_arch_parameters()
+        for name, p in alphas.items():
             rows = softmax_rows(p.d)
             for row, probs in enumerate(rows):
                 for i, value in enumerate(probs):
@@ -153,6 +151,37 @@ class Searcher(EpochLoop):
         self.space.save_arch(arch, self.output.path("arch.json"))
         costs = "".join(f", estimated {k} {v:.4g}" for k, v in self.derived_costs.items())
         self.log.info(f"search epoch {epoch + 1}: architecture {arch}{costs}")
+        if alphas:
+            self.alpha_history.record(epoch, alphas)
+            self.alpha_history.save(self.output.path("alpha_history.json"))
+            png = self.alpha_history.plot(self.output.path("pictures", "alphas.png"),
+                                          self.space.candidate_names(self.model))
+            add_image(self.output.writer, "alphas", png, epoch + 1)
+        for path in self.draw(arch):
+            if path.endswith(".png"):
+                name = os.path.splitext(os.path.basename(path))[0]
+                add_image(self.output.writer, f"architecture/{name}", path, epoch + 1)
+
+    def draw(self, arch: Any) -> List[str]:
+        """Draw ``arch`` into the output's ``pictures`` folder; without graphviz, say
+        once how to install it and carry on."""
+        try:
+            return self.space.draw(arch, self.output.path("pictures", ""))
+        except GraphvizMissing as e:
+            if not self._graphviz_told:
+                self.log.warning(str(e))
+                self._graphviz_told = True
+            return list(e.written)
+        except GraphvizError as e:
+            self.log.warning(f"pictures of the architecture skipped: {e}")
+            return []
+
+    def extra_state(self) -> dict:
+        return {"alpha_history": self.alpha_history.to_dict()}
+
+    def load_extra_state(self, state: dict) -> None:
+        if "alpha_history" in state:
+            self.alpha_history = AlphaHistory.from_dict(state["alpha_history"])
 
     def search(self) -> Any:
         """Run the search (resuming from a checkpoint if one exists) and write
