@@ -30,7 +30,7 @@ venv: $(STAMP)
 
 # The venv is (re)created when it is missing or its interpreter no longer works, and the
 # requirements are (re)installed whenever requirements.txt or the package metadata change.
-$(STAMP): requirements.txt pyproject.toml tools/find_python.sh
+$(STAMP): requirements.txt pyproject.toml tools/find_python.sh Makefile
 	@if ! $(VPY) -c 'import sys; sys.exit(not (3, 8) <= sys.version_info[:2] <= (3, 10))' 2>/dev/null; then \
 		base=$$(bash tools/find_python.sh) || exit 1; \
 		echo "creating $(VENV) with $$base"; \
@@ -38,6 +38,9 @@ $(STAMP): requirements.txt pyproject.toml tools/find_python.sh
 	fi
 	$(VPY) -m pip install --quiet --upgrade pip
 	$(VPY) -m pip install --quiet -r requirements.txt
+	@# NNabla's ONNX converter must match nnabla's version exactly; --no-deps because
+	@# its declared requirements pull TensorFlow for converters we do not use.
+	$(VPY) -m pip install --quiet --no-deps "nnabla-converter==$$($(VPY) -c 'import nnabla; print(nnabla.__version__)' 2>/dev/null)"
 	$(VPY) -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
