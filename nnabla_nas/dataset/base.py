@@ -25,7 +25,7 @@ the section.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -87,6 +87,9 @@ class DatasetSplits:
         name: The registered dataset name.
         augment: Applied to training batches only (``None``: no augmentation).
         classes: The name of each class, by label (``None``: not known).
+        preprocessing: How a raw image became the network's input, recorded in
+            exported networks: ``{"scale": s, "mean": [...], "std": [...]}`` per
+            channel, ``x = (raw * s - mean) / std`` (``None``: not known).
     """
 
     train: Split
@@ -96,6 +99,7 @@ class DatasetSplits:
     name: str
     augment: Optional[Augment] = None
     classes: Optional[Tuple[str, ...]] = None
+    preprocessing: Optional[Dict[str, Any]] = None
 
     def __post_init__(self):
         for field in ("train", "valid", "test"):

@@ -187,4 +187,5 @@ class Cifar10:
             valid=split(images[held], labels[held]),
             test=split(test_images, test_labels),
             num_classes=NUM_CLASSES, name="cifar10",
-            augment=crop_flip_cutout(padding=4, fill=BLACK, cutout_length=config.cutout))
+            augment=crop_flip_cutout(padding=4, fill=BLACK, cutout_length=config.cutout),
+            preprocessing={"scale": 1 / 255, "mean": list(MEAN), "std": list(STD)})

@@ -66,4 +66,6 @@ class Digits:
             return Split(((images[index] - mean) / std).astype(np.float32), labels[index])
 
         return DatasetSplits(train=split(train), valid=split(valid), test=split(test),
-                             num_classes=NUM_CLASSES, name="digits")
+                             num_classes=NUM_CLASSES, name="digits",
+                             preprocessing={"scale": 1.0 / MAX_VALUE, "mean": [float(mean)],
+                                            "std": [float(std)]})

@@ -254,7 +254,9 @@ class ImageFolder:
             test=split(test_images, test_labels),
             num_classes=len(classes), name="image_folder",
             augment=training_augment(config, fill=-mean / std),
-            classes=tuple(classes))
+            classes=tuple(classes),
+            preprocessing={"scale": 1 / 255, "mean": [float(m) for m in mean],
+                           "std": [float(s) for s in std]})
 
 
 def training_augment(config: ImageFolder.Config, fill: np.ndarray) -> Optional[Augment]:

@@ -106,3 +106,10 @@ def test_fraction_leaving_an_empty_split_names_the_option():
 def test_bad_seed(seed):
     with pytest.raises(ValueError, match=r"^seed: expected an int in \[0, 4294967295\]"):
         Digits.load(Digits.Config(), seed=seed)
+
+
+def test_recorded_preprocessing_maps_raw_pixels_to_the_inputs(data):
+    p = data.preprocessing
+    for part, raw_pixels in zip((data.train, data.valid, data.test), to_raw(data)):
+        x = (raw_pixels * p["scale"] - p["mean"][0]) / p["std"][0]
+        np.testing.assert_allclose(part.x.reshape(len(part), 64), x, atol=1e-5)
