@@ -44,7 +44,7 @@ import nnabla as nn
 from nnabla.utils.save import save
 
 from ..module import Module
-from ._files import atomic_path
+from ..utils.output import atomic_path
 
 #: Names inside the NNP file.
 NETWORK, EXECUTOR, INPUT, OUTPUT = "network", "runtime", "x", "y"

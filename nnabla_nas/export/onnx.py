@@ -33,7 +33,7 @@ import os
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
-from ._files import atomic_path
+from ..utils.output import atomic_path
 from .nnp import _read_metadata
 
 #: The opset the converter writes by default.

@@ -6,7 +6,8 @@ import logging
 import os
 import shutil
 import sys
-from typing import Any, Optional
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional
 
 import yaml
 
@@ -32,19 +33,40 @@ class OutputError(RuntimeError):
     """The output folder cannot be used for this run."""
 
 
-def atomic_write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so that a crash
-    never leaves a half-written file behind."""
-    tmp = f"{path}.tmp-{os.getpid()}"
+@contextmanager
+def atomic_path(path: str, extension: str = "") -> Iterator[str]:
+    """A temporary path next to ``path`` to write to; it replaces ``path`` only if the
+    block finishes without an exception, and is gone afterwards in every case, so a
+    crash never leaves a half-written file at ``path``.
+
+    Args:
+        path: The final file.
+        extension: Ending of the temporary name, for writers that pick the format
+            from the file name (NNabla's ``save`` does).
+
+    Raises:
+        FileNotFoundError: when the folder of ``path`` does not exist.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{path}: the folder {folder!r} does not exist")
+    tmp = f"{path}.tmp-{os.getpid()}{extension}"
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename (see
+    :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def write_json(path: str, data: Any) -> None:

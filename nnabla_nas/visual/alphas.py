@@ -18,7 +18,7 @@ import numpy as np
 
 from ..module.mixedop import softmax
 from ..utils.output import atomic_write_text
-from ._files import atomic_output
+from ..utils.output import atomic_path
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -299,6 +299,6 @@ def plot_alpha_history(history: Mapping[str, Any], path: PathLike,
     """
     fig = alpha_figure(history, candidate_names, epochs)
     path = os.fspath(path)
-    with atomic_output(path) as tmp:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
     return path

@@ -29,7 +29,7 @@ import subprocess
 from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 from ..utils.output import atomic_write_text
-from ._files import atomic_output
+from ..utils.output import atomic_path
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -156,7 +156,7 @@ def _run_dot(program: str, fmt: str, source_path: str, out_path: str,
              timeout: float) -> None:
     """Draw ``source_path`` into ``out_path``, through a temporary file so a reader
     never sees half a picture."""
-    with atomic_output(out_path) as tmp:
+    with atomic_path(out_path) as tmp:
         command = [program, f"-T{fmt}", "-o", tmp, source_path]
         try:
             done = subprocess.run(command, capture_output=True, text=True,
