@@ -30,6 +30,12 @@ def _preprocess(prev_prev_channels: int, prev_channels: int, channels: int,
     return pre0, ReLUConvBN(prev_channels, channels, 1, 1, 0, affine)
 
 
+def concat_channels(states):
+    """The states concatenated along channels (one state is returned as it is: NNabla's
+    concatenate needs two inputs)."""
+    return states[0] if len(states) == 1 else F.concatenate(*states, axis=1)
+
+
 def drop_path(x, drop_prob: float):
     """Zero whole samples with probability ``drop_prob`` and scale the kept ones by
     ``1 / (1 - drop_prob)`` (Larsson et al., 2017), so the expectation is unchanged.
@@ -104,7 +110,7 @@ class SearchCell(Module):
             outs = [self.edges[first + j](h) for j, h in enumerate(states)]
             first += len(states)
             states.append(F.add_n(*outs))
-        return F.concatenate(*states[-self._multiplier:], axis=1)
+        return concat_channels(states[-self._multiplier:])
 
     def extra_repr(self) -> str:
         return (f"reduction={self.reduction}, num_nodes={self._num_nodes}, "
@@ -158,7 +164,7 @@ class TrainCell(Module):
                     h = drop_path(h, drop_prob)
                 outs.append(h)
             states.append(outs[0] + outs[1])
-        return F.concatenate(*[states[i] for i in self._concat], axis=1)
+        return concat_channels([states[i] for i in self._concat])
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction}, concat={list(self._concat)}"
