@@ -15,7 +15,7 @@ CONFIG_NAME = "config.yaml"
 #: Everything a run writes in its output folder; --overwrite removes these only.
 RUN_FILES = (CONFIG_NAME, "log.txt", "summary.json", "arch.json", "weights.h5",
              "search_weights.h5", "tensorboard", "checkpoints", "pictures",
-             "alpha_history.json")
+             "alpha_history.json", "network.nnp", "network.onnx")
 
 
 #: Top-level config keys that change how a run is shown, not what it computes: a rerun

@@ -3,18 +3,16 @@ from __future__ import annotations
 
 from collections import OrderedDict
 import os
-from typing import Any, Dict, List, Mapping
-
-import numpy as np
+from typing import Any, Dict, Mapping
 
 from ...contrib.model import Model
 from ...contrib.spaces import SearchSpace
 from ...dataset import DataLoader, DatasetSplits
 from ...utils.output import RunOutput
 from ...visual.alphas import AlphaHistory, softmax_rows
-from ...visual.dot import GraphvizError, GraphvizMissing
 from ...visual.images import add_image
 from ..budget import BudgetError, architecture_cost, cheapest, within_budget
+from ..deliver import Pictures
 from ..loop import EpochLoop
 from ..optimizer import Optimizer
 from ..regularizer import Regularizers
@@ -79,7 +77,7 @@ class Searcher(EpochLoop):
         self._check_budget()
         self.derived_costs: Dict[str, float] = {}
         self.alpha_history = AlphaHistory()
-        self._graphviz_told = False
+        self.pictures = Pictures(space, output)
         self.build()
 
     def _check_budget(self) -> None:
@@ -157,24 +155,10 @@ class Searcher(EpochLoop):
             png = self.alpha_history.plot(self.output.path("pictures", "alphas.png"),
                                           self.space.candidate_names(self.model))
             add_image(self.output.writer, "alphas", png, epoch + 1)
-        for path in self.draw(arch):
+        for path in self.pictures.draw(arch):
             if path.endswith(".png"):
                 name = os.path.splitext(os.path.basename(path))[0]
                 add_image(self.output.writer, f"architecture/{name}", path, epoch + 1)
-
-    def draw(self, arch: Any) -> List[str]:
-        """Draw ``arch`` into the output's ``pictures`` folder; without graphviz, say
-        once how to install it and carry on."""
-        try:
-            return self.space.draw(arch, self.output.path("pictures", ""))
-        except GraphvizMissing as e:
-            if not self._graphviz_told:
-                self.log.warning(str(e))
-                self._graphviz_told = True
-            return list(e.written)
-        except GraphvizError as e:
-            self.log.warning(f"pictures of the architecture skipped: {e}")
-            return []
 
     def extra_state(self) -> dict:
         return {"alpha_history": self.alpha_history.to_dict()}
