@@ -119,30 +119,13 @@ def MobileNetV2Like():
 
 
 # ------------------------------------------------------------------ measuring
-def _status():
-    values = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = int(rest.split()[0]) * 1024
-    return values
-
-
-def _graph_variables(outputs):
-    from nnabla_nas.contrib.estimator.memory import _forward_order
-    return [v for f in _forward_order(outputs) for v in f.outputs]
-
-
 def child(network, array_class, training):
     """In a fresh process: estimate, then measure one pass; print JSON."""
-    import gc
-
     import nnabla as nn
     import nnabla.functions as F
-    import nnabla_ext.cpu
 
     from nnabla_nas.contrib.estimator import memory
+    from nnabla_nas.contrib.estimator.peak_memory import later_pass_growth
 
     if array_class == "CpuArray":
         nn.prefer_cached_array(False)
@@ -168,30 +151,16 @@ def child(network, array_class, training):
 
         def run():
             root.forward(clear_buffer=True)
-    gc.collect()
-    first = _peak_of(run)  # the first pass also sets functions up (scratch buffers)
-    for v in _graph_variables([root]):
-        v.data.clear()
-        v.grad.clear()
-    nnabla_ext.cpu.clear_memory_cache()
-    gc.collect()
-    steady = _peak_of(run)
+    passes = later_pass_growth([root], run)
+    first, steady = passes["first"], passes["steady"]
     print(json.dumps({"estimated": estimated, "graph_estimate": graph_estimate,
                       "with_scratch": with_scratch, "first": first, "steady": steady,
                       "nnabla": nn.__version__}))
 
 
-def _peak_of(run):
-    """Growth of the peak resident set over the resident set before ``run()``."""
-    before = _status()["VmRSS"]
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset VmHWM to the current resident set
-    run()
-    return _status()["VmHWM"] - before
-
-
 def measure(network, array_class, training):
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="4096")
+    from nnabla_nas.contrib.estimator.peak_memory import ENV
+    env = dict(os.environ, **ENV)
     out = subprocess.run([sys.executable, __file__, "--child", network, array_class,
                           str(int(training))], capture_output=True, text=True, env=env,
                          check=True).stdout

@@ -1,0 +1,106 @@
+"""Measured peak memory of NNabla graphs, to check :class:`MemoryEstimator` against.
+
+The figure is the growth of the process's peak resident set (``VmHWM``, reset through
+``/proc/self/clear_refs`` just before) over its resident set before a pass, for a
+*later* pass of the graph (the first one also sets functions up). It is meaningful
+when released buffers leave the process at once: NNabla's plain ``CpuArray`` (not the
+caching allocator) with glibc serving every allocation above 4 KiB by ``mmap``
+(``MALLOC_MMAP_THRESHOLD_=4096``), which is how :func:`measure_nnp` runs it, in a
+fresh process. Linux only (it reads ``/proc/self/status``).
+
+Run as ``python -m nnabla_nas.contrib.estimator.peak_memory NETWORK.nnp`` it prints
+the inference figure of an exported network as JSON.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import os
+import subprocess
+import sys
+from typing import Callable, Dict, Optional, Sequence
+
+import numpy as np
+
+#: Environment of the measuring process: every allocation above 4 KiB by mmap.
+ENV = {"MALLOC_MMAP_THRESHOLD_": "4096"}
+
+
+def supported() -> bool:
+    """Whether this system exposes what the measurement reads (Linux ``/proc``)."""
+    return os.path.exists("/proc/self/clear_refs") and os.path.exists("/proc/self/status")
+
+
+def _status() -> Dict[str, int]:
+    values = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0]) * 1024
+    return values
+
+
+def peak_growth(run: Callable[[], None]) -> int:
+    """Bytes by which the peak resident set during ``run()`` exceeds the resident set
+    before it."""
+    before = _status()["VmRSS"]
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset VmHWM to the current resident set
+    run()
+    return _status()["VmHWM"] - before
+
+
+def later_pass_growth(outputs: Sequence, run: Callable[[], None]) -> Dict[str, int]:
+    """``first`` and ``steady`` (later) pass growth of ``run()``, which computes the
+    graph of ``outputs``; between them every buffer of the graph is released."""
+    import nnabla_ext.cpu
+
+    from .memory import _forward_order
+
+    gc.collect()
+    first = peak_growth(run)
+    for f in _forward_order(list(outputs)):
+        for v in f.outputs:
+            v.data.clear()
+            v.grad.clear()
+    nnabla_ext.cpu.clear_memory_cache()
+    gc.collect()
+    return {"first": first, "steady": peak_growth(run)}
+
+
+def _probe(nnp_path: str) -> Dict[str, int]:
+    """In this (fresh) process: the inference pass of the NNP's network."""
+    import nnabla as nn
+    from nnabla.utils.nnp_graph import NnpLoader
+
+    nn.prefer_cached_array(False)
+    loader = NnpLoader(nnp_path)
+    name = loader.get_network_names()[0]
+    net = loader.get_network(name, batch_size=None)
+    x = list(net.inputs.values())[0]
+    y = list(net.outputs.values())[0]
+    x.d = np.random.RandomState(0).randn(*x.shape)
+
+    def run():
+        y.forward(clear_buffer=True)
+
+    return later_pass_growth([y], run)
+
+
+def measure_nnp(nnp_path: str, timeout: float = 600) -> Optional[Dict[str, int]]:
+    """Peak memory growth of one inference pass of an exported network, measured in a
+    fresh process (see the module docstring); None where unsupported (not Linux)."""
+    if not supported():
+        return None
+    env = dict(os.environ, **ENV)
+    result = subprocess.run([sys.executable, "-m", __name__, nnp_path],
+                            capture_output=True, text=True, env=env, timeout=timeout)
+    if result.returncode != 0:
+        raise RuntimeError(f"measuring the peak memory of {nnp_path} failed: "
+                           f"{result.stderr.strip().splitlines()[-1:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":
+    print(json.dumps(_probe(sys.argv[1])))
