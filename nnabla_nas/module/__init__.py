@@ -5,7 +5,7 @@ Typical use::
     from nnabla_nas import module as Mo
     block = Mo.Sequential(Mo.Conv(3, 8, (3, 3), pad=(1, 1)), Mo.ReLU())
 """
-from .activation import Hsigmoid, Hswish, LeakyReLU, ReLU, ReLU6
+from .activation import Hsigmoid, Hswish, LeakyReLU, ReLU, ReLU6, reuse_relu
 from .batchnorm import BatchNormalization
 from .container import ModuleList, ParameterList, Sequential
 from .convolution import Conv, DwConv
@@ -25,7 +25,7 @@ __all__ = [
     "Module", "Parameter", "ParameterLoadError",
     "Sequential", "ModuleList", "ParameterList",
     "Conv", "DwConv", "Linear", "BatchNormalization",
-    "ReLU", "ReLU6", "LeakyReLU", "Hswish", "Hsigmoid",
+    "ReLU", "ReLU6", "LeakyReLU", "Hswish", "Hsigmoid", "reuse_relu",
     "MaxPool", "AvgPool", "GlobalAvgPool",
     "Identity", "Zero", "Dropout", "Merging", "Lambda",
     "MixedOp", "LAYERS",

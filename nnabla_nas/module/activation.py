@@ -1,10 +1,32 @@
-"""Element-wise activations: `ReLU`, `ReLU6`, `LeakyReLU`, `Hswish`, `Hsigmoid`."""
+"""Element-wise activations: `ReLU`, `ReLU6`, `LeakyReLU`, `Hswish`, `Hsigmoid`, and
+:func:`reuse_relu`, which lets ReLUs applied to one variable share their output."""
 from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Tuple
 
 import nnabla.functions as F
 
 from . import checks as C
 from .module import Module
+
+# The memos of the open reuse_relu() blocks: id(input) -> (input, output).
+_REUSE: List[Dict[int, Tuple[object, object]]] = []
+
+
+@contextmanager
+def reuse_relu() -> Iterator[None]:
+    """Within the block, every (not in-place) :class:`ReLU` called on a variable that a
+    ReLU of the block was already called on returns that call's output instead of
+    adding a function: the same values and gradients with one buffer instead of
+    several. DARTS edges apply several candidates that each start with a ReLU to one
+    state, so building the supernet in this block computes each state's ReLU once.
+    """
+    _REUSE.append({})
+    try:
+        yield
+    finally:
+        _REUSE.pop()
 
 
 class _Activation(Module):
@@ -30,7 +52,13 @@ class ReLU(_Activation):
         self._inplace = bool(inplace)
 
     def _forward(self, x):
-        return F.relu(x, inplace=self._inplace)
+        if self._inplace or not _REUSE:
+            return F.relu(x, inplace=self._inplace)
+        memo = _REUSE[-1]
+        seen = memo.get(id(x))
+        if seen is None or seen[0] is not x:
+            seen = memo[id(x)] = (x, F.relu(x))
+        return seen[1]
 
     def extra_repr(self) -> str:
         return f"inplace={self._inplace}" if self._inplace else ""

@@ -135,10 +135,12 @@ class SearchNet(Model):
         self.classifier = Mo.Linear(prev, num_classes)
 
     def call(self, x):
-        s0 = s1 = self.stem(x)
-        for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1)
-        return self.classifier(self.pool(s1))
+        # Each state's ReLU is computed once for all the candidates that start with one.
+        with Mo.reuse_relu():
+            s0 = s1 = self.stem(x)
+            for cell in self.cells:
+                s0, s1 = s1, cell(s0, s1)
+            return self.classifier(self.pool(s1))
 
     @property
     def mode(self) -> str:
