@@ -1,4 +1,5 @@
-"""Run an architecture search and/or training: python main.py --config FILE.yaml."""
+"""The command line: python main.py --config FILE.yaml, or python main.py COMMAND ...
+(search, train, derive, estimate, export, list); --help on each."""
 import sys
 
 from nnabla_nas.cli import main

@@ -1,0 +1,141 @@
+"""Running the phases of a config, search and train, into an output folder: what
+``main.py --config FILE``, ``main.py search`` and ``main.py train`` share.
+
+The search writes ``arch.json`` and ``search_weights.h5``; the training reads that
+``arch.json`` (or the config's ``train.arch``) and writes ``weights.h5``. Both add
+their figures to ``summary.json``. A phase rerun with the same config resumes from its
+newest checkpoint.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any, Dict, Sequence
+
+import nnabla as nn
+import nnabla.random
+import numpy as np
+
+from ..config.loader import to_dict
+from ..config.schema import RunConfig
+from ..contrib.spaces import SEARCH_SPACES
+from ..dataset import DATASETS, DatasetSplits
+from ..runner.hardware import hardware_summary
+from ..runner.loop import parameter_count
+from ..runner.searcher import SEARCHERS
+from ..runner.trainer import Trainer
+from ..utils.context import make_context, use_context
+from ..utils.output import RunOutput
+from .base import USER_ERRORS, print_values, read_input, report
+
+#: The phases of a run, in the order they run.
+PHASES = ("search", "train")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed NumPy's and NNabla's generators (initializers, sampling, dropout)."""
+    np.random.seed(seed)
+    nnabla.random.seed(seed)
+
+
+def load_data(config: RunConfig) -> DatasetSplits:
+    """The config's dataset; a missing or malformed dataset is an ``InputError``."""
+    return read_input(f"dataset {config.dataset.name}",
+                      DATASETS.get(config.dataset.name).load, config.dataset.options,
+                      config.seed)
+
+
+def search_phase(config: RunConfig, data: DatasetSplits, output: RunOutput
+                 ) -> Dict[str, Any]:
+    """Search, write ``arch.json``; return the search's summary figures."""
+    space = SEARCH_SPACES.get(config.search.space.name)
+    rng = np.random.RandomState(config.seed)
+    model = space.build_search(config.search.space.options, data.shape, data.num_classes,
+                               rng)
+    searcher_cls = SEARCHERS.get(config.search.searcher.name)
+    searcher = searcher_cls(model, space, data, config.search,
+                            config.search.searcher.options, output, config.seed,
+                            config.quiet, config.checkpoint_every, config.context,
+                            config.device_id)
+    searcher.search()
+    summary = dict(search_space=space.name, searcher=config.search.searcher.name,
+                   search_time_s=round(searcher.elapsed, 2),
+                   search_valid_accuracy=1 - searcher.history[-1]["valid_error"],
+                   supernet_params=parameter_count(
+                       model.get_net_parameters(grad_only=True)),
+                   arch_path=os.path.abspath(output.path("arch.json")))
+    # Exact estimated costs of the architecture found, at the supernet's sizes.
+    units = {"latency": "latency_ms", "memory": "params"}
+    summary.update((f"search_arch_{units[k]}", round(v, 4))
+                   for k, v in searcher.derived_costs.items())
+    return summary
+
+
+def train_phase(config: RunConfig, data: DatasetSplits, output: RunOutput, arch_path: str
+                ) -> Dict[str, Any]:
+    """Train the architecture of ``arch_path`` from scratch, write ``weights.h5``;
+    return the training's summary figures, hardware figures included."""
+    space = SEARCH_SPACES.get(config.train.net.name)
+    arch = read_input("train.arch", space.load_arch, arch_path)
+    seed_everything(config.seed)
+    model = space.build_train(arch, config.train.net.options, data.shape,
+                              data.num_classes, np.random.RandomState(config.seed))
+    trainer = Trainer(model, data, config.train, output, config.seed, config.quiet,
+                      config.checkpoint_every)
+    test = trainer.train()
+    summary = dict(arch_path=os.path.abspath(arch_path),
+                   params=parameter_count(model.get_parameters(grad_only=True)),
+                   train_time_s=round(trainer.elapsed, 2),
+                   valid_accuracy=1 - trainer.history[-1]["valid_error"],
+                   test_accuracy=1 - test["error"], test_loss=test["loss"])
+    summary.update(hardware_summary(model, data.shape, config.context, config.device_id))
+    return summary
+
+
+def run(config: RunConfig, output: RunOutput, phases: Sequence[str] = PHASES) -> dict:
+    """Run the ``phases`` the config has sections for; returns the summary written.
+
+    Without a search phase, the training reads ``train.arch`` or, when the config
+    has a search section, the ``arch.json`` that search wrote in the output folder.
+    """
+    log = output.logger
+    seed_everything(config.seed)
+    data = load_data(config)
+    log.info(f"dataset {data.name}: {len(data.train.x)} train, {len(data.valid.x)} valid, "
+             f"{len(data.test.x)} test images of shape {data.shape}, "
+             f"{data.num_classes} classes")
+    summary = {"dataset": data.name, "context": config.context}
+    if "search" in phases and config.search is not None:
+        summary.update(search_phase(config, data, output))
+        output.update_summary(**summary)
+    if "train" in phases and config.train is not None:
+        arch_path = config.train.arch or output.path("arch.json")
+        summary.update(train_phase(config, data, output, arch_path))
+    return output.update_summary(**summary)
+
+
+def execute(config: RunConfig, root: str, overwrite: bool = False,
+            phases: Sequence[str] = PHASES) -> int:
+    """Run ``phases`` of ``config`` in the output folder ``root`` and print the
+    summary; returns the exit status (2 for a user's mistake, reported in one line)."""
+    try:
+        ctx = make_context(config.context, config.device_id)
+        output = RunOutput(root, to_dict(config), overwrite=overwrite, quiet=config.quiet)
+    except USER_ERRORS as e:
+        return report(e)
+    start = time.perf_counter()
+    try:
+        with use_context(ctx):
+            summary = run(config, output, phases)
+    except USER_ERRORS as e:
+        output.logger.error(f"error: {e}")  # to log.txt, and to the console unless quiet
+        if config.quiet:
+            print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        output.close()
+    print(f"done in {time.perf_counter() - start:.1f} s; results in {output.root}")
+    print_values(summary)
+    nn.clear_parameters()
+    return 0
