@@ -1,0 +1,118 @@
+"""``main.py derive``: the architecture of a search checkpoint, as ``arch.json``."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from types import SimpleNamespace
+from typing import Optional
+
+import numpy as np
+
+from ..contrib.spaces import SEARCH_SPACES
+from ..runner.checkpoint import CheckpointError, Checkpointer
+from ..runner.regularizer import Regularizers
+from ..runner.searcher import SEARCHERS
+from ..utils.context import make_context, use_context
+from .base import COMMANDS, PROG, Command, UsageError, add_config_arguments, \
+    load_config, output_root, print_values, require_section
+from .run import load_data, seed_everything
+
+
+def checkpoint_tags(checkpoints: Checkpointer) -> list:
+    """The checkpoint folders under ``checkpoints.root``, oldest first."""
+    root = checkpoints.root
+    if not os.path.isdir(root):
+        return []
+    return sorted(t for t in os.listdir(root)
+                  if not t.startswith(".") and os.path.isdir(os.path.join(root, t)))
+
+
+def pick_checkpoint(checkpoints: Checkpointer, tag: Optional[str], config_path: str
+                    ) -> str:
+    """``tag`` if it is an intact checkpoint, or the newest intact one.
+
+    Raises:
+        CheckpointError: naming the folder and the available tags, or what is damaged.
+    """
+    if tag is None:
+        tag = checkpoints.latest(warn=lambda m: print(f"warning: {m}", file=sys.stderr))
+        if tag is None:
+            raise CheckpointError(f"{checkpoints.root}: no search checkpoint; run "
+                                  f"`{PROG} search --config {config_path}` first")
+        return tag
+    tags = checkpoint_tags(checkpoints)
+    if tag not in tags:
+        raise CheckpointError(f"--checkpoint {tag}: no such checkpoint in "
+                              f"{checkpoints.root}; available: {', '.join(tags) or 'none'}")
+    problem = checkpoints.verify(tag)
+    if problem is not None:
+        raise CheckpointError(f"--checkpoint {tag}: {problem}")
+    return tag
+
+
+@COMMANDS.register("derive")
+class Derive(Command):
+    """Write arch.json from a search checkpoint.
+
+    Rebuilds the config's supernet, loads the parameters of a search checkpoint in
+    the output folder (the newest intact one, or --checkpoint TAG) and derives the
+    architecture as the searcher does, keeping hard bounds of
+    search.regularizers. Useful for a search that was stopped, an earlier
+    checkpoint, or another bound (override it; the supernet's options must stay
+    those of the run).
+    """
+
+    epilog = """
+    examples:
+      python main.py derive --config examples/quickstart.yaml
+      python main.py derive --config examples/quickstart.yaml --checkpoint 00004-000000 \\
+          --out arch_epoch4.json
+      python main.py derive --config examples/quickstart.yaml --out small.json \\
+          search.regularizers.memory.mode=hard search.regularizers.memory.bound=20000
+    """
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--checkpoint", metavar="TAG", default=None,
+                            help="the checkpoint, a folder name in "
+                            "<output>/checkpoints/search/ such as 00002-000000 (epochs "
+                            "done, steps into the next); default: the newest intact one")
+        parser.add_argument("--out", metavar="PATH", default=None,
+                            help="the arch.json to write (default: <output>/arch.json, "
+                            "which `main.py train` reads)")
+        add_config_arguments(parser, output_help="the search's output folder")
+
+    @staticmethod
+    def run(args: argparse.Namespace) -> int:
+        config = load_config(args.config, args.overrides)
+        require_section(config, "search", "derive")
+        root = output_root(args)
+        checkpoints = Checkpointer(os.path.join(root, "checkpoints", "search"))
+        tag = pick_checkpoint(checkpoints, args.checkpoint, args.config)
+        space = SEARCH_SPACES.get(config.search.space.name)
+        with use_context(make_context(config.context, config.device_id)):
+            seed_everything(config.seed)
+            data = load_data(config)
+            model = space.build_search(config.search.space.options, data.shape,
+                                       data.num_classes, np.random.RandomState(config.seed))
+            state = checkpoints.load(tag, model.get_parameters(), {})
+            regularizers = Regularizers(model, config.search.regularizers,
+                                        [(1,) + tuple(data.shape)], config.context,
+                                        config.device_id)
+            # The searcher's own derivation (hard bounds included), on the loaded state.
+            found = SimpleNamespace(space=space, model=model, regularizers=regularizers)
+            arch = SEARCHERS.get(config.search.searcher.name).derive(found)
+        out = args.out or os.path.join(root, "arch.json")
+        try:
+            space.save_arch(arch, out)
+        except OSError as e:
+            raise UsageError(f"--out {out}: cannot write the architecture ({e})") from None
+        epoch, step = int(state["epoch"]), int(state["step"])
+        done = f"{epoch} of {config.search.epochs} epochs done" + (
+            f", {step} steps into epoch {epoch + 1}" if step else "")
+        print(f"derived from checkpoint {tag} ({done}); written to {os.path.abspath(out)}")
+        print(f"  architecture: {arch}")
+        print_values({f"estimated_{name}_{regularizers.costs[name].unit}": round(v, 4)
+                      for name, v in found.derived_costs.items()})
+        return 0
