@@ -9,8 +9,8 @@ from .base import COMMANDS, USER_ERRORS, Command, InputError, UsageError, load_c
 from .run import execute
 
 # The built-in commands register themselves on import, in the order of a session.
-from . import search, train, derive, estimate, export  # noqa: E402
+from . import search, train, derive, estimate, export, listing  # noqa: E402
 
 __all__ = ["COMMANDS", "USER_ERRORS", "Command", "InputError", "UsageError",
            "execute", "load_config", "run_command",
-           "search", "train", "derive", "estimate", "export"]
+           "search", "train", "derive", "estimate", "export", "listing"]
