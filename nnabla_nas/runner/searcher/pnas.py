@@ -140,8 +140,17 @@ class ProxylessNasSearcher(Searcher):
         loss, error = self._graph(self.x_valid, self.y_valid, path, gates=True)
         objective = self.regularizers.objective(loss)
         self.arch_optimizer.zero_grad()
-        nn.forward_all([objective, error], clear_no_need_grad=True)
-        objective.backward(clear_buffer=True)
+        # Only alpha is updated: without weight gradients, backward needs fewer of the
+        # forward's buffers (clear_no_need_grad frees them) and less time.
+        weights = [(p, p.need_grad) for p in self.model.get_net_parameters().values()]
+        for p, _ in weights:
+            p.need_grad = False
+        try:
+            nn.forward_all([objective, error], clear_no_need_grad=True)
+            objective.backward(clear_buffer=True)
+        finally:
+            for p, flag in weights:
+                p.need_grad = flag
         values = OrderedDict(loss=float(loss.d), error=float(error.d))
         check_finite(values, f"search step {step + 1}, architecture step")
         before = [m.alpha.d.copy() for m in self.mixed]
