@@ -21,6 +21,7 @@ from ..config.loader import to_dict
 from ..config.schema import RunConfig
 from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS, DatasetSplits
+from ..runner.deliver import deliver
 from ..runner.hardware import hardware_summary
 from ..runner.loop import parameter_count
 from ..runner.searcher import SEARCHERS
@@ -74,8 +75,9 @@ def search_phase(config: RunConfig, data: DatasetSplits, output: RunOutput
 
 def train_phase(config: RunConfig, data: DatasetSplits, output: RunOutput, arch_path: str
                 ) -> Dict[str, Any]:
-    """Train the architecture of ``arch_path`` from scratch, write ``weights.h5``;
-    return the training's summary figures, hardware figures included."""
+    """Train the architecture of ``arch_path`` from scratch, write ``weights.h5``, draw
+    the architecture and export the network (NNP and ONNX); return the training's
+    summary figures, hardware figures included."""
     space = SEARCH_SPACES.get(config.train.net.name)
     arch = read_input("train.arch", space.load_arch, arch_path)
     seed_everything(config.seed)
@@ -89,7 +91,10 @@ def train_phase(config: RunConfig, data: DatasetSplits, output: RunOutput, arch_
                    train_time_s=round(trainer.elapsed, 2),
                    valid_accuracy=1 - trainer.history[-1]["valid_error"],
                    test_accuracy=1 - test["error"], test_loss=test["loss"])
-    summary.update(hardware_summary(model, data.shape, config.context, config.device_id))
+    exported = deliver(model, space, arch, arch_path, data, output)
+    summary.update(exported)
+    summary.update(hardware_summary(model, data.shape, config.context, config.device_id,
+                                    nnp_path=exported["nnp_path"]))
     return summary
 
 
