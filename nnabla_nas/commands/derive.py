@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from types import SimpleNamespace
 from typing import Optional
 
 import numpy as np
@@ -12,7 +11,7 @@ import numpy as np
 from ..contrib.spaces import SEARCH_SPACES
 from ..runner.checkpoint import CheckpointError, Checkpointer
 from ..runner.regularizer import Regularizers
-from ..runner.searcher import SEARCHERS
+from ..runner.searcher.search import derive_within_bounds
 from ..utils.context import make_context, use_context
 from .base import COMMANDS, PROG, Command, UsageError, add_config_arguments, \
     load_config, output_root, print_values, require_section
@@ -100,9 +99,8 @@ class Derive(Command):
             regularizers = Regularizers(model, config.search.regularizers,
                                         [(1,) + tuple(data.shape)], config.context,
                                         config.device_id)
-            # The searcher's own derivation (hard bounds included), on the loaded state.
-            found = SimpleNamespace(space=space, model=model, regularizers=regularizers)
-            arch = SEARCHERS.get(config.search.searcher.name).derive(found)
+            # The searchers' own derivation (hard bounds included), on the loaded state.
+            arch, costs = derive_within_bounds(space, model, regularizers)
         out = args.out or os.path.join(root, "arch.json")
         try:
             space.save_arch(arch, out)
@@ -114,5 +112,5 @@ class Derive(Command):
         print(f"derived from checkpoint {tag} ({done}); written to {os.path.abspath(out)}")
         print(f"  architecture: {arch}")
         print_values({f"estimated_{name}_{regularizers.costs[name].unit}": round(v, 4)
-                      for name, v in found.derived_costs.items()})
+                      for name, v in costs.items()})
         return 0

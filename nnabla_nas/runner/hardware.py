@@ -4,7 +4,7 @@ batch size 1."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Union
 
 import nnabla as nn
 import numpy as np
@@ -13,6 +13,7 @@ from ..contrib.estimator.latency import LatencyEstimator
 from ..contrib.estimator.measure import forward_runner, summarize, time_calls
 from ..contrib.estimator.memory import MemoryEstimator
 from ..contrib.estimator.peak_memory import measure_nnp
+from ..contrib.estimator.table import ProfileTable
 from ..contrib.model import Model
 from ..utils.context import make_context, synchronize
 
@@ -20,7 +21,7 @@ WARMUP, REPEATS = 5, 30
 
 
 def hardware_summary(model: Model, shape: Sequence[int], context: str = "cpu",
-                     device_id: int = 0, table: Optional[str] = None,
+                     device_id: int = 0, table: Union[None, str, ProfileTable] = None,
                      nnp_path: Optional[str] = None) -> Dict[str, float]:
     """Estimated and measured latency (ms) and memory of one inference of ``model`` on
     one ``shape`` (C, H, W) sample, on ``context``.

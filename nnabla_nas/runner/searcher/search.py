@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 import os
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Tuple
 
 from ...contrib.model import Model
 from ...contrib.spaces import SearchSpace
@@ -16,6 +16,22 @@ from ..deliver import Pictures
 from ..loop import EpochLoop
 from ..optimizer import Optimizer
 from ..regularizer import Regularizers
+
+
+def derive_within_bounds(space: SearchSpace, model: Model, regularizers: Regularizers
+                         ) -> Tuple[Any, Dict[str, float]]:
+    """The architecture ``space`` derives from ``model``'s parameters, made to meet the
+    hard bounds of ``regularizers`` (see :func:`~nnabla_nas.runner.budget.within_budget`),
+    and its exact estimated cost per regularizer."""
+    decisions = space.decisions(model) if regularizers else []
+    choices = None
+    if regularizers.bounds:
+        choices = within_budget(decisions, regularizers.bounds)
+    arch = space.derive(model) if choices is None else space.derive(model, choices)
+    picked = choices or [d.choice for d in decisions]
+    costs = {name: architecture_cost(decisions, picked, c)
+             for name, c in regularizers.costs.items()}
+    return arch, costs
 
 
 class Searcher(EpochLoop):
@@ -93,15 +109,8 @@ class Searcher(EpochLoop):
     def derive(self) -> Any:
         """The architecture the search has found so far: the space's derivation, made
         to meet the hard bounds; its exact costs are left in :attr:`derived_costs`."""
-        decisions = self.space.decisions(self.model) if self.regularizers else []
-        choices = None
-        if self.regularizers.bounds:
-            choices = within_budget(decisions, self.regularizers.bounds)
-        arch = (self.space.derive(self.model) if choices is None
-                else self.space.derive(self.model, choices))
-        picked = choices or [d.choice for d in decisions]
-        self.derived_costs = {name: architecture_cost(decisions, picked, costs)
-                              for name, costs in self.regularizers.costs.items()}
+        arch, self.derived_costs = derive_within_bounds(self.space, self.model,
+                                                        self.regularizers)
         return arch
 
     def build(self) -> None:
