@@ -15,7 +15,7 @@ from ..config.describe import OptionRow, component_fields, keyword_rows, option_
 from ..config.schema import RunConfig
 from ..contrib.darts.ops import CANDIDATES
 from ..contrib.estimator import ESTIMATORS
-from ..contrib.pnas.genotype import OPS, SKIP, op_shape
+from ..contrib.pnas.ops import CANDIDATES as PNAS_CANDIDATES
 from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS
 from ..registry import Registry
@@ -86,26 +86,26 @@ def list_estimators() -> List[str]:
     return lines
 
 
-def proxylessnas_op(name: str) -> str:
-    """What a ProxylessNAS block candidate is."""
-    if name == SKIP:
-        return "identity: the block is skipped (only where it keeps its input's shape)"
-    kernel, expansion = op_shape(name)
-    return (f"inverted residual: 1x1 expansion by {expansion}, {kernel}x{kernel} "
-            "depthwise convolution, 1x1 projection")
+def list_candidates(title: str, registry: Registry) -> List[str]:
+    lines = [title]
+    for name in registry.names():
+        lines += ["", f"  {name}"] + wrapped(summary_line(registry.get(name)), 4)
+    return lines
 
 
 @KINDS.register("ops")
 def list_ops() -> List[str]:
-    """The candidate operations of the search spaces, as arch.json names them."""
-    lines = ["candidate operations (darts: CANDIDATES, built as "
-             "factory(channels, stride, affine))"]
-    for name in CANDIDATES.names():
-        lines += ["", f"  {name}"] + wrapped(summary_line(CANDIDATES.get(name)), 4)
-    lines += ["", "candidate operations of proxylessnas blocks (genotype.OPS)"]
-    for name in OPS + (SKIP,):
-        lines += ["", f"  {name}"] + wrapped(proxylessnas_op(name), 4)
-    return lines
+    """The candidate operations of DARTS cells, as arch.json names them."""
+    return list_candidates("candidate operations of darts cells (built as "
+                           "factory(channels, stride, affine))", CANDIDATES)
+
+
+@KINDS.register("blocks")
+def list_blocks() -> List[str]:
+    """The candidate operations of ProxylessNAS blocks, as arch.json names them."""
+    return list_candidates("candidate operations of proxylessnas blocks (built as "
+                           "factory(in_channels, out_channels, stride, rng))",
+                           PNAS_CANDIDATES)
 
 
 @COMMANDS.register("list")

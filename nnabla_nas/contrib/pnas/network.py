@@ -32,6 +32,7 @@ from ...module import MixedOp, Module, Parameter
 from ...module import checks as C
 from ..model import Model
 from .blocks import IMAGENET_STAGES, InvertedResidual, conv_bn
+from .ops import CANDIDATES
 from .genotype import (OPS, SKIP, STEMS, Genotype, candidate_names, op_error, op_shape,
                        plain_mobilenet_v2_arch)
 
@@ -61,7 +62,7 @@ def candidate(name: str, in_channels: int, out_channels: int, stride: int,
     """
     if name not in candidate_names(in_channels, out_channels, stride):
         raise ValueError(f"candidate: name: {op_error(name, in_channels, out_channels, stride)}")
-    return _block(name, in_channels, out_channels, stride, rng)
+    return CANDIDATES.get(name)(in_channels, out_channels, stride, rng)
 
 
 class _MobileNet(Model):

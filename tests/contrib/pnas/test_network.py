@@ -300,3 +300,9 @@ def test_train_net_rejects_bad_arguments_by_name(kwargs, error, message):
 
 def test_docstring_examples():
     assert doctest.testmod(N, raise_on_error=True).attempted >= 2
+
+
+def test_the_candidate_registry_holds_exactly_the_arch_json_names():
+    from nnabla_nas.contrib.pnas.genotype import OPS, SKIP
+    from nnabla_nas.contrib.pnas.ops import CANDIDATES
+    assert CANDIDATES.names() == list(OPS) + [SKIP]
