@@ -31,6 +31,8 @@ from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.util.docutils import SphinxDirective
 
+from nnabla_nas.config.describe import default_of, optional_inner, type_name, yaml_value
+
 COLUMNS = (("key", 24), ("type", 11), ("default", 11), ("constraint", 14),
            ("description", 40))
 
@@ -49,49 +51,6 @@ def import_object(path: str) -> Any:
             obj = getattr(obj, attr)
         return obj
     raise ImportError(f"cannot import {path!r}")
-
-
-def _optional_inner(tp: Any) -> Tuple[Any, bool]:
-    """``(X, True)`` for ``Optional[X]``, else ``(tp, False)``."""
-    if typing.get_origin(tp) is typing.Union:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) == 1 and len(typing.get_args(tp)) == 2:
-            return args[0], True
-    return tp, False
-
-
-def type_name(tp: Any) -> str:
-    """The type as a YAML user thinks of it: ``float``, ``[float, float]``, ``str or null``."""
-    inner, optional = _optional_inner(tp)
-    if optional:
-        return f"{type_name(inner)} or null"
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            return f"list of {type_name(args[0])}"
-        return "[" + ", ".join(type_name(a) for a in args) + "]"
-    if dataclasses.is_dataclass(tp):
-        return "section"
-    return getattr(tp, "__name__", str(tp))
-
-
-def yaml_value(value: Any) -> str:
-    """A default as it would be written in YAML."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (tuple, list)):
-        return "[" + ", ".join(yaml_value(v) for v in value) + "]"
-    return str(value)
-
-
-def default_of(field: dataclasses.Field) -> Any:
-    if field.default is not dataclasses.MISSING:
-        return field.default
-    if field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        return field.default_factory()  # type: ignore[misc]
-    return dataclasses.MISSING
 
 
 def summary_line(obj: Any) -> str:
@@ -235,7 +194,7 @@ class ConfigSchema(SphinxDirective):
                 pending.append((key, dict(meta), idents))
                 continue
             tp = hints[field.name]
-            inner, optional = _optional_inner(tp)
+            inner, optional = optional_inner(tp)
             if dataclasses.is_dataclass(inner):
                 kind = "section, optional" if optional else "section"
                 default = "omitted" if default_of(field) is None else "(below)"
