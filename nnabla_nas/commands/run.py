@@ -54,6 +54,8 @@ def search_phase(config: RunConfig, data: DatasetSplits, output: RunOutput
     rng = np.random.RandomState(config.seed)
     model = space.build_search(config.search.space.options, data.shape, data.num_classes,
                                rng)
+    # Counted before any path is sampled: sampling marks the other candidates frozen.
+    supernet_params = parameter_count(model.get_net_parameters(grad_only=True))
     searcher_cls = SEARCHERS.get(config.search.searcher.name)
     searcher = searcher_cls(model, space, data, config.search,
                             config.search.searcher.options, output, config.seed,
@@ -63,8 +65,7 @@ def search_phase(config: RunConfig, data: DatasetSplits, output: RunOutput
     summary = dict(search_space=space.name, searcher=config.search.searcher.name,
                    search_time_s=round(searcher.elapsed, 2),
                    search_valid_accuracy=1 - searcher.history[-1]["valid_error"],
-                   supernet_params=parameter_count(
-                       model.get_net_parameters(grad_only=True)),
+                   supernet_params=supernet_params,
                    arch_path=os.path.abspath(output.path("arch.json")))
     # Exact estimated costs of the architecture found, at the supernet's sizes.
     units = {"latency": "latency_ms", "memory": "params"}

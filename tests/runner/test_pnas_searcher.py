@@ -157,3 +157,27 @@ def test_search_then_train_from_the_command_line_writes_every_output(tmp_path):
     for name in ("weights.h5", "search_weights.h5", "log.txt", "config.yaml"):
         assert (out / name).is_file(), name
     assert list((out / "tensorboard").iterdir())
+
+
+def test_supernet_params_count_every_candidate(tmp_path):
+    from nnabla_nas.commands.run import search_phase
+    from nnabla_nas.config.loader import from_dict as load
+    from nnabla_nas.config.schema import RunConfig
+    from nnabla_nas.contrib.spaces import SEARCH_SPACES
+    from nnabla_nas.dataset import DATASETS
+
+    config = load(RunConfig, dict(TINY, train=None,
+                                  search=dict(TINY["search"], epochs=1, warmup_epochs=0)))
+    data = DATASETS.get("digits").load(config.dataset.options, config.seed)
+    summary = search_phase(config, data, run_output(tmp_path))
+    space = SEARCH_SPACES.get("proxylessnas")
+    fresh = space.build_search(config.search.space.options, data.shape, 10,
+                               np.random.RandomState(0))
+    assert summary["supernet_params"] == sum(
+        int(np.prod(p.shape)) for p in fresh.get_net_parameters(grad_only=True).values())
+    # ... far more than the one path of the architecture found.
+    arch = space.load_arch(summary["arch_path"])
+    child = space.build_train(arch, space.TrainConfig(), data.shape, 10,
+                              np.random.RandomState(0))
+    assert summary["supernet_params"] > 3 * sum(
+        int(np.prod(p.shape)) for p in child.get_parameters(grad_only=True).values())

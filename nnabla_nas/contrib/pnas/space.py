@@ -18,7 +18,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ...config.fields import ConfigError, option
-from ...module import MixedOp
 from ...visual.blocks import draw_blocks
 from ..spaces import SEARCH_SPACES, Decision, SearchSpace, log_probabilities
 from .blocks import IMAGENET_STAGES, check_stages
@@ -55,9 +54,6 @@ class ProxylessSpace(SearchSpace):
         dropout: float = option(0.0, "probability of dropping a pooled feature before "
                                      "the classifier", minimum=0, maximum=1,
                                 exclusive_maximum=True)
-        mode: str = option("sample", "how MixedOps run: one sampled candidate "
-                                     "(ProxylessNAS), all weighted ('full', DARTS) or "
-                                     "the most probable ('max')", choices=MixedOp.MODES)
 
         def __post_init__(self):
             try:
@@ -80,7 +76,7 @@ class ProxylessSpace(SearchSpace):
                          width_multiplier=options.width_multiplier,
                          stem_channels=options.stem_channels,
                          head_channels=options.head_channels, dropout=options.dropout,
-                         mode=options.mode, rng=rng)
+                         rng=rng)
 
     @classmethod
     def derive(cls, model: SearchNet, choices: Optional[Sequence[int]] = None

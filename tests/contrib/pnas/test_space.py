@@ -35,7 +35,7 @@ def test_defaults_are_the_paper_backbone():
     assert options.stages == IMAGENET_STAGES and options.stem == "imagenet"
     assert (options.width_multiplier, options.stem_channels, options.head_channels) == \
         (1.0, 32, 1280)
-    assert options.mode == "sample" and ProxylessSpace.TrainConfig().dropout == 0.1
+    assert ProxylessSpace.TrainConfig().dropout == 0.1
 
 
 def test_stages_from_yaml_lists_become_tuples():
@@ -57,7 +57,6 @@ def test_stages_from_yaml_lists_become_tuples():
     ({"width_multiplier": 0}, r"search\.space\.width_multiplier: expected a number > 0"),
     ({"head_channels": 0}, r"search\.space\.head_channels: expected an integer >= 1"),
     ({"dropout": 1.0}, r"search\.space\.dropout: expected a number >= 0 and < 1"),
-    ({"mode": "one"}, r"search\.space\.mode: expected a string one of"),
     ({"blocks": 3}, r"search\.space\.blocks: unknown key"),
 ])
 def test_bad_search_config_names_the_key(space, message):
