@@ -8,6 +8,12 @@ caching allocator) with glibc serving every allocation above 4 KiB by ``mmap``
 (``MALLOC_MMAP_THRESHOLD_=4096``), which is how :func:`measure_nnp` runs it, in a
 fresh process. Linux only (it reads ``/proc/self/status``).
 
+Resolution: buffers under the 4 KiB threshold still come from the heap, where freed
+space is reused without growing the resident set, and growth is counted in whole
+pages. Networks whose activations at batch 1 total some tens of KiB (8x8 digits)
+can therefore read as 0; from a few hundred KiB on, the figure is within the errors
+``bench/memory_estimator.py`` reports.
+
 Run as ``python -m nnabla_nas.contrib.estimator.peak_memory NETWORK.nnp`` it prints
 the inference figure of an exported network as JSON.
 """
