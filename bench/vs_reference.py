@@ -34,6 +34,7 @@ Reproduce with::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -184,6 +185,23 @@ def run_workload(name: str, pythons: Dict[str, str], rounds: int, steps: int,
     return out
 
 
+def source_state() -> str:
+    """Our package as benchmarked: the commit, plus a digest of the working tree's
+    ``nnabla_nas`` sources when they differ from it (others may commit meanwhile)."""
+    def git(*cmd):
+        return subprocess.run(["git", *cmd], capture_output=True, text=True,
+                              cwd=ROOT).stdout.strip()
+
+    digest = hashlib.sha1()
+    for folder, _, files in sorted(os.walk(os.path.join(ROOT, "nnabla_nas"))):
+        for name in sorted(f for f in files if f.endswith(".py")):
+            with open(os.path.join(folder, name), "rb") as f:
+                digest.update(name.encode() + f.read())
+    dirty = git("status", "--porcelain", "--", "nnabla_nas")
+    return git("rev-parse", "--short", "HEAD") + (f"+{digest.hexdigest()[:8]}" if dirty
+                                                  else "")
+
+
 # ------------------------------------------------------------------------ report
 def cpu_model() -> str:
     from nnabla_nas.contrib.estimator.measure import device_fingerprint
@@ -254,6 +272,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.quick:
         rounds, steps, networks = 1, 1, min(networks, 4)
 
+    state = source_state()
     pythons = {"ours": sys.executable,
                "theirs": ensure_reference_venv(args.ref_venv, args.ref_python)}
     results = {}
@@ -268,16 +287,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                          specs if name == "latency" else None)
     versions = {s: next((r["runs"][s][0] for r in results.values() if r["runs"][s]), {})
                 for s in SIDES}
-    print(f"us (nnabla-nas {versions['ours'].get('package', '?')}, this checkout) vs "
+    print(f"us (nnabla-nas {versions['ours'].get('package', '?')}, checkout {state}) vs "
           f"nnabla-nas {versions['theirs'].get('package', '?')}; nnabla "
           f"{versions['ours'].get('nnabla', '?')}/{versions['theirs'].get('nnabla', '?')}; "
           f"{cpu_model()}, {os.cpu_count()} logical CPUs")
     print("\n".join(table(results)))
+    if source_state() != state:
+        print(f"! our nnabla_nas changed during the run ({state} -> {source_state()}): "
+              "rerun for figures of one version")
     print(f"medians of {rounds} alternating rounds (ABBA), {steps} timed steps after one "
           "warm-up per process, one process per measurement")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"rounds": rounds, "steps": steps, "cpu": cpu_model(),
+                       "ours_source": state, "ours_source_at_end": source_state(),
                        "versions": versions, "results": results}, f, indent=1)
     failed = any("both" in r["errors"] for r in results.values())
     return 1 if failed else 0

@@ -24,11 +24,12 @@ import numpy as np
 DARTS = dict(in_channels=3, init_channels=8, num_cells=5, num_classes=10, num_nodes=4,
              multiplier=4, stem_multiplier=3, batch=16, size=32)
 
-#: The ProxylessNAS MobileNetV2 space as the reference ships it (its default
-#: ``settings``: ``[channels, blocks, stride]`` per stage; a 32-channel stride-2 stem, a
-#: fixed ``MB1 3x3`` block to 16 channels, a 1280-channel head), on CIFAR-sized input.
+#: The ProxylessNAS MobileNetV2 space of the reference's CIFAR-10 search
+#: (``conf/network/classification/mobilenet_cifar10.yaml``: ``[channels, blocks,
+#: stride]`` per stage) on its ``SearchNet`` defaults: a 32-channel stride-2 stem, a
+#: fixed ``MB1 3x3`` block to 16 channels, six candidates plus skip, a 1280-channel head.
 PNAS = dict(num_classes=10, batch=16, size=32, width_mult=1.0,
-            settings=[[24, 4, 2], [32, 4, 2], [64, 4, 2], [96, 4, 1], [160, 4, 2],
+            settings=[[24, 4, 1], [32, 4, 1], [64, 4, 2], [96, 4, 1], [160, 4, 2],
                       [320, 1, 1]],
             candidates=["MB3 3x3", "MB6 3x3", "MB3 5x5", "MB6 5x5", "MB3 7x7", "MB6 7x7"])
 

@@ -166,7 +166,7 @@ def pnas_search(args) -> dict:
               "arch_params": C.unique_count(net.get_arch_parameters().values())}
     if args.check_only:
         return {"checks": checks}
-    net_opt = OptimizerConfig(name="sgd", lr=0.05, schedule="constant", momentum=0.9,
+    net_opt = OptimizerConfig(name="sgd", lr=0.1, schedule="constant", momentum=0.9,
                               weight_decay=4e-5, grad_clip=0.0)
     arch_opt = ArchOptimizerConfig(name="adam", lr=1e-3, betas=(0.0, 0.999),
                                    weight_decay=0.0)

@@ -182,7 +182,7 @@ def pnas_search(args) -> dict:
                     mode="sample", skip_connect=True)
     checks = {"params": C.unique_count(net.get_parameters().values()),
               "arch_params": C.unique_count(net.get_arch_parameters().values())}
-    net_opt = Optimizer(name="Momentum", lr=0.05, momentum=0.9, weight_decay=4e-5)
+    net_opt = Optimizer(name="Momentum", lr=0.1, momentum=0.9, weight_decay=4e-5)
     arch_opt = Optimizer(name="Adam", alpha=1e-3, beta1=0.0, beta2=0.999)
     return search_workload(args, memory, lambda: reference_searcher(
         ProxylessNasSearcher, net, net_opt, arch_opt, p["batch"], p["size"],
