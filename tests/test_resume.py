@@ -21,7 +21,8 @@ CONFIG = tiny_run(seed=11, checkpoint_every=2)
 CONFIG["search"]["searcher"]["order"] = 1
 CONFIG["train"]["net"]["drop_path_prob"] = 0.3
 # Everything a run reports except timings (durations and latencies, measured anew).
-TIMES = ("search_time_s", "train_time_s", "estimated_latency_ms", "measured_latency_ms")
+TIMES = ("search_time_s", "train_time_s", "estimated_latency_ms", "measured_latency_ms",
+         "measured_activation_bytes")  # measurements, not results
 
 
 def command(config, out):
@@ -56,7 +57,7 @@ def run_and_kill(config, out, when):
 
 def results(out):
     summary = json.loads((out / "summary.json").read_text())
-    for key in TIMES + ("arch_path",):
+    for key in TIMES + ("arch_path", "nnp_path", "onnx_path"):
         summary.pop(key, None)
     weights = {}
     for name in ("weights.h5", "search_weights.h5"):

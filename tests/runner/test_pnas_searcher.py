@@ -167,7 +167,8 @@ def test_supernet_params_count_every_candidate(tmp_path):
     from nnabla_nas.dataset import DATASETS
 
     config = load(RunConfig, dict(TINY, train=None,
-                                  search=dict(TINY["search"], epochs=1, warmup_epochs=0)))
+                                  search=dict(TINY["search"], epochs=1, warmup_epochs=0,
+                                              regularizers={})))
     data = DATASETS.get("digits").load(config.dataset.options, config.seed)
     summary = search_phase(config, data, run_output(tmp_path))
     space = SEARCH_SPACES.get("proxylessnas")

@@ -96,11 +96,13 @@ def test_multiplicative_factor_scales_the_loss_and_its_gradient():
 
 def test_reward_divides_by_factors_and_subtracts_penalties():
     model = net()
-    regs = regularizers(model, latency={"weight": 0.1, "bound": 2.0,
-                                        "mode": "multiplicative"},
-                        memory={"weight": 1e-3})
-    reward = regs.reward(0.9, {"latency": 4.0, "memory": 100.0})
-    assert reward == pytest.approx(0.9 / 2.0 ** 0.1 - 0.1)
+    factor = regularizers(model, memory={"weight": 0.1, "bound": 50.0,
+                                         "mode": "multiplicative"})
+    assert factor.reward(0.9, {"memory": 100.0}) == pytest.approx(0.9 / 2.0 ** 0.1)
+    penalty = regularizers(model, memory={"weight": 1e-3})
+    assert penalty.reward(0.9, {"memory": 100.0}) == pytest.approx(0.9 - 0.1)
+    excess = regularizers(model, memory={"weight": 1e-3, "bound": 40.0})
+    assert excess.reward(0.9, {"memory": 100.0}) == pytest.approx(0.9 - 0.06)
 
 
 @pytest.mark.parametrize("term, match", [

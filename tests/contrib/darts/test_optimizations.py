@@ -27,6 +27,7 @@ def outputs_and_grads(straightforward: bool, monkeypatch):
         p.d = rng.randn(*p.shape)
     x = nn.Variable.from_numpy_array(rng.randn(4, 3, 16, 16).astype(np.float32))
     y = model(x)
+    y.persistent = True  # read after backward(clear_buffer=True)
     loss = F.sum(y * nn.Variable.from_numpy_array(rng.randn(*y.shape).astype(np.float32)))
     params = model.get_parameters(grad_only=True)
     for p in params.values():
