@@ -186,20 +186,20 @@ def run_workload(name: str, pythons: Dict[str, str], rounds: int, steps: int,
 
 
 def source_state() -> str:
-    """Our package as benchmarked: the commit, plus a digest of the working tree's
-    ``nnabla_nas`` sources when they differ from it (others may commit meanwhile)."""
-    def git(*cmd):
-        return subprocess.run(["git", *cmd], capture_output=True, text=True,
-                              cwd=ROOT).stdout.strip()
-
+    """Our package as benchmarked: the commit, and a digest of the working tree's
+    ``nnabla_nas`` sources (others may commit or edit meanwhile)."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, cwd=ROOT).stdout.strip()
     digest = hashlib.sha1()
     for folder, _, files in sorted(os.walk(os.path.join(ROOT, "nnabla_nas"))):
         for name in sorted(f for f in files if f.endswith(".py")):
             with open(os.path.join(folder, name), "rb") as f:
                 digest.update(name.encode() + f.read())
-    dirty = git("status", "--porcelain", "--", "nnabla_nas")
-    return git("rev-parse", "--short", "HEAD") + (f"+{digest.hexdigest()[:8]}" if dirty
-                                                  else "")
+    return f"{head or '?'}, nnabla_nas sources {digest.hexdigest()[:8]}"
+
+
+def _sources(state: str) -> str:
+    return state.rsplit(" ", 1)[-1]
 
 
 # ------------------------------------------------------------------------ report
@@ -292,15 +292,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f"{versions['ours'].get('nnabla', '?')}/{versions['theirs'].get('nnabla', '?')}; "
           f"{cpu_model()}, {os.cpu_count()} logical CPUs")
     print("\n".join(table(results)))
-    if source_state() != state:
-        print(f"! our nnabla_nas changed during the run ({state} -> {source_state()}): "
-              "rerun for figures of one version")
+    end = source_state()
+    if _sources(end) != _sources(state):
+        print(f"! our nnabla_nas changed during the run ({state} -> {end}): rerun for "
+              "figures of one version")
     print(f"medians of {rounds} alternating rounds (ABBA), {steps} timed steps after one "
           "warm-up per process, one process per measurement")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"rounds": rounds, "steps": steps, "cpu": cpu_model(),
-                       "ours_source": state, "ours_source_at_end": source_state(),
+                       "ours_source": state, "ours_source_at_end": end,
                        "versions": versions, "results": results}, f, indent=1)
     failed = any("both" in r["errors"] for r in results.values())
     return 1 if failed else 0

@@ -7,9 +7,10 @@ Run it with each side's interpreter (the same network as the benchmark)::
     bench/.venv-ref/bin/python bench/reference/anatomy.py theirs
 
 For every function type it prints how many the graph has, the forward and backward
-milliseconds of one step (function hooks, median of ``--steps`` steps), and the MiB of
-outputs still held after ``forward(clear_no_need_grad=True)``: the buffers that the
-backward pass needs, which make the step's peak memory.
+milliseconds of one step (function hooks, median of ``--steps`` steps after a cold
+one), the MiB of outputs still held after ``forward(clear_no_need_grad=True)`` (what
+the backward pass needs), and the resident memory its functions add in the cold
+step's forward and backward passes (where the peak memory is made).
 """
 from __future__ import annotations
 
@@ -26,13 +27,29 @@ import common as C
 
 def hooks(totals):
     """Pre/post hooks that add each function's wall time to ``totals[type]``."""
-    started = {}
+    started = [0.0]  # NNabla calls pre, runs the function, calls post: one at a time
 
     def pre(f):
-        started[id(f)] = time.perf_counter()
+        started[0] = time.perf_counter()
 
     def post(f):
-        totals[f.info.type_name] += time.perf_counter() - started.pop(id(f))
+        totals[f.info.type_name] += time.perf_counter() - started[0]
+
+    return pre, post
+
+
+def growth_hooks(totals):
+    """Pre/post hooks that add the resident memory each function's first run adds
+    (MiB; NNabla's caching allocator keeps freed blocks, so growth is where the
+    step's peak is made) to ``totals[type]``."""
+    started = [0]
+
+    def pre(f):
+        started[0] = C._status_kib("VmRSS")
+
+    def post(f):
+        grown = C._status_kib("VmRSS") - started[0]
+        totals[f.info.type_name] += max(grown, 0) / 1024.0
 
     return pre, post
 
@@ -74,8 +91,14 @@ def main(argv=None) -> int:
     x.d, y.d = C.cifar_batch(d["batch"], d["size"], d["num_classes"])
     loss = F.mean(F.softmax_cross_entropy(net(x), y))
     params = list(net.get_parameters(grad_only=True).values())
-    C.train_step(loss, params)  # warm-up
     counts = C.function_counts(loss)
+    f_grow, b_grow = defaultdict(float), defaultdict(float)
+    for p in params:  # the cold step: where the resident memory grows
+        p.grad.zero()
+    pre, post = growth_hooks(f_grow)
+    loss.forward(clear_no_need_grad=True, function_pre_hook=pre, function_post_hook=post)
+    pre, post = growth_hooks(b_grow)
+    loss.backward(clear_buffer=True, function_pre_hook=pre, function_post_hook=post)
     fwd, bwd = [], []
     for _ in range(args.steps):
         for p in params:
@@ -95,15 +118,18 @@ def main(argv=None) -> int:
         rows.append({"function": name, "count": counts[name],
                      "forward_ms": float(np.median([f[name] for f in fwd]) * 1e3),
                      "backward_ms": float(np.median([b[name] for b in bwd]) * 1e3),
-                     "held_mib": held.get(name, 0.0)})
-    print(f"{args.side}: {'function':28}{'count':>7}{'fwd ms':>10}{'bwd ms':>10}"
-          f"{'held MiB':>10}")
+                     "held_mib": held.get(name, 0.0),
+                     "grow_fwd_mib": f_grow.get(name, 0.0),
+                     "grow_bwd_mib": b_grow.get(name, 0.0)})
+    keys = ("forward_ms", "backward_ms", "held_mib", "grow_fwd_mib", "grow_bwd_mib")
+    print(f"{args.side}: {'function':24}{'count':>6}{'fwd ms':>9}{'bwd ms':>9}"
+          f"{'held MiB':>10}{'+MiB fwd':>10}{'+MiB bwd':>10}")
     for r in rows:
-        print(f"{args.side}: {r['function']:28}{r['count']:7d}{r['forward_ms']:10.1f}"
-              f"{r['backward_ms']:10.1f}{r['held_mib']:10.1f}")
-    total = {k: sum(r[k] for r in rows) for k in ("forward_ms", "backward_ms", "held_mib")}
-    print(f"{args.side}: {'total':28}{sum(counts.values()):7d}{total['forward_ms']:10.1f}"
-          f"{total['backward_ms']:10.1f}{total['held_mib']:10.1f}")
+        print(f"{args.side}: {r['function']:24}{r['count']:6d}" +
+              "".join(f"{r[k]:{9 if k.endswith('ms') else 10}.1f}" for k in keys))
+    total = {k: sum(r[k] for r in rows) for k in keys}
+    print(f"{args.side}: {'total':24}{sum(counts.values()):6d}" +
+          "".join(f"{total[k]:{9 if k.endswith('ms') else 10}.1f}" for k in keys))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"side": args.side, "rows": rows, "total": total}, f, indent=1)

@@ -14,6 +14,17 @@ our configuration needs, the adjustment is made on its objects and said here:
   placeholders, optimizers, a loader that always returns one fixed batch, a monitor
   that discards). ``callback_on_start``, ``train_on_batch`` and ``valid_on_batch``
   are then the reference's own code.
+
+What still differs is implementation, not the network (``bench/vs_reference.py``
+prints the function counts that differ): the DARTS paper's search cells normalize
+the two pooling candidates (BN without affine), as ours do and the reference does
+not; depthwise convolutions are ``depthwise_convolution`` in ours and a grouped
+``convolution`` in the reference; the softmax-weighted sum of an edge is one
+``affine`` over the stacked candidates in ours, a broadcast ``mul2`` and a ``sum`` in
+the reference; ``none`` costs nothing in ours and a 1x1 max pooling times zero in the
+reference; node sums are ``add_n`` against ``add_scalar`` and ``add2`` chains; the
+final pooling is ``mean`` against an 8x8 ``average_pooling``; gradient clipping is by
+the global norm in ours and per parameter in the reference.
 """
 from __future__ import annotations
 
