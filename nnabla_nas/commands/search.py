@@ -12,7 +12,8 @@ from .run import execute
 class Search(Command):
     """Search an architecture: run only the config's search section.
 
-    Writes arch.json, search_weights.h5, checkpoints, log.txt and summary.json to the
+    Writes arch.json, search_weights.h5, pictures/ (the architecture each epoch and
+    the alpha plot), alpha_history.json, checkpoints, log.txt and summary.json to the
     output folder. The folder is the one `main.py --config FILE` uses, so a later
     `main.py train --config FILE` trains what this search found, and a rerun resumes
     from the newest checkpoint.

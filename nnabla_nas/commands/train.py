@@ -18,8 +18,9 @@ class Train(Command):
     The architecture is --arch if given (the config's search section is then
     ignored), else the config's train.arch, else the arch.json the config's search
     wrote in the output folder (`main.py search --config FILE` first). Writes
-    weights.h5, checkpoints, log.txt and summary.json, with the hardware figures of
-    the trained network.
+    weights.h5, the network exported as network.nnp and network.onnx, pictures/ of
+    the architecture, checkpoints, log.txt and summary.json, with the hardware
+    figures of the trained network.
     """
 
     epilog = """
