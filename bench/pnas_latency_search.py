@@ -1,0 +1,151 @@
+"""Hardware awareness of the ProxylessNAS search: the digits example searched and
+retrained without and with its latency regularizer.
+
+Both runs are ``main.py`` on ``examples/proxylessnas/digits_search.yaml`` in
+subprocesses, with the same seed:
+
+* ``without``: the latency term is a hard bound of 1e6 ms with weight 0, which never
+  binds and leaves the objective alone; it is there so that the run reports the
+  estimated latency of the architecture it finds (``search_arch_latency_ms``);
+* ``with``: the example as shipped (its ``search.regularizers.latency``).
+
+The table shows what each run's ``summary.json`` reports: the architecture, its
+estimated latency in the search space, the estimated and measured latency of the
+retrained network (batch 1, ms), its parameters and test accuracy. The two runs'
+latencies come from two processes, each profiling the CPU anew, so the retrained
+networks are also estimated with one profile and timed side by side in this process
+(rounds alternating between them, lower quartile of the samples), and the ratios of
+those are the verdict: with/without should be at most 0.8 (20 % faster), estimated
+and measured, with at most one point of test accuracy lost.
+
+Reproduce with::
+
+    make venv && .venv/bin/python bench/pnas_latency_search.py [--quick] [--keep DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from memory_estimator import cpu_model
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "examples" / "proxylessnas" / "digits_search.yaml"
+RUNS = {"without": ["search.regularizers.latency={mode: hard, bound: 1.0e+6, weight: 0}"],
+        "with": []}
+#: A tiny space and one epoch of each phase: checks that the bench runs (for tests).
+QUICK = ["search.epochs=2", "search.warmup_epochs=1", "search.batch_size=128",
+         "search.space.stem_channels=8", "search.space.head_channels=16",
+         "search.space.stages=[[1, 8, 1, 1], [3, 8, 2, 1], [3, 16, 1, 2]]",
+         "train.epochs=1", "train.batch_size=128"]
+ROWS = ("search_arch_latency_ms", "estimated_latency_ms", "measured_latency_ms",
+        "params", "test_accuracy", "search_time_s", "train_time_s")
+SPEEDUP, ACCURACY_LOSS = 0.8, 0.01  # targets: with/without latency, accuracy points
+ROUNDS, REPEATS, WARMUP = 10, 200, 20  # side-by-side timing
+
+
+def run(name: str, folder: Path, quick: bool) -> dict:
+    """One search and retraining through main.py; its summary.json."""
+    out = folder / name
+    args = [sys.executable, str(ROOT / "main.py"), "--config", str(CONFIG),
+            "--output-path", str(out), "--overwrite", "quiet=true"]
+    args += RUNS[name] + (QUICK if quick else [])
+    result = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+    if result.returncode != 0:
+        raise SystemExit(f"the {name} run failed ({' '.join(args)}):\n{result.stderr}")
+    return json.loads((out / "summary.json").read_text())
+
+
+def side_by_side(archs: dict) -> dict:
+    """Estimated (one profile) and measured (alternating rounds) latency, batch 1, of
+    the networks of ``archs`` (name -> arch.json), on the CPU."""
+    import nnabla as nn
+
+    from nnabla_nas.contrib.estimator.latency import LatencyEstimator
+    from nnabla_nas.contrib.estimator.measure import (forward_runner, summarize,
+                                                      time_round_robin)
+    from nnabla_nas.contrib.spaces import SEARCH_SPACES
+    from nnabla_nas.dataset import DATASETS
+
+    space = SEARCH_SPACES.get("proxylessnas")
+    options = space.TrainConfig()
+    digits = DATASETS.get("digits")
+    shape = (1,) + tuple(digits.load(digits.Config(), 0).shape)
+    estimator, runners, estimated = LatencyEstimator(context="cpu"), [], {}
+    for name, path in archs.items():
+        net = space.build_train(space.load_arch(path), options, shape[1:], 10,
+                                np.random.RandomState(0))
+        net.apply(training=False)
+        x = nn.Variable.from_numpy_array(np.random.RandomState(0).randn(*shape))
+        out = net(x)
+        estimated[name] = float(estimator.get_estimation(net))
+        runners.append(forward_runner([out]))
+    samples = time_round_robin(runners, WARMUP, REPEATS, ROUNDS)
+    measured = {name: summarize(s, "lower_quartile") for name, s in zip(archs, samples)}
+    return {"estimated_latency_ms": estimated, "measured_latency_ms": measured}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="a tiny space, two search epochs and one training epoch")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="keep the runs' output folders in DIR (default: a temporary "
+                             "folder, removed)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="pnas_latency_") as tmp:
+        folder = Path(args.keep or tmp)
+        summaries = {name: run(name, folder, args.quick) for name in RUNS}
+        archs = {name: s["arch_path"] for name, s in summaries.items()}
+        arch_text = {name: _arch(path) for name, path in archs.items()}
+        here = side_by_side(archs)
+    import nnabla as nn
+
+    print(f"ProxylessNAS on the digits without and with a latency regularizer: "
+          f"{CONFIG.relative_to(ROOT)}{' --quick' if args.quick else ''}, both runs seed "
+          f"{_seed()}; nnabla {nn.__version__}, {cpu_model()}")
+    for name in RUNS:
+        print(f"  architecture {name:8} {arch_text[name]}")
+    print(f"{'':36}{'without':>12}{'with':>12}{'with/without':>14}")
+    rows = [(key, summaries["without"].get(key), summaries["with"].get(key))
+            for key in ROWS]
+    rows += [(f"{key} (side by side)", here[key]["without"], here[key]["with"])
+             for key in ("estimated_latency_ms", "measured_latency_ms")]
+    for key, a, b in rows:
+        ratio = f"{b / a:14.3f}" if a and b is not None else f"{'':14}"
+        print(f"{key:36}{_cell(a)}{_cell(b)}{ratio}")
+    speed = {key: here[key]["with"] / here[key]["without"] for key in here}
+    loss = round(summaries["without"]["test_accuracy"] - summaries["with"]["test_accuracy"], 6)
+    met = all(r <= SPEEDUP for r in speed.values()) and loss <= ACCURACY_LOSS
+    print(f"with/without side by side: estimated {speed['estimated_latency_ms']:.3f}, "
+          f"measured {speed['measured_latency_ms']:.3f} (target <= {SPEEDUP}); test "
+          f"accuracy lost {100 * loss:+.2f} points (target <= {100 * ACCURACY_LOSS:.0f}): "
+          f"{'met' if met else 'missed'}")
+
+
+def _cell(value) -> str:
+    if value is None:
+        return f"{'-':>12}"
+    if isinstance(value, int):
+        return f"{value:12d}"
+    return f"{value:12.4f}"
+
+
+def _arch(path: str) -> str:
+    from nnabla_nas.contrib.pnas import load_genotype
+    return str(load_genotype(path))
+
+
+def _seed() -> int:
+    from nnabla_nas.cli import load_config
+    return load_config(str(CONFIG), []).seed
+
+
+if __name__ == "__main__":
+    main()
