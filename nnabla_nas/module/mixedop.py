@@ -160,13 +160,13 @@ class MixedOp(Module):
         if other is None:
             return out * self._gate(k, out.ndim)
         # The other candidate's gate is 0 in the forward pass, so no gradient flows back
-        # through it: it runs on an unlinked view of the input, and none of its
-        # intermediate values are kept for backward (only its output, for the gate).
-        # The view shares the input's buffer, which the forward computes only if the
-        # active candidate reads the input: a Zero does not.
-        if not isinstance(self.ops[k], Zero):
-            input = input.get_unlinked_variable(need_grad=False)
-        return self._binary_gates(k, other, out, self.ops[other](input))
+        # through it: it runs on a copy of the input that does not need a gradient, so
+        # backward stops there and none of its intermediate values are kept (only its
+        # output, for the gate). A copy, not an unlinked view: the graph must know the
+        # candidate reads the input, or the forward may release the input first.
+        blocked = F.identity(input)
+        blocked.need_grad = False
+        return self._binary_gates(k, other, out, self.ops[other](blocked))
 
     def _weights(self):
         n = len(self.ops)
