@@ -25,6 +25,7 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
     "config_reference",
+    "myst_parser",
 ]
 
 # Google-style docstrings only.
