@@ -23,6 +23,8 @@ set (VmHWM, reset through ``/proc/self/clear_refs``) during the next steps minus
 resident set before them: the activations, backward buffers and scratch a step needs.
 Parameters are reported apart (float32 MiB, batch-norm statistics included).
 
+On a shared 2-core machine the bench takes about 8 minutes (3 repeats).
+
 Reproduce with (Linux only: it reads ``/proc/self/status``)::
 
     make venv && .venv/bin/python bench/pnas_memory.py [--repeats 3] [--quick]
