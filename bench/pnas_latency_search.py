@@ -18,10 +18,9 @@ networks are also estimated with one profile and timed side by side in this proc
 those are the verdict: with/without should be at most 0.8 (20 % faster), estimated
 and measured, with at most one point of test accuracy lost.
 
-Repeated runs of this bench found different architectures with the same seed (the
-latency-regularized run depends on a profile taken under the machine's load, but the
-plain run varied too), so its figures vary from run to run. On a shared 2-core machine
-one run takes 4 to 8 minutes.
+The latency-regularized search depends on a CPU profile taken under the machine's
+load, so its architecture can differ between runs with one seed. On a shared 2-core
+machine one run takes 4 to 8 minutes.
 
 Reproduce with::
 
