@@ -1,5 +1,6 @@
 """The networks the export tests run: a DARTS train network with every candidate
-operation, and a random MobileNetV2-style network, with random batch-norm statistics."""
+operation, a random MobileNetV2-style network, and a ProxylessNAS retrained network,
+with random batch-norm statistics."""
 from __future__ import annotations
 
 from typing import Callable, Dict, NamedTuple, Tuple
@@ -46,7 +47,21 @@ def mobilenet() -> Case:
                                    "blocks": [list(b) for b in net.specs]})
 
 
-NETWORKS: Dict[str, Callable[[], Case]] = {"darts": darts, "mobilenet": mobilenet}
+def proxylessnas() -> Case:
+    """The ProxylessNAS space's retrained network: every candidate kind (kernels 3, 5,
+    7, expansions 3 and 6, a skip), with stride-2 blocks and the small stem."""
+    from nnabla_nas.contrib.pnas import TrainNet as PnasTrainNet
+    from nnabla_nas.contrib.pnas import plain_mobilenet_v2_arch
+
+    plain = plain_mobilenet_v2_arch([[1, 8, 1, 1], [3, 16, 3, 2], [6, 24, 4, 2]],
+                                    stem="small", stem_channels=8, head_channels=32)
+    arch = plain.with_ops(["k3_e3", "k5_e6", "skip", "k7_e3", "k3_e6", "k5_e3", "k7_e6"])
+    net = PnasTrainNet(arch, in_channels=3, num_classes=10, dropout=0.2)
+    return Case(net, (3, 16, 16), arch.to_dict())
+
+
+NETWORKS: Dict[str, Callable[[], Case]] = {"darts": darts, "mobilenet": mobilenet,
+                                           "proxylessnas": proxylessnas}
 
 
 def randomize_batch_norms(net: Mo.Module, seed: int = 0) -> Mo.Module:
