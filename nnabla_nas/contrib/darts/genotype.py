@@ -34,6 +34,7 @@ from typing import Any, Dict, List, Sequence, Tuple, Union
 import numpy as np
 
 from ...module.mixedop import softmax
+from ..archfile import check_header, is_int, read_json_strict
 from .ops import CANDIDATES, PRIMITIVES
 
 #: The ``space`` field of ``arch.json``.
@@ -53,10 +54,6 @@ def num_edges(num_nodes: int) -> int:
     return num_nodes * (num_nodes + 3) // 2
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _check_cell(source: str, key: str, cell: Any) -> Cell:
     """``cell`` as a tuple of ``(op_name, input_index)`` pairs, or a ValueError naming
     ``source`` and the bad key."""
@@ -74,7 +71,7 @@ def _check_cell(source: str, key: str, cell: Any) -> Cell:
         if not isinstance(op, str) or op not in CANDIDATES:
             raise ValueError(f"{where}[0]: {CANDIDATES.unknown_message(op)}")
         node = n // 2
-        if not _is_int(index) or not 0 <= index < node + 2:
+        if not is_int(index) or not 0 <= index < node + 2:
             raise ValueError(f"{where}[1]: expected an input index in 0..{node + 1} "
                              f"(node {node} takes the two cell inputs 0, 1 and the "
                              f"earlier nodes), got {index!r}")
@@ -88,7 +85,7 @@ def _check_concat(source: str, key: str, concat: Any, num_nodes: int) -> Tuple[i
         raise ValueError(f"{source}: {key}: expected a non-empty list of node states, "
                          f"got {concat!r}")
     for n, state in enumerate(concat):
-        if not _is_int(state) or not 2 <= state < num_nodes + 2:
+        if not is_int(state) or not 2 <= state < num_nodes + 2:
             raise ValueError(f"{source}: {key}[{n}]: expected a node state in "
                              f"2..{num_nodes + 1} (states 0 and 1 are the cell inputs), "
                              f"got {state!r}")
@@ -157,23 +154,7 @@ class Genotype:
         Raises:
             ValueError: naming ``source`` and the bad key.
         """
-        if not isinstance(data, dict):
-            raise ValueError(f"{source}: expected a JSON object with keys {list(_KEYS)}, "
-                             f"got {type(data).__name__}")
-        # The space first: a file of another space has other keys, and saying so is
-        # more useful than naming the first key it lacks.
-        if "space" in data and data["space"] != SPACE:
-            raise ValueError(f"{source}: space: expected {SPACE!r}, got {data['space']!r}"
-                             " (an architecture of another search space)")
-        for key in data:
-            if key not in _KEYS:
-                raise ValueError(f"{source}: {key}: unknown key; expected {list(_KEYS)}")
-        for key in _KEYS:
-            if key not in data:
-                raise ValueError(f"{source}: {key}: missing key")
-        if not _is_int(data["version"]) or data["version"] != VERSION:
-            raise ValueError(f"{source}: version: expected {VERSION}, got "
-                             f"{data['version']!r}")
+        check_header(source, data, SPACE, VERSION, _KEYS)
         fields = {}
         for kind in _CELLS:
             fields[kind] = _check_cell(source, kind, data[kind])
@@ -282,16 +263,6 @@ def save_genotype(genotype: Genotype, path: PathLike) -> None:
             os.remove(tmp)
 
 
-def _no_duplicate_keys(source: str):
-    def hook(pairs):
-        keys = [k for k, _ in pairs]
-        for k in keys:
-            if keys.count(k) > 1:
-                raise ValueError(f"{source}: {k}: key given more than once")
-        return dict(pairs)
-    return hook
-
-
 def load_genotype(path: PathLike) -> Genotype:
     """Read a genotype written by :func:`save_genotype`, validated strictly.
 
@@ -301,11 +272,4 @@ def load_genotype(path: PathLike) -> Genotype:
             unknown candidate operation 'sep_conv_9x9'; did you mean 'sep_conv_5x5'?
             Valid names: ...``.
     """
-    source = os.fspath(path)
-    with open(source, encoding="utf-8") as f:
-        text = f.read()
-    try:
-        data = json.loads(text, object_pairs_hook=_no_duplicate_keys(source))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{source}: not valid JSON: {e}") from e
-    return Genotype.from_dict(data, source)
+    return Genotype.from_dict(read_json_strict(path), os.fspath(path))

@@ -41,6 +41,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Sequence, Tuple, Union
 
 from ...utils.output import atomic_write_text
+from ..archfile import check_header, check_keys, is_int, read_json_strict
 from .blocks import EXPANSIONS, IMAGENET_STAGES, KERNELS, check_stages, make_divisible
 
 #: The ``space`` field of ``arch.json``.
@@ -60,10 +61,6 @@ PathLike = Union[str, "os.PathLike[str]"]
 _KEYS = ("space", "version", "stem", "stem_channels", "head_channels", "blocks")
 _BLOCK_KEYS = ("op", "out_channels", "stride", "searched")
 _OP = re.compile(r"^k(\d+)_e(\d+)$")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def op_shape(name: str) -> Tuple[int, int]:
@@ -112,10 +109,10 @@ def _check_block(where: str, op: Any, out_channels: Any, stride: Any,
     :func:`_check_genotype`)."""
     if not isinstance(op, str):
         raise ValueError(f"{where}.op: expected an op name, got {op!r}")
-    if not _is_int(out_channels) or out_channels < 1:
+    if not is_int(out_channels) or out_channels < 1:
         raise ValueError(f"{where}.out_channels: expected a positive int, got "
                          f"{out_channels!r}")
-    if not _is_int(stride) or stride not in (1, 2):
+    if not is_int(stride) or stride not in (1, 2):
         raise ValueError(f"{where}.stride: expected 1 or 2, got {stride!r}")
     if not isinstance(searched, bool):
         raise ValueError(f"{where}.searched: expected true or false, got {searched!r}")
@@ -150,7 +147,7 @@ class Block:
 
 def _check_channels(prefix: str, stem_channels: Any, head_channels: Any) -> None:
     for key, value in (("stem_channels", stem_channels), ("head_channels", head_channels)):
-        if not _is_int(value) or value < 1:
+        if not is_int(value) or value < 1:
             raise ValueError(f"{prefix}{key}: expected a positive int, got {value!r}")
 
 
@@ -261,18 +258,7 @@ class Genotype:
         Raises:
             ValueError: naming ``source`` and the bad key.
         """
-        if not isinstance(data, dict):
-            raise ValueError(f"{source}: expected a JSON object with keys {list(_KEYS)}, "
-                             f"got {type(data).__name__}")
-        # The space first: a file of another space has other keys, and saying so is
-        # more useful than naming the first key it lacks.
-        if "space" in data and data["space"] != SPACE:
-            raise ValueError(f"{source}: space: expected {SPACE!r}, got {data['space']!r}"
-                             " (an architecture of another search space)")
-        _check_keys(source, "", data, _KEYS)
-        if not _is_int(data["version"]) or data["version"] != VERSION:
-            raise ValueError(f"{source}: version: expected {VERSION}, got "
-                             f"{data['version']!r}")
+        check_header(source, data, SPACE, VERSION, _KEYS)
         blocks = data["blocks"]
         if isinstance(blocks, list):
             blocks = [_block_from_dict(source, f"blocks[{i}]", entry)
@@ -283,20 +269,11 @@ class Genotype:
         return cls(**fields)
 
 
-def _check_keys(source: str, prefix: str, data: dict, keys: Sequence[str]) -> None:
-    for key in data:
-        if key not in keys:
-            raise ValueError(f"{source}: {prefix}{key}: unknown key; expected {list(keys)}")
-    for key in keys:
-        if key not in data:
-            raise ValueError(f"{source}: {prefix}{key}: missing key")
-
-
 def _block_from_dict(source: str, key: str, entry: Any) -> Block:
     if not isinstance(entry, dict):
         raise ValueError(f"{source}: {key}: expected an object with keys "
                          f"{list(_BLOCK_KEYS)}, got {entry!r}")
-    _check_keys(source, f"{key}.", entry, _BLOCK_KEYS)
+    check_keys(source, f"{key}.", entry, _BLOCK_KEYS)
     _check_block(f"{source}: {key}", **entry)
     return Block(**entry)
 
@@ -371,20 +348,4 @@ def load_genotype(path: PathLike) -> Genotype:
         ValueError: naming the file and the bad key, e.g. ``arch.json: blocks[3].op:
             unknown candidate operation 'k9_e6'; did you mean ...``.
     """
-    source = os.fspath(path)
-    with open(source, encoding="utf-8") as f:
-        text = f.read()
-
-    def unique(pairs):
-        seen = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise ValueError(f"{source}: {key}: key given more than once")
-            seen.add(key)
-        return dict(pairs)
-
-    try:
-        data = json.loads(text, object_pairs_hook=unique)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{source}: not valid JSON: {e}") from None
-    return Genotype.from_dict(data, source)
+    return Genotype.from_dict(read_json_strict(path), os.fspath(path))
