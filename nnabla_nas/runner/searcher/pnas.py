@@ -69,6 +69,7 @@ class ProxylessNasSearcher(Searcher):
         if not self.mixed:
             raise ValueError("proxylessnas searcher: the search space has no MixedOp")
         self.arch_params = model.get_arch_parameters(grad_only=True)
+        self.weights = list(model.get_net_parameters().values())
         self.baseline: Optional[float] = None
         self.rejected = 0
 
@@ -142,7 +143,7 @@ class ProxylessNasSearcher(Searcher):
         self.arch_optimizer.zero_grad()
         # Only alpha is updated: without weight gradients, backward needs fewer of the
         # forward's buffers (clear_no_need_grad frees them) and less time.
-        weights = [(p, p.need_grad) for p in self.model.get_net_parameters().values()]
+        weights = [(p, p.need_grad) for p in self.weights]
         for p, _ in weights:
             p.need_grad = False
         try:
