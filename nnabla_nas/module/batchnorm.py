@@ -62,13 +62,33 @@ class BatchNormalization(Module):
         self.var = Parameter(shape, False, init["var"])
 
     def call(self, input):
+        return self._normalize(input, self.beta, self.gamma)
+
+    def folds_scale(self) -> bool:
+        return not self._output_stat
+
+    def call_scaled(self, input, scale):
+        """``scale * self(input)`` as one normalization with ``scale * beta`` and
+        ``scale * gamma``: the same values and gradients, and no output kept for
+        backward (a normalization's backward needs only its input and statistics)."""
+        if not self.folds_scale():
+            return super().call_scaled(input, scale)
+        self._record_inputs(input)
+        scale = F.reshape(scale, (1,) * self._n_dims)
+        if self._fix_parameters and not self.beta.d.any():  # constant 0: stays 0
+            beta = self.beta
+        else:
+            beta = self.beta * scale
+        return self._normalize(input, beta, self.gamma * scale)
+
+    def _normalize(self, input, beta, gamma):
         name = type(self).__name__
         C.variable(name, input, ndim=self._n_dims)
         C.axis_size(name, input, self._axes[0], self._n_features, "features")
         if self._output_stat and not self.training:
             raise ValueError(f"{name}: output_stat: batch statistics exist only in "
                              "training mode; set training=True or output_stat=False")
-        return F.batch_normalization(input, self.beta, self.gamma, self.mean, self.var,
+        return F.batch_normalization(input, beta, gamma, self.mean, self.var,
                                      axes=self._axes, decay_rate=self._decay_rate,
                                      eps=self._eps, batch_stat=self.training,
                                      output_stat=self._output_stat)

@@ -91,10 +91,25 @@ class Sequential(ModuleList):
         super().__init__(modules)
 
     def call(self, *inputs: Any) -> Any:
+        return self._run(list(self), inputs)
+
+    @staticmethod
+    def _run(modules, inputs: tuple) -> Any:
         out = inputs
-        for module in self:
+        for module in modules:
             out = module(*out) if isinstance(out, tuple) else module(out)
         return out
+
+    def folds_scale(self) -> bool:
+        return len(self) > 0 and self[-1].folds_scale()
+
+    def call_scaled(self, input, scale):
+        """The last module's :meth:`~Module.call_scaled` on the others' output."""
+        if not self.folds_scale():
+            return super().call_scaled(input, scale)
+        self._record_inputs(input)
+        modules = list(self)
+        return modules[-1].call_scaled(self._run(modules[:-1], (input,)), scale)
 
 
 class ParameterList(_IndexedChildren, Module):

@@ -6,6 +6,7 @@ from collections import OrderedDict
 from typing import Any, Iterator, Mapping, Optional, Tuple
 
 import nnabla as nn
+import nnabla.functions as F
 import numpy as np
 
 from .parameter import Parameter
@@ -320,12 +321,30 @@ class Module:
 
     # ------------------------------------------------------------------ computation
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        self.input_shapes = [tuple(x.shape) for x in args if isinstance(x, nn.Variable)]
+        self._record_inputs(*args)
         return self.call(*args, **kwargs)
+
+    def _record_inputs(self, *args: Any) -> None:
+        self.input_shapes = [tuple(x.shape) for x in args if isinstance(x, nn.Variable)]
 
     def call(self, *args: Any, **kwargs: Any) -> Any:
         """The computation of the module; subclasses override it."""
         raise NotImplementedError(f"{type(self).__name__} does not define call()")
+
+    def folds_scale(self) -> bool:
+        """Whether :meth:`call_scaled` folds its scale into this module's last function
+        (an affine normalization), so that the scaled output needs no product, and no
+        buffer, of its own. False unless a subclass says otherwise."""
+        return False
+
+    def call_scaled(self, input: nn.Variable, scale: nn.Variable) -> nn.Variable:
+        """``scale * self(input)``, with ``scale`` a one-element variable: how
+        :class:`~nnabla_nas.module.MixedOp` weights a candidate whose
+        :meth:`folds_scale` is True. This default multiplies the output; modules that
+        end in a normalization fold ``scale`` into its gamma and beta instead, which
+        gives the same values and gradients without keeping the output for backward."""
+        out = self(input)
+        return out * F.reshape(scale, (1,) * out.ndim)
 
     # ---------------------------------------------------------------- representation
     def extra_repr(self) -> str:

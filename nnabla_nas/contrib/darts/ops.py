@@ -57,7 +57,29 @@ def _depthwise(channels: int, kernel: int, stride: int, pad: int,
                      dilation=(dilation, dilation), with_bias=False)
 
 
-class ReLUConvBN(Module):
+class _NormalizedOutput(Module):
+    """A candidate whose output is its last module's (a batch normalization, or a
+    :class:`~nnabla_nas.module.Sequential` ending in one): ``call_scaled`` folds
+    :class:`~nnabla_nas.module.MixedOp`'s weight into that normalization."""
+
+    def _features(self, input):
+        raise NotImplementedError  # everything before self._last()
+
+    def _last(self) -> Module:
+        return self.bn
+
+    def call(self, input):
+        return self._last()(self._features(input))
+
+    def folds_scale(self) -> bool:
+        return self._last().folds_scale()
+
+    def call_scaled(self, input, scale):
+        self._record_inputs(input)
+        return self._last().call_scaled(self._features(input), scale)
+
+
+class ReLUConvBN(_NormalizedOutput):
     """ReLU, convolution (no bias), batch normalization.
 
     Args:
@@ -78,14 +100,14 @@ class ReLUConvBN(Module):
                             stride=(stride, stride), with_bias=False)
         self.bn = _batch_norm(out_channels, affine)
 
-    def call(self, input):
-        return self.bn(self.conv(self.relu(input)))
+    def _features(self, input):
+        return self.conv(self.relu(input))
 
     def extra_repr(self) -> str:
         return self._settings
 
 
-class FactorizedReduce(Module):
+class FactorizedReduce(_NormalizedOutput):
     """Halves the spatial size without losing every other pixel.
 
     ReLU, then two 1x1 convolutions of stride 2 with ``out_channels // 2`` outputs each:
@@ -116,20 +138,19 @@ class FactorizedReduce(Module):
         self.conv2 = _pointwise(in_channels, out_channels // 2, stride=2)
         self.bn = _batch_norm(out_channels, affine)
 
-    def call(self, input):
+    def _features(self, input):
         C.variable(type(self).__name__, input, ndim=4)
         x = self.relu(input)
         h, w = x.shape[2:]
         shifted = F.slice(x, start=(0, 0, 1, 1), stop=(x.shape[0], x.shape[1], h, w))
         shifted = F.pad(shifted, (0, 1, 0, 1))
-        out = F.concatenate(self.conv1(x), self.conv2(shifted), axis=1)
-        return self.bn(out)
+        return F.concatenate(self.conv1(x), self.conv2(shifted), axis=1)
 
     def extra_repr(self) -> str:
         return self._settings
 
 
-class SepConv(Module):
+class SepConv(_NormalizedOutput):
     """Two stacked separable convolutions, each ReLU, depthwise, pointwise, BN.
 
     The first unit carries the stride and keeps ``in_channels``; the second maps to
@@ -155,14 +176,17 @@ class SepConv(Module):
                                     _pointwise(in_channels, out_channels),
                                     _batch_norm(out_channels, affine))
 
-    def call(self, input):
-        return self.second(self.first(input))
+    def _features(self, input):
+        return self.first(input)
+
+    def _last(self) -> Module:
+        return self.second
 
     def extra_repr(self) -> str:
         return self._settings
 
 
-class DilConv(Module):
+class DilConv(_NormalizedOutput):
     """A dilated separable convolution: ReLU, dilated depthwise, pointwise, BN.
 
     Args:
@@ -185,8 +209,8 @@ class DilConv(Module):
         self.pointwise = _pointwise(in_channels, out_channels)
         self.bn = _batch_norm(out_channels, affine)
 
-    def call(self, input):
-        return self.bn(self.pointwise(self.depthwise(self.relu(input))))
+    def _features(self, input):
+        return self.pointwise(self.depthwise(self.relu(input)))
 
     def extra_repr(self) -> str:
         return self._settings
