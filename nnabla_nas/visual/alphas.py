@@ -247,9 +247,13 @@ def alpha_figure(history: Mapping[str, Any], candidate_names: CandidateNames = N
     cols = min(len(panels), math.ceil(math.sqrt(1.5 * len(panels))))
     rows = math.ceil(len(panels) / cols)
     shared = all(names == panels[0][2] for _, _, names in panels)
-    fig = Figure(figsize=(2.6 * cols, 2.0 * rows + (0.5 if shared else 0)),
-                 layout="constrained")
+    width, height = 2.6 * cols, 2.0 * rows + (0.5 if shared else 0)
+    fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
+    # Fixed margins in inches (room for tick labels, titles and the shared legend):
+    # matplotlib's constrained layout measures every text and took most of the time.
+    fig.subplots_adjust(left=0.55 / width, right=1 - 0.15 / width, bottom=0.45 / height,
+                        top=1 - (0.65 if shared else 0.3) / height, wspace=0.3, hspace=0.5)
     most = max(len(names) for _, _, names in panels)
     cmap = colormaps["tab10" if most <= 10 else "tab20" if most <= 20 else "viridis"]
     colours = [cmap(i / max(most - 1, 1)) if most > 20 else cmap(i) for i in range(most)]
@@ -270,8 +274,8 @@ def alpha_figure(history: Mapping[str, Any], candidate_names: CandidateNames = N
             ax.legend(fontsize=6)
     if shared:
         handles, labels = fig.axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside upper center",
-                   ncols=min(len(labels), 8), fontsize=8)
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1.0),
+                   ncols=min(len(labels), 8), fontsize=8, frameon=False)
     return fig
 
 
