@@ -4,14 +4,13 @@ file, and no output that could be mistaken for a result."""
 import json
 import pickle
 
-import h5py
 import numpy as np
 import pytest
 import yaml
 
 from nnabla_nas.cli import load_config, main
 from nnabla_nas.config.loader import to_dict
-from nnabla_nas.runner.checkpoint import Checkpointer
+from nnabla_nas.runner.checkpoint import Checkpointer, read_arrays
 
 SEARCH = {"seed": 0, "quiet": True, "search": {
     "epochs": 1, "batch_size": 64,
@@ -110,8 +109,8 @@ def damaged_checkpoints(tmp):
                                                     sort_keys=False))
     ck = out / "checkpoints" / "search" / "00001-000000"
     ck.mkdir(parents=True)
-    (ck / "params.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
-    (ck / "manifest.json").write_text(json.dumps({"params.h5": "0" * 64}))
+    (ck / "params.npz").write_bytes(b"PK\x03\x04 truncated")
+    (ck / "manifest.json").write_text(json.dumps({"params.npz": "0" * 64}))
     return path
 
 
@@ -273,8 +272,7 @@ def test_a_diverging_run_stops_naming_step_and_quantity_and_keeps_good_checkpoin
     checkpoints = Checkpointer(str(out / "checkpoints" / "search"))
     tag = checkpoints.latest()
     assert tag is not None and checkpoints.verify(tag) is None
-    with h5py.File(out / "checkpoints" / "search" / tag / "params.h5", "r") as f:
-        f.visititems(lambda k, v: None if not isinstance(v, h5py.Dataset)
-                     else np.testing.assert_array_equal(np.isfinite(v[()]), True, err_msg=k))
+    for k, v in read_arrays(str(out / "checkpoints" / "search" / tag / "params.npz")).items():
+        np.testing.assert_array_equal(np.isfinite(v), True, err_msg=k)
     for name in RESULTS:
         assert not (out / name).exists(), name

@@ -98,3 +98,38 @@ class Optimizer:
     def load_states(self, path: str) -> None:
         """Restore the solver's state written by :meth:`save_states`."""
         self.solver.load_states(path)
+
+    def state_arrays(self) -> "OrderedDict[str, np.ndarray]":
+        """The solver's state as named arrays: ``<param>/<buffer>`` for each buffer
+        (momentum, Adam's moments) and ``<param>#t`` for each update count."""
+        out = OrderedDict()
+        for name, state in self.solver.get_states().items():
+            for key, buffer in state.pstate.items():
+                out[f"{name}/{key}"] = np.array(buffer.d)
+            out[f"{name}#t"] = np.array(state.t, dtype=np.int64)
+        return out
+
+    def load_state_arrays(self, arrays: Mapping[str, np.ndarray],
+                          source: str = "the given arrays") -> None:
+        """Restore the state :meth:`state_arrays` returned, all or nothing.
+
+        Raises:
+            KeyError: naming ``source`` and the missing or unexpected names.
+        """
+        states = self.solver.get_states()
+        wanted = [f"{n}/{k}" for n, s in states.items() for k in s.pstate] + \
+            [f"{n}#t" for n in states]
+        missing = [k for k in wanted if k not in arrays]
+        unexpected = sorted(set(arrays) - set(wanted))
+        mismatched = [f"{n}/{k}: {arrays[f'{n}/{k}'].shape} in source, {b.shape} here"
+                      for n, s in states.items() for k, b in s.pstate.items()
+                      if f"{n}/{k}" in arrays and arrays[f"{n}/{k}"].shape != b.shape]
+        if missing or unexpected or mismatched:
+            raise KeyError(f"{source}: optimizer state does not fit: missing "
+                           f"{missing[:5]}, unexpected {unexpected[:5]}, other shapes "
+                           f"{mismatched[:5]}")
+        for name, state in states.items():
+            for key, buffer in state.pstate.items():
+                buffer.d = arrays[f"{name}/{key}"]
+            state.t = int(arrays[f"{name}#t"])
+        self.solver.set_states(states)

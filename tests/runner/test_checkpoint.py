@@ -1,4 +1,5 @@
 """Checkpoints: run-state encoding, save/load, pruning, damage detection and fallback."""
+import hashlib
 import json
 import os
 from collections import OrderedDict
@@ -142,14 +143,12 @@ def test_save_leaves_no_temporary_folder(tmp_path):
     saved_run(tmp_path, epochs=3)
     assert not [n for n in os.listdir(tmp_path) if ".tmp-" in n]
     for tag in ("epoch-00002", "epoch-00003"):
-        assert sorted(os.listdir(tmp_path / tag)) == ["manifest.json", "net.opt.h5",
-                                                      "params.h5", "state.json"]
+        assert sorted(os.listdir(tmp_path / tag)) == ["manifest.json", "net.opt.npz",
+                                                      "params.npz", "state.json"]
 
 
 class BrokenOptimizer:
-    def save_states(self, path):
-        with open(path, "wb") as f:
-            f.write(b"half")
+    def state_arrays(self):
         raise OSError("disk full")
 
 
@@ -173,7 +172,7 @@ def alter_state(path):
     path.write_text(json.dumps(state))
 
 
-@pytest.mark.parametrize("damage, name", [(truncate, "params.h5"),
+@pytest.mark.parametrize("damage, name", [(truncate, "params.npz"),
                                           (alter_state, "state.json")])
 def test_damaged_newest_checkpoint_is_detected_and_the_previous_one_used(tmp_path, damage,
                                                                          name):
@@ -196,13 +195,13 @@ def test_damaged_newest_checkpoint_is_detected_and_the_previous_one_used(tmp_pat
 
 def test_missing_file_is_detected(tmp_path):
     ck, _, _, _ = saved_run(tmp_path, epochs=1)
-    os.remove(tmp_path / "epoch-00001" / "net.opt.h5")
-    assert "net.opt.h5: missing" in ck.verify("epoch-00001")
+    os.remove(tmp_path / "epoch-00001" / "net.opt.npz")
+    assert "net.opt.npz: missing" in ck.verify("epoch-00001")
 
 
 def test_every_checkpoint_damaged_raises(tmp_path):
     ck, _, _, _ = saved_run(tmp_path, epochs=2)
-    truncate(tmp_path / "epoch-00001" / "params.h5")
+    truncate(tmp_path / "epoch-00001" / "params.npz")
     alter_state(tmp_path / "epoch-00002" / "state.json")
     warnings = []
     with pytest.raises(CheckpointError, match="no intact checkpoint") as info:
@@ -225,3 +224,72 @@ def test_loading_into_parameters_of_another_shape_raises(tmp_path):
 def test_arrays_saved_before_shapes_were_recorded_still_decode():
     old = {"__ndarray__": [[1, 2], [3, 4]], "dtype": "int64"}
     np.testing.assert_array_equal(decode(old), np.array([[1, 2], [3, 4]]))
+
+
+ADAM = OptimizerConfig(name="adam", lr=0.01, weight_decay=0.0, grad_clip=0.0,
+                       schedule="constant")
+
+
+@pytest.mark.parametrize("config", [CONFIG, ADAM], ids=["sgd", "adam"])
+def test_optimizer_state_round_trips_with_update_counts(tmp_path, config):
+    params = make_params()
+    opt = Optimizer(config, params, total_steps=10)
+    for seed in range(3):
+        step(params, opt, seed)
+    Checkpointer(str(tmp_path)).save("epoch-00001", params, {"net": opt}, {})
+    restored = make_params(seed=5)
+    restored_opt = Optimizer(config, restored, total_steps=10)
+    Checkpointer(str(tmp_path)).load("epoch-00001", restored, {"net": restored_opt})
+    assert [s.t for s in restored_opt.solver.get_states().values()] == [3, 3]
+    step(params, opt, 10)  # Adam's bias correction depends on t: the same next step
+    step(restored, restored_opt, 10)
+    for k in params:
+        np.testing.assert_array_equal(restored[k].d, params[k].d)
+
+
+def test_optimizer_state_of_another_optimizer_is_refused_naming_the_file(tmp_path):
+    ck, _, _, _ = saved_run(tmp_path, epochs=1)  # sgd: momentum buffers only
+    other = make_params()
+    with pytest.raises(CheckpointError, match=r"net\.opt\.npz.*does not fit.*missing"):
+        ck.load("epoch-00001", other, {"net": Optimizer(ADAM, other, 10)})
+
+
+def test_checkpoints_of_earlier_versions_in_nnabla_formats_still_load(tmp_path):
+    import nnabla as nn
+
+    params = make_params()
+    opt = Optimizer(CONFIG, params, total_steps=10)
+    step(params, opt, 0)
+    folder = tmp_path / "epoch-00001"
+    folder.mkdir()
+    nn.save_parameters(str(folder / "params.h5"), params)
+    opt.save_states(str(folder / "net.opt.h5"))
+    (folder / "state.json").write_text(json.dumps({"epoch": 0}))
+    manifest = {n: hashlib.sha256((folder / n).read_bytes()).hexdigest()
+                for n in os.listdir(folder)}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    ck = Checkpointer(str(tmp_path))
+    assert ck.verify("epoch-00001") is None
+    restored = make_params(seed=5)
+    restored_opt = Optimizer(CONFIG, restored, total_steps=10)
+    assert ck.load("epoch-00001", restored, {"net": restored_opt}) == {"epoch": 0}
+    step(params, opt, 10)
+    step(restored, restored_opt, 10)
+    for k in params:
+        np.testing.assert_array_equal(restored[k].d, params[k].d)
+
+
+def test_arrays_files_keep_any_name_and_the_order():
+    import tempfile
+
+    from nnabla_nas.runner.checkpoint import read_arrays, write_arrays
+
+    arrays = OrderedDict([("file", np.arange(3)), ("a/b#t", np.array(2)),
+                          ("allow_pickle", np.ones((2, 0), np.float32))])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "x.npz")
+        write_arrays(path, arrays)
+        back = read_arrays(path)
+    assert list(back) == list(arrays)
+    for k in arrays:
+        assert_same(back[k], arrays[k])
