@@ -30,7 +30,8 @@ def test_pnas_memory_prints_the_three_steps_and_the_ratios():
 
 
 def test_pnas_latency_search_runs_both_searches_and_prints_the_table(tmp_path):
-    lines = run_bench("pnas_latency_search.py", "--keep", str(tmp_path))
+    lines = run_bench("pnas_latency_search.py", "--keep", str(tmp_path),
+                      "--retrain-seeds", "1")
     assert lines[0].startswith("ProxylessNAS on the digits without and with a latency")
     assert lines[1].split()[:2] == ["architecture", "without"]
     assert lines[2].split()[:2] == ["architecture", "with"]
@@ -38,6 +39,11 @@ def test_pnas_latency_search_runs_both_searches_and_prints_the_table(tmp_path):
     assert {"search_arch_latency_ms", "estimated_latency_ms", "measured_latency_ms",
             "params", "test_accuracy"} <= rows
     assert lines[-1].startswith("with/without side by side: estimated ")
+    assert "mean test accuracy over 2 retrainings" in lines[-1]
     for name in ("without", "with"):
         assert (tmp_path / name / "summary.json").is_file()
         assert (tmp_path / name / "arch.json").is_file()
+        assert (tmp_path / f"{name}-seed1" / "summary.json").is_file()
+        retrained = [line for line in lines if line.startswith(
+            f"test_accuracy, retrained {name} ")]
+        assert len(retrained) == 1 and "(seeds 0-1; mean " in retrained[0]
