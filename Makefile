@@ -19,8 +19,9 @@ export PYTHON
 run: $(STAMP)
 	$(VPY) main.py --config examples/quickstart.yaml
 
+# On every core; tests sharing a module's fixtures (e.g. a reference run) stay together.
 test: $(STAMP)
-	$(VPY) -m pytest
+	$(VPY) -m pytest -n auto --dist loadfile
 
 docs: $(DOCS_STAMP)
 	$(VPY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
