@@ -59,6 +59,9 @@ def main(argv=None) -> int:
                              "lower_quartile, min; default median,lower_quartile,min)")
     parser.add_argument("--rounds", type=int, default=8,
                         help="round-robin passes over functions and networks (8)")
+    parser.add_argument("--network-rounds", type=int, default=40,
+                        help="round-robin passes over the networks, --rounds of them "
+                             "with the functions too (40)")
     parser.add_argument("--repeats", type=int, default=160,
                         help="timed forwards per network, over all rounds (160)")
     parser.add_argument("--function-repeats", type=int, default=24,
@@ -106,13 +109,22 @@ def main(argv=None) -> int:
     f_samples = [[] for _ in specs]
     n_samples = [[] for _ in graphs]
     start = time.perf_counter()
-    for r in range(rounds):
-        f_count = f_repeats // rounds + (r < f_repeats % rounds)
-        n_count = repeats // rounds + (r < repeats % rounds)
-        for samples, run in zip(f_samples, f_runs):
-            samples.extend(measure.time_calls(run, 2, f_count, sync))
+    # The networks are timed in many short passes (a few forwards each, after one that
+    # re-warms the caches), so that every network's samples spread over the whole
+    # measurement: minutes-long changes of the machine's load then shift them all
+    # alike. With 8 long passes the same network measured twice ranked 30 networks
+    # with Kendall tau of only 0.86-0.92 against itself here.
+    n_rounds = max(rounds, min(args.network_rounds, repeats))
+    f_rounds = [i * n_rounds // rounds for i in range(rounds)]  # spread evenly
+    for r in range(n_rounds):
+        if r in f_rounds:
+            i = f_rounds.index(r)
+            f_count = f_repeats // rounds + (i < f_repeats % rounds)
+            for samples, run in zip(f_samples, f_runs):
+                samples.extend(measure.time_calls(run, 2, f_count, sync))
+        n_count = repeats // n_rounds + (r < repeats % n_rounds)
         for samples, run in zip(n_samples, n_runs):
-            samples.extend(measure.time_calls(run, 10, n_count, sync))
+            samples.extend(measure.time_calls(run, 1, n_count, sync))
     measure_s = time.perf_counter() - start
     n_cal = len(calib_nets)
 
@@ -124,8 +136,9 @@ def main(argv=None) -> int:
           f"calibration on {n_cal} others (seeds {calib_seeds[0]}-{calib_seeds[-1]})")
     print(f"profiling: {report} (LatencyEstimator.profile, fresh table); "
           f"calibration: {n_cal} networks in {calib_s:.1f} s (LatencyEstimator.calibrate)")
-    print(f"measuring: {len(specs)} functions x {f_repeats} and {len(graphs)} networks "
-          f"x {repeats} forwards in {rounds} round-robin passes, {measure_s:.1f} s")
+    print(f"measuring: {len(specs)} functions x {f_repeats} in {rounds} and "
+          f"{len(graphs)} networks x {repeats} forwards in {n_rounds} round-robin passes, "
+          f"{measure_s:.1f} s")
     for stat in args.statistics.split(","):
         est = LatencyEstimator(statistic=stat)
         for spec, samples in zip(specs, f_samples):
