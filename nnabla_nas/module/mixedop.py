@@ -28,6 +28,11 @@ class MixedOp(Module):
     Modes:
         * ``'full'``: the softmax(alpha)-weighted sum of every candidate (DARTS). All
           candidates must give outputs of one shape; alpha gets the exact gradient.
+          :class:`~nnabla_nas.module.misc.Zero` candidates are not computed, and a
+          candidate whose :meth:`~Module.folds_scale` is True (one ending in a batch
+          normalization) takes its weight into that normalization's gamma and beta
+          (:meth:`~Module.call_scaled`), so its output need not be kept for alpha's
+          gradient; the others are summed in one matrix product.
         * ``'sample'``: one candidate drawn from softmax(alpha) runs (ProxylessNAS). The
           forward value is that candidate's output; alpha receives the binary-gate
           gradient of the drawn path, ``dL/dalpha = <dL/dy, y> * p_k (e_k - p)``, through
