@@ -75,9 +75,14 @@ WORKLOADS: Dict[str, Workload] = {w.name: w for w in [
         Metric("profile_s", "profiling (s)", "{:.2f}", target=("<=", 0.5)),
         Metric("total_s", "profiling + calibration (s)", "{:.2f}"),
         Metric("measured_ms", "measured latency, median net (ms)", "{:.2f}"))),
-    Workload("pnas_search", "ProxylessNAS search step, MobileNetV2 space", (
-        Metric("iter_ms", "iteration (ms)"),
-        Metric("peak_mib", "peak memory growth (MiB)"))),
+    Workload("pnas_search", "ProxylessNAS search step, MobileNetV2 space, each side's "
+             "default architecture step", (
+                 Metric("iter_ms", "iteration (ms)"),
+                 Metric("peak_mib", "peak memory growth (MiB)"))),
+    Workload("pnas_search_reinforce", "ProxylessNAS search step, MobileNetV2 space, "
+             "REINFORCE architecture step on both sides", (
+                 Metric("iter_ms", "iteration (ms)"),
+                 Metric("peak_mib", "peak memory growth (MiB)"))),
 ]}
 
 

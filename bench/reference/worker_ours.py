@@ -99,6 +99,13 @@ def darts_search(args) -> dict:
         d["size"], d["num_classes"], net_opt, ArchOptimizerConfig()), checks)
 
 
+@WORKLOADS.register("pnas_search_reinforce")
+def pnas_search_reinforce(args) -> dict:
+    """Our ProxylessNasSearcher with REINFORCE, the reference's algorithm: the same
+    work as its ``pnas_search``."""
+    return pnas_search(args, estimator="reinforce")
+
+
 @WORKLOADS.register("latency")
 def latency(args) -> dict:
     from nnabla_nas.contrib.estimator import LatencyEstimator
@@ -146,7 +153,7 @@ def pnas_stages():
 
 
 @WORKLOADS.register("pnas_search")
-def pnas_search(args) -> dict:
+def pnas_search(args, estimator: str = "gradient") -> dict:
     """Our ProxylessNasSearcher with its default architecture gradient (binary gates
     over two sampled paths); the reference's is REINFORCE over ten sampled paths."""
     try:
@@ -171,7 +178,8 @@ def pnas_search(args) -> dict:
     arch_opt = ArchOptimizerConfig(name="adam", lr=1e-3, betas=(0.0, 0.999),
                                    weight_decay=0.0)
     return search_workload(args, memory, lambda tmp: our_searcher(
-        ProxylessNasSearcher, ProxylessSpace, net, ProxylessNasSearcher.Config(), tmp,
+        ProxylessNasSearcher, ProxylessSpace, net,
+        ProxylessNasSearcher.Config(estimator=estimator), tmp,
         p["batch"], p["size"], p["num_classes"], net_opt, arch_opt), checks)
 
 

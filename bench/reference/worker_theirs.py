@@ -178,6 +178,7 @@ def darts_search(args) -> dict:
 
 
 # ---------------------------------------------------------------------- ProxylessNAS
+@WORKLOADS.register("pnas_search_reinforce")  # its only architecture step
 @WORKLOADS.register("pnas_search")
 def pnas_search(args) -> dict:
     """The reference's ProxylessNasSearcher (REINFORCE over ten sampled paths per
