@@ -108,8 +108,8 @@ class Sequential(ModuleList):
         if not self.folds_scale():
             return super().call_scaled(input, scale)
         self._record_inputs(input)
-        modules = list(self)
-        return modules[-1].call_scaled(self._run(modules[:-1], (input,)), scale)
+        *first, last = list(self)
+        return last.call_scaled(self._run(first, (input,)) if first else input, scale)
 
 
 class ParameterList(_IndexedChildren, Module):

@@ -21,6 +21,7 @@ MODULES = {
     "bn-affine": (batch_norm(param_init={"beta": 0.3, "gamma": 1.5}), True),
     "sequential-conv-bn": (lambda: Mo.Sequential(Mo.Conv(4, 4, (3, 3), pad=(1, 1)),
                                                  Mo.BatchNormalization(4, 4)), True),
+    "sequential-bn-only": (lambda: Mo.Sequential(Mo.BatchNormalization(4, 4)), True),
     "sequential-bn-relu": (lambda: Mo.Sequential(Mo.BatchNormalization(4, 4), Mo.ReLU()),
                            False),
     "conv": (lambda: Mo.Conv(4, 4, (3, 3), pad=(1, 1)), False),
