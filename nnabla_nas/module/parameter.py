@@ -65,7 +65,9 @@ class Parameter(nn.Variable):
             raise TypeError("Parameter: initializer: expected None, a number, a numpy "
                             f"array or a callable, got {type(initializer).__name__}")
         self.data.cast(np.float32)[...] = value
-        self.grad.cast(np.float32)[...] = 0
+        # Zero without allocating: the buffer appears when a backward first writes it,
+        # so candidates a sampled search never runs cost no gradient memory.
+        self.grad.zero()
 
     def __repr__(self) -> str:
         return f"Parameter(shape={tuple(self.shape)}, need_grad={self.need_grad})"

@@ -13,6 +13,15 @@ def test_default_is_zeros_float32_with_zero_gradient():
     assert p.d.dtype == np.float32 and not p.d.any() and not p.g.any()
 
 
+def test_gradient_memory_is_not_allocated_before_a_backward_writes_it():
+    # A sampled search (ProxylessNAS) never runs most candidates in a step: their
+    # gradients must not cost memory up front.
+    p = Parameter((1000, 1000))
+    assert p.grad.zeroing
+    p.g = np.ones((1000, 1000), np.float32)
+    assert not p.grad.zeroing and p.g.sum() == 1e6
+
+
 @pytest.mark.parametrize("init, expected", [
     (2.5, np.full((2, 2), 2.5)),
     (np.arange(4.0).reshape(2, 2), np.arange(4.0).reshape(2, 2)),
