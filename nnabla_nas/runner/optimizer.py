@@ -99,14 +99,18 @@ class Optimizer:
         """Restore the solver's state written by :meth:`save_states`."""
         self.solver.load_states(path)
 
+    def _buffers(self, states) -> "OrderedDict[str, nn.Variable]":
+        """The solver's state buffers by their names in :meth:`state_arrays`."""
+        return OrderedDict((f"{name}/{key}", buffer) for name, state in states.items()
+                           for key, buffer in state.pstate.items())
+
     def state_arrays(self) -> "OrderedDict[str, np.ndarray]":
         """The solver's state as named arrays: ``<param>/<buffer>`` for each buffer
         (momentum, Adam's moments) and ``<param>#t`` for each update count."""
-        out = OrderedDict()
-        for name, state in self.solver.get_states().items():
-            for key, buffer in state.pstate.items():
-                out[f"{name}/{key}"] = np.array(buffer.d)
-            out[f"{name}#t"] = np.array(state.t, dtype=np.int64)
+        states = self.solver.get_states()
+        out = OrderedDict((k, np.array(b.d)) for k, b in self._buffers(states).items())
+        out.update((f"{name}#t", np.array(state.t, dtype=np.int64))
+                   for name, state in states.items())
         return out
 
     def load_state_arrays(self, arrays: Mapping[str, np.ndarray],
@@ -117,19 +121,19 @@ class Optimizer:
             KeyError: naming ``source`` and the missing or unexpected names.
         """
         states = self.solver.get_states()
-        wanted = [f"{n}/{k}" for n, s in states.items() for k in s.pstate] + \
-            [f"{n}#t" for n in states]
+        buffers = self._buffers(states)
+        wanted = list(buffers) + [f"{name}#t" for name in states]
         missing = [k for k in wanted if k not in arrays]
         unexpected = sorted(set(arrays) - set(wanted))
-        mismatched = [f"{n}/{k}: {arrays[f'{n}/{k}'].shape} in source, {b.shape} here"
-                      for n, s in states.items() for k, b in s.pstate.items()
-                      if f"{n}/{k}" in arrays and arrays[f"{n}/{k}"].shape != b.shape]
+        mismatched = [f"{k}: {arrays[k].shape} in source, {b.shape} here"
+                      for k, b in buffers.items()
+                      if k in arrays and arrays[k].shape != b.shape]
         if missing or unexpected or mismatched:
             raise KeyError(f"{source}: optimizer state does not fit: missing "
                            f"{missing[:5]}, unexpected {unexpected[:5]}, other shapes "
                            f"{mismatched[:5]}")
+        for key, buffer in buffers.items():
+            buffer.d = arrays[key]
         for name, state in states.items():
-            for key, buffer in state.pstate.items():
-                buffer.d = arrays[f"{name}/{key}"]
             state.t = int(arrays[f"{name}#t"])
         self.solver.set_states(states)
