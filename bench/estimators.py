@@ -115,10 +115,10 @@ def main(argv=None) -> int:
     # alike. With 8 long passes the same network measured twice ranked 30 networks
     # with Kendall tau of only 0.86-0.92 against itself here.
     n_rounds = max(rounds, min(args.network_rounds, repeats))
-    f_rounds = [i * n_rounds // rounds for i in range(rounds)]  # spread evenly
+    f_rounds = {i * n_rounds // rounds: i for i in range(rounds)}  # spread evenly
     for r in range(n_rounds):
         if r in f_rounds:
-            i = f_rounds.index(r)
+            i = f_rounds[r]
             f_count = f_repeats // rounds + (i < f_repeats % rounds)
             for samples, run in zip(f_samples, f_runs):
                 samples.extend(measure.time_calls(run, 2, f_count, sync))

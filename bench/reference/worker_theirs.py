@@ -19,9 +19,9 @@ What still differs is implementation, not the network (``bench/vs_reference.py``
 prints the function counts that differ): the DARTS paper's search cells normalize
 the two pooling candidates (BN without affine), as ours do and the reference does
 not; depthwise convolutions are ``depthwise_convolution`` in ours and a grouped
-``convolution`` in the reference; the softmax-weighted sum of an edge is one
-``affine`` over the stacked candidates in ours, a broadcast ``mul2`` and a ``sum`` in
-the reference; ``none`` costs nothing in ours and a 1x1 max pooling times zero in the
+``convolution`` in the reference; the softmax-weighted sum of an edge scales each
+candidate's last batch normalization (gamma and beta times the weight) in ours, a
+broadcast ``mul2`` of every output and a ``sum`` in the reference; ``none`` costs nothing in ours and a 1x1 max pooling times zero in the
 reference; node sums are ``add_n`` against ``add_scalar`` and ``add2`` chains; the
 final pooling is ``mean`` against an 8x8 ``average_pooling``; gradient clipping is by
 the global norm in ours and per parameter in the reference.
