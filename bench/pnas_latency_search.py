@@ -190,8 +190,9 @@ def _cell(value) -> str:
 
 
 def _arch(path: str) -> str:
-    from nnabla_nas.contrib.pnas import load_genotype
-    return str(load_genotype(path))
+    from nnabla_nas.contrib.spaces import SEARCH_SPACES
+    space = SEARCH_SPACES.get("proxylessnas")
+    return space.describe(space.load_arch(path))
 
 
 def _seed() -> int:

@@ -97,6 +97,7 @@ def child(step: str, quick: bool, folder: str) -> None:
     from nnabla_nas.contrib.spaces import SEARCH_SPACES
     from nnabla_nas.runner.loop import parameter_count
     from nnabla_nas.runner.searcher import SEARCHERS
+    from nnabla_nas.runner.run import Run
     from nnabla_nas.runner.trainer import Trainer
     from nnabla_nas.utils.output import RunOutput
 
@@ -114,23 +115,24 @@ def child(step: str, quick: bool, folder: str) -> None:
                                              net=dict(name="proxylessnas", dropout=0.0)))
         model = space.build_train(space.load_arch(os.path.join(folder, "arch.json")),
                                   config.net.options, data.shape, 10, rng)
-        runner = Trainer(model, data, config, output, seed=0, quiet=True)
+        runner = Trainer(Run(model=model, data=data, config=config, output=output,
+                             space=space, quiet=True))
         runner.begin_epoch(0)
     else:
         searcher = {"name": "proxylessnas", "estimator": "gradient"} if step == "search" \
             else {"name": "darts", "order": 1}
         config = _search_config(s, searcher)
         model = space.build_search(config.space.options, data.shape, 10, rng)
-        runner = SEARCHERS.get(searcher["name"])(model, space, data, config,
-                                                 config.searcher.options, output, seed=0,
-                                                 quiet=True)
+        runner = SEARCHERS.get(searcher["name"])(Run(
+            model=model, data=data, config=config, output=output, space=space,
+            quiet=True))
     if step == "search":
         # One pair per block, drawn from softmax(alpha) as the searcher draws: the
         # architecture step runs both, the weight step the first, in every step, so
         # that the child network is the path the search trains.
         pairs = [m.draw(2) for m in runner.mixed]
         runner.sample = lambda count: [p[:count] for p in pairs]
-        space.save_arch(space.derive(model, [p[0] for p in pairs]),
+        space.save_arch(space.derive(model, config.space.options, [p[0] for p in pairs]),
                         os.path.join(folder, "arch.json"))
     params = parameter_count(model.get_parameters())
     runner.train_step(0, 0)  # sets functions up, allocates gradients and solver states

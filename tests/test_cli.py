@@ -51,7 +51,8 @@ def test_search_then_train_writes_every_output(finished_run):
     assert 0.0 <= summary["test_accuracy"] <= 1.0 and summary["params"] > 0
     assert "test_accuracy" in result.stdout
     arch = json.loads((out / "arch.json").read_text())
-    assert arch["space"] == "darts" and len(arch["normal"]) == 4
+    assert arch["space"] == "darts" and arch["options"]["num_nodes"] == 2
+    assert sum(op != "none" for op in arch["choices"].values()) == 8  # 2 per node
     with h5py.File(out / "weights.h5", "r") as f:
         assert "classifier/W" in f
     assert yaml.safe_load((out / "config.yaml").read_text())["search"]["epochs"] == 2

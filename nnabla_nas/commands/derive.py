@@ -100,7 +100,8 @@ class Derive(Command):
                                         [(1,) + tuple(data.shape)], config.context,
                                         config.device_id)
             # The searchers' own derivation (hard bounds included), on the loaded state.
-            arch, costs = derive_within_bounds(space, model, regularizers)
+            arch, costs = derive_within_bounds(space, model, config.search.space.options,
+                                               regularizers)
         out = args.out or os.path.join(root, "arch.json")
         try:
             space.save_arch(arch, out)
@@ -110,7 +111,7 @@ class Derive(Command):
         done = f"{epoch} of {config.search.epochs} epochs done" + (
             f", {step} steps into epoch {epoch + 1}" if step else "")
         print(f"derived from checkpoint {tag} ({done}); written to {os.path.abspath(out)}")
-        print(f"  architecture: {arch}")
+        print(f"  architecture: {space.describe(arch)}")
         print_values({f"estimated_{name}_{regularizers.costs[name].unit}": round(v, 4)
                       for name, v in costs.items()})
         return 0

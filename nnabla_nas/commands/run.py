@@ -23,7 +23,9 @@ from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS, DatasetSplits
 from ..runner.deliver import deliver
 from ..runner.hardware import hardware_summary
+from ..contrib.model import Model
 from ..runner.loop import parameter_count
+from ..runner.run import Run
 from ..runner.searcher import SEARCHERS
 from ..runner.trainer import Trainer
 from ..utils.context import make_context, use_context
@@ -47,6 +49,14 @@ def load_data(config: RunConfig) -> DatasetSplits:
                       config.seed)
 
 
+def phase_run(config: RunConfig, section: Any, model: Model, data: DatasetSplits,
+              output: RunOutput, space: type) -> Run:
+    """The :class:`~nnabla_nas.runner.run.Run` of one phase of ``config``."""
+    return Run(model=model, data=data, config=section, output=output, seed=config.seed,
+               space=space, context=config.context, device_id=config.device_id,
+               quiet=config.quiet, checkpoint_every=config.checkpoint_every)
+
+
 def search_phase(config: RunConfig, data: DatasetSplits, output: RunOutput
                  ) -> Dict[str, Any]:
     """Search, write ``arch.json``; return the search's summary figures."""
@@ -56,11 +66,8 @@ def search_phase(config: RunConfig, data: DatasetSplits, output: RunOutput
                                rng)
     # Counted before any path is sampled: sampling marks the other candidates frozen.
     supernet_params = parameter_count(model.get_net_parameters(grad_only=True))
-    searcher_cls = SEARCHERS.get(config.search.searcher.name)
-    searcher = searcher_cls(model, space, data, config.search,
-                            config.search.searcher.options, output, config.seed,
-                            config.quiet, config.checkpoint_every, config.context,
-                            config.device_id)
+    searcher = SEARCHERS.get(config.search.searcher.name)(
+        phase_run(config, config.search, model, data, output, space))
     searcher.search()
     summary = dict(search_space=space.name, searcher=config.search.searcher.name,
                    search_time_s=round(searcher.elapsed, 2),
@@ -84,8 +91,7 @@ def train_phase(config: RunConfig, data: DatasetSplits, output: RunOutput, arch_
     seed_everything(config.seed)
     model = space.build_train(arch, config.train.net.options, data.shape,
                               data.num_classes, np.random.RandomState(config.seed))
-    trainer = Trainer(model, data, config.train, output, config.seed, config.quiet,
-                      config.checkpoint_every)
+    trainer = Trainer(phase_run(config, config.train, model, data, output, space))
     test = trainer.train()
     summary = dict(arch_path=os.path.abspath(arch_path),
                    params=parameter_count(model.get_parameters(grad_only=True)),

@@ -8,18 +8,11 @@ import nnabla as nn
 import nnabla.functions as F
 import numpy as np
 
-from ..module import Module, Parameter
+from ..module import Module, Parameter, is_arch_parameter
 
 Variables = Union[nn.Variable, Sequence[nn.Variable]]
 
-
-def is_arch_parameter(name: str) -> bool:
-    """Whether a hierarchical parameter name denotes an architecture parameter.
-
-    The rule of the whole framework: architecture parameters hold ``alpha`` in their
-    name (``MixedOp`` names its own ``alpha``); everything else is a network weight.
-    """
-    return "alpha" in name
+__all__ = ["Model", "is_arch_parameter"]
 
 
 def _as_list(x: Variables) -> list:
@@ -30,22 +23,24 @@ class Model(Module):
     """Base class of searchable networks: subclass it and override ``call()``.
 
     Architecture parameters and network weights are two filters over the one
-    parameter traversal, by :func:`is_arch_parameter`; subclasses may override either.
+    parameter traversal, by the parameter's kind
+    (:class:`~nnabla_nas.module.ArchParameter`, as a MixedOp's ``alpha`` is), not by its
+    name; subclasses may override either.
     The default loss and metrics are those of classification (softmax cross-entropy and
     top-1 error); override them for other tasks.
     """
 
     def get_arch_parameters(self, grad_only: bool = False
                             ) -> "OrderedDict[str, Parameter]":
-        """The architecture parameters (names holding ``alpha``)."""
+        """The architecture parameters (:class:`~nnabla_nas.module.ArchParameter`)."""
         return OrderedDict((k, v) for k, v in self.get_parameters(grad_only).items()
-                           if is_arch_parameter(k))
+                           if is_arch_parameter(v))
 
     def get_net_parameters(self, grad_only: bool = False
                            ) -> "OrderedDict[str, Parameter]":
         """The network weights: every parameter that is not an architecture parameter."""
         return OrderedDict((k, v) for k, v in self.get_parameters(grad_only).items()
-                           if not is_arch_parameter(k))
+                           if not is_arch_parameter(v))
 
     def loss(self, outputs: Variables, targets: Variables,
              loss_weights: Optional[Sequence[float]] = None) -> nn.Variable:
@@ -82,7 +77,7 @@ class Model(Module):
             part = name.split("/", 1)[0] if "/" in name else "(own)"
             net, arch = rows.get(part, (0, 0))
             size = int(np.prod(p.shape))
-            rows[part] = (net, arch + size) if is_arch_parameter(name) else (net + size, arch)
+            rows[part] = (net, arch + size) if is_arch_parameter(p) else (net + size, arch)
         total = (sum(r[0] for r in rows.values()), sum(r[1] for r in rows.values()))
         width = max([len("part"), len("total")] + [len(k) for k in rows])
         lines = [f"{'part':<{width}}  {'net params':>12}  {'arch params':>12}"]

@@ -13,7 +13,7 @@ from .linear import Linear
 from .misc import Dropout, Identity, Lambda, Merging, Zero
 from .mixedop import MixedOp
 from .module import Module, ParameterLoadError
-from .parameter import Parameter
+from .parameter import ArchParameter, Parameter, is_arch_parameter
 from .pooling import AvgPool, GlobalAvgPool, MaxPool
 
 #: Every layer class (modules that compute something of their own), for tests and docs.
@@ -22,7 +22,7 @@ LAYERS = (Conv, DwConv, Linear, BatchNormalization, ReLU, ReLU6, LeakyReLU, Hswi
           Lambda)
 
 __all__ = [
-    "Module", "Parameter", "ParameterLoadError",
+    "Module", "Parameter", "ArchParameter", "is_arch_parameter", "ParameterLoadError",
     "Sequential", "ModuleList", "ParameterList",
     "Conv", "DwConv", "Linear", "BatchNormalization",
     "ReLU", "ReLU6", "LeakyReLU", "Hswish", "Hsigmoid", "reuse_relu",

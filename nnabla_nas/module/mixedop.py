@@ -12,7 +12,7 @@ from . import checks as C
 from .container import ModuleList
 from .misc import Zero
 from .module import Module
-from .parameter import Parameter
+from .parameter import ArchParameter, Parameter
 
 
 def softmax(values: np.ndarray) -> np.ndarray:
@@ -56,16 +56,24 @@ class MixedOp(Module):
         mode: ``'full'``, ``'sample'`` or ``'max'``; can be changed later via :attr:`mode`.
         alpha: A :class:`Parameter` with one entry per candidate to share between
             several MixedOps (any shape of that size); by default a new zero-initialized
-            parameter named ``alpha``.
+            parameter named ``alpha``. Either way it becomes an
+            :class:`~nnabla_nas.module.ArchParameter`: what weights candidates is an
+            architecture parameter.
         rng: Random state for ``'sample'`` mode (default: NNabla's ``nnabla.random.prng``,
             so ``nnabla.random.seed`` makes draws reproducible).
+        label: The stable name of the decision this MixedOp makes in its search space
+            (``normal/node2/edge0``, ``block7``); MixedOps sharing a label make one
+            decision together. Search spaces set it; see
+            :class:`~nnabla_nas.contrib.spaces.SearchSpace`.
+        names: The candidates' names, one per operator (default: ``'0'``, ``'1'``...).
     """
 
     MODES = ("full", "sample", "max")
 
     def __init__(self, operators: Sequence[Module], mode: str = "full",
                  alpha: Optional[Parameter] = None,
-                 rng: Optional[np.random.RandomState] = None):
+                 rng: Optional[np.random.RandomState] = None,
+                 label: Optional[str] = None, names: Optional[Sequence[str]] = None):
         name = type(self).__name__
         if isinstance(operators, Module) or not isinstance(operators, (list, tuple)) \
                 or not operators:
@@ -74,11 +82,22 @@ class MixedOp(Module):
         self.ops = ModuleList(operators)
         n = len(operators)
         if alpha is None:
-            alpha = Parameter((n,), initializer=ConstantInitializer(0.0))
+            alpha = ArchParameter((n,), initializer=ConstantInitializer(0.0))
         elif not isinstance(alpha, Parameter) or alpha.size != n:
             raise ValueError(f"{name}: alpha: expected a Parameter with {n} entries (one "
                              f"per operator), got {alpha!r}")
+        elif not isinstance(alpha, ArchParameter):
+            alpha.__class__ = ArchParameter  # the same object, tagged by its role
+        if label is not None and (not isinstance(label, str) or not label):
+            raise ValueError(f"{name}: label: expected a non-empty string, got {label!r}")
+        names = tuple(str(i) for i in range(n)) if names is None else tuple(names)
+        if len(names) != n or len(set(names)) != n or not all(
+                isinstance(x, str) and x for x in names):
+            raise ValueError(f"{name}: names: expected {n} distinct non-empty names (one "
+                             f"per operator), got {list(names)}")
         self.alpha = alpha
+        self.label = label
+        self.names = names
         self.mode = mode
         self._rng = rng
         self._active: Optional[int] = None

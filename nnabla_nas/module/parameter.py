@@ -70,4 +70,21 @@ class Parameter(nn.Variable):
         self.grad.zero()
 
     def __repr__(self) -> str:
-        return f"Parameter(shape={tuple(self.shape)}, need_grad={self.need_grad})"
+        return (f"{type(self).__name__}(shape={tuple(self.shape)}, "
+                f"need_grad={self.need_grad})")
+
+
+class ArchParameter(Parameter):
+    """An architecture parameter: the weights of a choice's candidates (a
+    :class:`~nnabla_nas.module.MixedOp`'s ``alpha``), as opposed to a network weight.
+
+    It is registered and saved like any :class:`Parameter`; what makes it an
+    architecture parameter is its kind, tested with :func:`is_arch_parameter`, so that
+    searchers optimise it apart from the weights whatever it is named. (By convention
+    its name still holds ``alpha``, as older code filtering on names expects.)
+    """
+
+
+def is_arch_parameter(param: nn.Variable) -> bool:
+    """Whether ``param`` is an architecture parameter (an :class:`ArchParameter`)."""
+    return isinstance(param, ArchParameter)

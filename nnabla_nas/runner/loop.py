@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import nnabla as nn
 import nnabla.random
 import numpy as np
 from tqdm import tqdm
 
-from ..contrib.model import Model
-from ..dataset import DataLoader, DatasetSplits, Split
-from ..utils.output import RunOutput
+from ..dataset import DataLoader, Split
+from .callbacks import Callback
 from .checkpoint import Checkpointer
 from .meter import Meter, NonFiniteError, check_finite
 from .optimizer import Optimizer
 from .randomness import replay, seed_epoch
+from .run import Run
 
 
 class EpochLoop:
@@ -25,40 +25,38 @@ class EpochLoop:
 
     Subclasses define :meth:`train_step` (one update), :meth:`optimizers` and
     :meth:`loaders`, and set ``steps_per_epoch``; this class runs the steps, evaluates
-    on the validation split after each epoch, logs to the console, ``log.txt`` and
-    TensorBoard, and writes checkpoints from which a rerun of the same command
+    on the validation split after each epoch, calls the :attr:`callbacks` (per-epoch
+    output, see :mod:`~nnabla_nas.runner.callbacks`), logs to the console, ``log.txt``
+    and TensorBoard, and writes checkpoints from which a rerun of the same command
     continues exactly.
 
     The class attribute ``phase`` (``'search'`` or ``'train'``) names the checkpoint
     folder and the log and TensorBoard tags.
 
     Args:
-        model: The network.
-        data: The dataset splits.
+        run: The phase's model, data, output folder, seed and settings.
         epochs: Number of epochs.
         batch_size: Batch size of every graph.
-        output: The run's output folder.
-        seed: Seeds the data order and every epoch's random numbers.
-        quiet: No progress bars.
-        checkpoint_every: Also checkpoint every this many steps (0: per epoch only).
+        callbacks: Called after each epoch, in order; their states are checkpointed.
     """
 
     phase = "run"
 
-    def __init__(self, model: Model, data: DatasetSplits, epochs: int, batch_size: int,
-                 output: RunOutput, seed: int, quiet: bool = False,
-                 checkpoint_every: int = 0):
-        self.model = model
-        self.data = data
+    def __init__(self, run: Run, epochs: int, batch_size: int,
+                 callbacks: Sequence[Callback] = ()):
+        self.run_info = run
+        self.model = run.model
+        self.data = run.data
         self.epochs = epochs
         self.batch_size = batch_size
-        self.output = output
-        self.seed = seed
-        self.quiet = quiet
-        self.checkpoint_every = int(checkpoint_every)
-        self.log = output.logger
+        self.output = run.output
+        self.seed = run.seed
+        self.quiet = run.quiet
+        self.checkpoint_every = int(run.checkpoint_every)
+        self.callbacks = list(callbacks)
+        self.log = run.output.logger
         self.history: List[Dict[str, float]] = []
-        self.checkpointer = Checkpointer(output.path("checkpoints", self.phase, ""))
+        self.checkpointer = Checkpointer(run.output.path("checkpoints", self.phase, ""))
         self._eval_graphs: Dict[int, Tuple[nn.Variable, ...]] = {}
         self.elapsed = 0.0
 
@@ -87,7 +85,7 @@ class EpochLoop:
         return {}
 
     def end_epoch(self, epoch: int, metrics: Dict[str, float]) -> None:
-        """Called after each epoch's evaluation, before the checkpoint."""
+        """Called after each epoch's evaluation, before the callbacks."""
 
     def extra_state(self) -> dict:
         """Further state a resume needs (JSON-serializable), e.g. a moving baseline."""
@@ -109,6 +107,11 @@ class EpochLoop:
     def placeholders(self, batch: int) -> Tuple[nn.Variable, nn.Variable]:
         """Input and label variables for a batch of ``batch`` samples."""
         return (nn.Variable((batch,) + tuple(self.data.shape)), nn.Variable((batch, 1)))
+
+    def reset_eval_graphs(self) -> None:
+        """Forget the evaluation graphs, so that the next evaluation builds them anew
+        (for a model whose path changes between evaluations)."""
+        self._eval_graphs.clear()
 
     def _eval_graph(self, batch: int):
         if batch not in self._eval_graphs:
@@ -153,9 +156,20 @@ class EpochLoop:
             "history": self.history, "elapsed": self.elapsed,
             "loaders": {k: v.state_dict() for k, v in self.loaders().items()},
             "nnabla_prng": nnabla.random.prng.get_state(),
-            "extra": self.extra_state(),
+            "extra": self._extra_state(),
         }
         self.checkpointer.save(f"{epoch:05d}-{step:06d}", params, self.optimizers(), state)
+
+    def _extra_state(self) -> dict:
+        state = {cb.name: cb.state_dict() for cb in self.callbacks if cb.name}
+        state.update(self.extra_state())
+        return state
+
+    def _load_extra_state(self, state: dict) -> None:
+        for cb in self.callbacks:
+            if cb.name and cb.name in state:
+                cb.load_state_dict(state[cb.name])
+        self.load_extra_state(state)
 
     def _resume(self) -> Tuple[int, int, Meter, Optional[dict]]:
         tag = self.checkpointer.latest(warn=self.log.warning)
@@ -165,7 +179,7 @@ class EpochLoop:
         for name, loader in self.loaders().items():
             loader.load_state_dict(state["loaders"][name])
         self.history = list(state["history"])
-        self.load_extra_state(state.get("extra", {}))
+        self._load_extra_state(state.get("extra", {}))
         self.elapsed = float(state["elapsed"])
         epoch, step = int(state["epoch"]), int(state["step"])
         where = (f"all {self.epochs} epochs done" if epoch >= self.epochs else
@@ -237,6 +251,8 @@ class EpochLoop:
                 metrics[f"valid_{k}"] = v
             self.elapsed += time.perf_counter() - started
             self.end_epoch(epoch, metrics)
+            for callback in self.callbacks:
+                callback.on_epoch_end(self, epoch, metrics)
             self._report(epoch, metrics)
             self.history.append(dict(metrics))
             start_step, meter = 0, Meter()

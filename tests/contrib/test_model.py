@@ -21,7 +21,12 @@ def test_default_split_of_architecture_and_network_parameters():
     assert list(net.get_arch_parameters()) == ["choice/alpha"]
     assert list(net.get_net_parameters()) == ["choice/ops/0/W", "choice/ops/0/b",
                                               "head/W", "head/b"]
-    assert is_arch_parameter("cells/0/alpha_normal") and not is_arch_parameter("conv/W")
+    # The kind decides, not the name: a network weight named alpha is a weight.
+    assert is_arch_parameter(net.choice.alpha) and not is_arch_parameter(net.head.W)
+    net.head.alpha_like = Mo.Parameter((2,))
+    assert "head/alpha_like" in net.get_net_parameters()
+    assert "head/alpha_like" not in net.get_arch_parameters()
+    del net.head.alpha_like
     net.choice.alpha.need_grad = False
     assert list(net.get_arch_parameters(grad_only=True)) == []
 

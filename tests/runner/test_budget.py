@@ -7,7 +7,7 @@ import pytest
 
 from nnabla_nas import module as Mo
 from nnabla_nas.contrib.darts import SearchNet
-from nnabla_nas.contrib.darts.space import DartsSpace
+from nnabla_nas.contrib.darts.space import DartsSpace, genotype_of
 from nnabla_nas.contrib.estimator import MemoryEstimator, PathCosts
 from nnabla_nas.contrib.spaces import Decision, log_probabilities
 from nnabla_nas.runner.budget import (Bound, BudgetError, architecture_cost, cheapest,
@@ -83,19 +83,22 @@ def test_darts_decisions_follow_the_genotype_and_derive_takes_choices():
     model = SearchNet(1, 2, 3, 10, num_nodes=2, multiplier=2, stem_multiplier=1,
                       rng=np.random.RandomState(0))
     model(nn.Variable((2, 1, 8, 8)))
-    genotype = DartsSpace.derive(model)
-    decisions = DartsSpace.decisions(model)
+    options = DartsSpace.SearchConfig(num_nodes=2, multiplier=2)
+    genotype = genotype_of(DartsSpace.derive(model, options))
+    decisions = DartsSpace.decisions(model, options)
     assert len(decisions) == len(genotype.normal) + len(genotype.reduce)
     from nnabla_nas.contrib.darts.ops import PRIMITIVES
-    assert [PRIMITIVES[d.choice] for d in decisions] == \
-        [op for op, _ in genotype.normal + genotype.reduce]
+    kept = {f"{kind}/node{i // 2}/edge{j}": op for kind in ("normal", "reduce")
+            for i, (op, j) in enumerate(getattr(genotype, kind))}
+    assert {d.name: PRIMITIVES[d.choice] for d in decisions} == kept
     assert all(PRIMITIVES.index("none") not in d.allowed for d in decisions)
     # Each decision holds the MixedOp of its edge in every cell of its kind.
     kinds = [d.name.split("/")[0] for d in decisions]
     cells = {"normal": sum(not c.reduction for c in model.cells),
              "reduce": sum(c.reduction for c in model.cells)}
     assert [len(d.mixed) for d in decisions] == [cells[k] for k in kinds]
+    assert all(m.label == d.name for d in decisions for m in d.mixed)
     skip = PRIMITIVES.index("skip_connect")
-    derived = DartsSpace.derive(model, [skip] * len(decisions))
+    derived = genotype_of(DartsSpace.derive(model, options, [skip] * len(decisions)))
     assert {op for op, _ in derived.normal + derived.reduce} == {"skip_connect"}
     assert [j for _, j in derived.normal] == [j for _, j in genotype.normal]

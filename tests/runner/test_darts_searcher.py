@@ -1,6 +1,7 @@
 """DartsSearcher on a tiny problem: the architecture gradient of both orders against
 finite differences, warm-up, and search output with resume."""
 import json
+from dataclasses import replace
 
 import h5py
 import numpy as np
@@ -8,9 +9,10 @@ import pytest
 
 from nnabla_nas.config.schema import (ArchOptimizerConfig, OptimizerConfig,
                                       SearchConfig)
+from nnabla_nas.config.loader import Component
 from nnabla_nas.runner.searcher.darts import DartsSearcher
 from tests.helpers import numerical_grad
-from tests.runner.tiny import N, StubSpace, SuperNet, run_output, splits
+from tests.runner.tiny import N, StubSpace, SuperNet, phase
 
 ARCH_LR = 0.5
 NET_LR = 0.1
@@ -28,9 +30,9 @@ def config(epochs=1, warmup_epochs=0, net_schedule="constant", weight_decay=0.0)
 
 
 def searcher(tmp_path, order=1, seed=0, **kw):
-    return DartsSearcher(SuperNet(seed), StubSpace, splits(), config(**kw),
-                         DartsSearcher.Config(order=order), run_output(tmp_path), seed=0,
-                         quiet=True)
+    section = replace(config(**kw), searcher=Component(
+        "darts", DartsSearcher.Config(order=order)))
+    return DartsSearcher(phase(tmp_path, SuperNet(seed), section))
 
 
 def feed(s):
@@ -168,9 +170,9 @@ def test_warm_up_epochs_train_the_weights_only(tmp_path):
 def test_search_writes_arch_and_weights_and_a_rerun_resumes(tmp_path, monkeypatch):
     s = searcher(tmp_path, epochs=2, warmup_epochs=1)
     arch = s.search()
-    assert arch == StubSpace.derive(s.model)
-    assert json.loads((tmp_path / "arch.json").read_text()) == {"space": "stub",
-                                                               "choices": arch}
+    assert arch == StubSpace.derive(s.model, None)
+    assert json.loads((tmp_path / "arch.json").read_text()) == {
+        "space": "stub", "version": 2, "options": {}, "choices": dict(arch.choices)}
     with h5py.File(tmp_path / "search_weights.h5", "r") as f:
         for name, p in s.model.get_parameters().items():
             np.testing.assert_array_equal(f[name][()], p.d)

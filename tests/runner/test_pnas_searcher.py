@@ -2,6 +2,7 @@
 estimators prefer the better candidate, hard bounds hold, and a whole run from the
 command line."""
 import json
+from dataclasses import replace
 import subprocess
 import sys
 from pathlib import Path
@@ -11,12 +12,13 @@ import pytest
 import yaml
 
 from nnabla_nas import module as Mo
-from nnabla_nas.config.loader import from_dict
+from nnabla_nas.config.loader import Component, from_dict
 from nnabla_nas.config.schema import ArchOptimizerConfig, OptimizerConfig, SearchConfig
 from nnabla_nas.contrib.model import Model
 from nnabla_nas.module.mixedop import softmax
 from nnabla_nas.runner.searcher.pnas import ProxylessNasSearcher, rescale_pair
-from tests.runner.tiny import CLASSES, StubSpace, SuperNet, run_output, splits
+from nnabla_nas.utils.output import RunOutput
+from tests.runner.tiny import CLASSES, StubSpace, SuperNet, ToySpace, phase, splits
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,9 +48,10 @@ def config(epochs=1, warmup_epochs=0, batch_size=16, arch_lr=0.5, **regularizers
 
 
 def searcher(tmp_path, model, search_config, **options):
-    return ProxylessNasSearcher(model, StubSpace, splits(64), search_config,
-                                ProxylessNasSearcher.Config(**options),
-                                run_output(tmp_path), seed=0, quiet=True)
+    section = replace(search_config, searcher=Component(
+        "proxylessnas", ProxylessNasSearcher.Config(**options)))
+    space = ToySpace if isinstance(model, Toy) else StubSpace
+    return ProxylessNasSearcher(phase(tmp_path, model, section, splits(64), space))
 
 
 def test_configs_are_typed():
@@ -79,7 +82,7 @@ def test_both_estimators_move_alpha_toward_the_better_candidate(tmp_path, estima
     assert softmax(model.choice.alpha.d)[1] == pytest.approx(0.5)
     s.search()
     assert softmax(model.choice.alpha.d)[1] > 0.8
-    assert StubSpace.derive(model) == [1]
+    assert ToySpace.derive(model, None).choices == {"choice": "1"}
 
 
 def test_binary_gate_update_keeps_the_other_candidates_probabilities():
@@ -113,7 +116,7 @@ def test_a_hard_bound_never_yields_a_path_over_budget(tmp_path, estimator):
     s.search()
     assert ran and set(ran) == {2}
     assert s.rejected > 0
-    assert json.loads((tmp_path / "arch.json").read_text())["choices"] == [2]
+    assert json.loads((tmp_path / "arch.json").read_text())["choices"] == {"choice": "2"}
     assert s.derived_costs["memory"] <= 40
 
 
@@ -161,7 +164,7 @@ def test_search_then_train_from_the_command_line_writes_every_output(tmp_path):
 
 def test_supernet_params_count_every_candidate(tmp_path):
     from nnabla_nas.commands.run import search_phase
-    from nnabla_nas.config.loader import from_dict as load
+    from nnabla_nas.config.loader import Component, from_dict as load
     from nnabla_nas.config.schema import RunConfig
     from nnabla_nas.contrib.spaces import SEARCH_SPACES
     from nnabla_nas.dataset import DATASETS
@@ -170,7 +173,7 @@ def test_supernet_params_count_every_candidate(tmp_path):
                                   search=dict(TINY["search"], epochs=1, warmup_epochs=0,
                                               regularizers={})))
     data = DATASETS.get("digits").load(config.dataset.options, config.seed)
-    summary = search_phase(config, data, run_output(tmp_path))
+    summary = search_phase(config, data, RunOutput(str(tmp_path), {}, quiet=True))
     space = SEARCH_SPACES.get("proxylessnas")
     fresh = space.build_search(config.search.space.options, data.shape, 10,
                                np.random.RandomState(0))

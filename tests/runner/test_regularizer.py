@@ -1,5 +1,4 @@
 """Hardware regularizers in the DARTS architecture loss."""
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,8 @@ import yaml
 from nnabla_nas.config.fields import ConfigError
 from nnabla_nas.config.loader import from_dict
 from nnabla_nas.contrib.darts import SearchNet
+from nnabla_nas.contrib.darts.space import genotype_of
+from nnabla_nas.contrib.spaces import load_architecture
 from nnabla_nas.contrib.estimator.memory import MemoryEstimator
 from nnabla_nas.runner.regularizer import Regularizers, RegularizersConfig
 from tests.tiny import tiny_run
@@ -139,7 +140,7 @@ def _search(tmp_path, weight, cost="memory"):
                              "--output-path", str(out)], capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stderr
-    return json.loads((out / "arch.json").read_text())
+    return genotype_of(load_architecture(out / "arch.json"))
 
 
 @pytest.fixture(scope="module")
@@ -150,12 +151,9 @@ def plain_arch(tmp_path_factory):
 
 @pytest.mark.slow
 def test_a_memory_weight_finds_a_smaller_architecture(tmp_path, plain_arch):
-    from nnabla_nas.contrib.darts.genotype import Genotype
     from nnabla_nas.contrib.darts.network import TrainNet
 
-    def params(arch):
-        genotype = Genotype(arch["normal"], arch["normal_concat"], arch["reduce"],
-                            arch["reduce_concat"])
+    def params(genotype):
         return MemoryEstimator().get_estimation(TrainNet(genotype, 1, 8, 3, 10))
 
     assert params(_search(tmp_path, 0.05)) < params(plain_arch)
@@ -164,15 +162,12 @@ def test_a_memory_weight_finds_a_smaller_architecture(tmp_path, plain_arch):
 @pytest.mark.slow
 def test_a_latency_weight_finds_an_architecture_of_lower_estimated_latency(tmp_path,
                                                                          plain_arch):
-    from nnabla_nas.contrib.darts.genotype import Genotype
     from nnabla_nas.contrib.darts.network import TrainNet
     from nnabla_nas.contrib.estimator.latency import LatencyEstimator
 
     estimator = LatencyEstimator()
 
-    def latency(arch):
-        genotype = Genotype(arch["normal"], arch["normal_concat"], arch["reduce"],
-                            arch["reduce_concat"])
+    def latency(genotype):
         model = TrainNet(genotype, 1, 8, 3, 10)
         model.apply(training=False)
         model(nn.Variable((1, 1, 8, 8)))

@@ -5,7 +5,7 @@ import pytest
 
 from nnabla_nas.config.schema import OptimizerConfig, TrainConfig
 from nnabla_nas.runner.trainer import Trainer
-from tests.runner.tiny import Net, run_output, splits
+from tests.runner.tiny import Net, phase, splits
 
 EPOCHS = 5
 BATCH = 8
@@ -19,8 +19,7 @@ def config(epochs=EPOCHS):
 
 
 def trainer(tmp_path, model=None, epochs=EPOCHS):
-    return Trainer(model or Net(), splits(SAMPLES), config(epochs), run_output(tmp_path),
-                   seed=0, quiet=True)
+    return Trainer(phase(tmp_path, model or Net(), config(epochs), splits(SAMPLES)))
 
 
 def test_training_decreases_the_loss(tmp_path):

@@ -9,9 +9,10 @@ import numpy as np
 
 from nnabla_nas import module as Mo
 from nnabla_nas.contrib.model import Model
-from nnabla_nas.contrib.spaces import Decision, SearchSpace, log_probabilities
+from nnabla_nas.contrib.spaces import Choice, SearchSpace
 from nnabla_nas.dataset import DatasetSplits, Split
-from nnabla_nas.utils.output import RunOutput, write_json
+from nnabla_nas.runner.run import Run
+from nnabla_nas.utils.output import RunOutput
 
 N = 16
 SHAPE = (1, 2, 2)
@@ -75,26 +76,33 @@ class Net(Model):
 
 
 class StubSpace(SearchSpace):
-    """The two methods of a search space that a searcher calls: the architecture is the
-    index of the largest alpha of each MixedOp."""
+    """The space of :class:`SuperNet`: its one MixedOp (unlabelled, so labelled by its
+    name, ``choice``), over the candidates ``'0'``, ``'1'`` and ``'2'``."""
+
+    name = "stub"
+    CANDIDATES = ("0", "1", "2")
 
     @classmethod
-    def derive(cls, model, choices=None):
-        if choices is not None:
-            return [int(k) for k in choices]
-        return [int(np.argmax(p.d)) for p in model.get_arch_parameters().values()]
+    def arch_options(cls, options):
+        return {}
 
     @classmethod
-    def decisions(cls, model):
-        mixed = [m for _, m in model.get_modules() if isinstance(m, Mo.MixedOp)]
-        return [Decision(f"op{i}", (m,), log_probabilities(m.alpha.d),
-                         tuple(range(len(m.ops))), int(np.argmax(m.alpha.d)))
-                for i, m in enumerate(mixed)]
+    def choices(cls, arch_options):
+        return [Choice("choice", cls.CANDIDATES)]
 
-    @classmethod
-    def save_arch(cls, arch, path):
-        write_json(path, {"space": "stub", "choices": arch})
+
+class ToySpace(StubSpace):
+    """The same, with two candidates (a MixedOp of two operators named ``choice``)."""
+
+    CANDIDATES = ("0", "1")
 
 
 def run_output(path, config: Optional[dict] = None) -> RunOutput:
     return RunOutput(str(path), config or {"test": "runner"}, quiet=True)
+
+
+def phase(tmp_path, model, section, data=None, space=StubSpace, **kw) -> Run:
+    """The Run of a phase on the tiny problem, writing into ``tmp_path``."""
+    return Run(model=model, data=data or splits(), config=section,
+               output=run_output(tmp_path), seed=kw.pop("seed", 0), space=space,
+               quiet=True, **kw)

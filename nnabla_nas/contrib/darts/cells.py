@@ -9,7 +9,7 @@ import nnabla.functions as F
 import numpy as np
 
 from ... import module as Mo
-from ...module import Module, MixedOp, Parameter
+from ...module import ArchParameter, Module, MixedOp, Parameter
 from ...module.misc import graph_seed
 from ...module import checks as C
 from .genotype import Cell, num_edges
@@ -51,6 +51,12 @@ def drop_path(x, drop_prob: float):
     return x * F.mul_scalar(F.less_scalar(u, keep), 1.0 / keep)
 
 
+def edge_label(kind: str, node: int, input_index: int) -> str:
+    """The label of the choice on the edge from state ``input_index`` to ``node`` in
+    the cells of ``kind`` (``'normal'`` or ``'reduce'``): ``normal/node2/edge0``."""
+    return f"{kind}/node{node}/edge{input_index}"
+
+
 class SearchCell(Module):
     """A cell of the search network: every node sums a :class:`MixedOp` over every
     earlier state.
@@ -83,6 +89,7 @@ class SearchCell(Module):
                              f"{num_edges(num_nodes)} parameters (one per edge of "
                              f"{num_nodes} nodes), got {len(alphas)}")
         self.reduction = reduction
+        self.kind = "reduce" if reduction else "normal"
         self._num_nodes = num_nodes
         self._multiplier = multiplier
         self._channels = channels
@@ -94,8 +101,9 @@ class SearchCell(Module):
                 stride = 2 if reduction and j < 2 else 1
                 ops = [CANDIDATES.get(name)(channels, stride, False) for name in PRIMITIVES]
                 alpha = (alphas[len(edges)] if alphas is not None else
-                         Parameter((len(PRIMITIVES),), initializer=alpha_init))
-                edges.append(MixedOp(ops, mode=mode, alpha=alpha))
+                         ArchParameter((len(PRIMITIVES),), initializer=alpha_init))
+                edges.append(MixedOp(ops, mode=mode, alpha=alpha, names=PRIMITIVES,
+                                     label=edge_label(self.kind, node, j)))
         self.edges = Mo.ModuleList(edges)
 
     @property

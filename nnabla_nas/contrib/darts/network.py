@@ -112,7 +112,8 @@ class SearchNet(Model):
             return 1e-3 * rng.randn(*shape)
 
         def alpha_list():
-            return Mo.ParameterList([Parameter((len(PRIMITIVES),), initializer=alpha_init)
+            return Mo.ParameterList([Mo.ArchParameter((len(PRIMITIVES),),
+                                                     initializer=alpha_init)
                                      for _ in range(num_edges(num_nodes))])
 
         if shared:  # registered first, so that they are named alpha_normal/<edge>, ...

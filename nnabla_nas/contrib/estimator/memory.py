@@ -26,9 +26,8 @@ import nnabla as nn
 import nnabla.functions as F
 import numpy as np
 
-from ...module import Module
-from ..model import is_arch_parameter
-from .base import ESTIMATORS, Estimator, NamedModules, build_graph, join_name
+from ...module import Module, is_arch_parameter
+from .base import ESTIMATORS, Estimator, NamedModules, build_graph
 
 #: Bytes per value: NNabla computes in float32.
 BYTES_PER_VALUE = 4
@@ -54,8 +53,8 @@ class MemoryEstimator(Estimator):
     unit = "parameters"
 
     def _predict(self, module: Module) -> float:
-        return float(sum(p.size for name, p in module.parameters.items()
-                         if not is_arch_parameter(name)))
+        return float(sum(p.size for p in module.parameters.values()
+                         if not is_arch_parameter(p)))
 
     def _signature(self, module: Module) -> Hashable:
         # Parameters do not depend on the input shapes; a replaced one changes this.
@@ -63,11 +62,11 @@ class MemoryEstimator(Estimator):
 
     def total(self, modules: NamedModules) -> float:
         """Parameter values of the ``(name, module)`` pairs, each parameter once,
-        architecture parameters (hierarchical names holding ``alpha``) excluded."""
+        architecture parameters excluded."""
         seen, count = set(), 0
-        for prefix, module in modules:
+        for _, module in modules:
             for name, p in module.parameters.items():
-                if id(p) in seen or is_arch_parameter(join_name(prefix, name)):
+                if id(p) in seen or is_arch_parameter(p):
                     continue
                 seen.add(id(p))
                 count += p.size

@@ -28,7 +28,7 @@ import nnabla.random
 import numpy as np
 
 from ... import module as Mo
-from ...module import MixedOp, Module, Parameter
+from ...module import ArchParameter, MixedOp, Module
 from ...module import checks as C
 from ..model import Model
 from .blocks import IMAGENET_STAGES, InvertedResidual, conv_bn
@@ -36,7 +36,13 @@ from .ops import CANDIDATES
 from .genotype import (OPS, SKIP, STEMS, Genotype, candidate_names, op_error, op_shape,
                        plain_mobilenet_v2_arch)
 
-__all__ = ["OPS", "SKIP", "STEMS", "candidate", "SearchNet", "TrainNet"]
+__all__ = ["OPS", "SKIP", "STEMS", "block_label", "candidate", "SearchNet", "TrainNet"]
+
+def block_label(index: int) -> str:
+    """The label of the choice of block ``index`` (counting fixed blocks too):
+    ``block7``."""
+    return f"block{index}"
+
 
 #: The stride of each stem.
 STEM_STRIDES = {"imagenet": 2, "small": 1}
@@ -139,15 +145,16 @@ class SearchNet(_MobileNet):
         self._plain = plain
         self._names: List[Tuple[str, ...]] = []
         blocks: List[Module] = []
-        for block, cin in zip(plain.blocks, plain.in_channels):
+        for i, (block, cin) in enumerate(zip(plain.blocks, plain.in_channels)):
             shape = (cin, block.out_channels, block.stride)
             if not block.searched:
                 blocks.append(_block(block.op, *shape, rng))
                 continue
             names = candidate_names(*shape)
-            alpha = Parameter((len(names),), initializer=1e-3 * alpha_rng.randn(len(names)))
+            alpha = ArchParameter((len(names),),
+                                  initializer=1e-3 * alpha_rng.randn(len(names)))
             blocks.append(MixedOp([candidate(n, *shape, rng) for n in names], mode,
-                                  alpha=alpha))
+                                  alpha=alpha, label=block_label(i), names=names))
             self._names.append(names)
         self._build(plain, blocks, in_channels, num_classes, dropout, rng)
 

@@ -1,5 +1,11 @@
 """The ProxylessNAS MobileNetV2 search space, registered as ``proxylessnas``.
 
+Its choices are the searched blocks, ``block<i>`` (``i`` counts the fixed blocks too),
+each among :func:`~.genotype.candidate_names` of its shape. An architecture's options
+are the layout the search options give (stem, stem and head channels, and per block
+its output channels, stride, and the op of a fixed block), so that the network is
+rebuilt from ``arch.json`` alone.
+
 A config for the 8x8 digits keeps the resolution with the ``small`` stem and uses a
 short layout, e.g.::
 
@@ -13,16 +19,18 @@ short layout, e.g.::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
 from ...config.fields import ConfigError, option
 from ...visual.blocks import draw_blocks
-from ..spaces import SEARCH_SPACES, Decision, SearchSpace, log_probabilities
+from ..architecture import Architecture, Choice
+from ..archfile import check_keys
+from ..spaces import SEARCH_SPACES, SearchSpace
 from .blocks import IMAGENET_STAGES, check_stages
-from .genotype import STEMS, Genotype, load_genotype, save_genotype
-from .network import SearchNet, TrainNet
+from .genotype import OPS, STEMS, Block, Genotype, candidate_names, plain_mobilenet_v2_arch
+from .network import SearchNet, TrainNet, block_label
 
 
 @SEARCH_SPACES.register("proxylessnas")
@@ -70,6 +78,20 @@ class ProxylessSpace(SearchSpace):
                                 exclusive_maximum=True)
 
     @classmethod
+    def arch_options(cls, options) -> Dict[str, Any]:
+        plain = plain_mobilenet_v2_arch(options.stages, options.width_multiplier,
+                                        options.stem, options.stem_channels,
+                                        options.head_channels)
+        return layout_options(plain)
+
+    @classmethod
+    def choices(cls, arch_options: Dict[str, Any]) -> List[Choice]:
+        skeleton = skeleton_of(arch_options)
+        return [Choice(block_label(i), candidate_names(cin, b.out_channels, b.stride))
+                for i, (b, cin) in enumerate(zip(skeleton.blocks, skeleton.in_channels))
+                if b.searched]
+
+    @classmethod
     def build_search(cls, options, shape: Tuple[int, ...], num_classes: int,
                      rng: np.random.RandomState) -> SearchNet:
         return SearchNet(shape[0], num_classes, stages=options.stages, stem=options.stem,
@@ -79,46 +101,75 @@ class ProxylessSpace(SearchSpace):
                          rng=rng)
 
     @classmethod
-    def derive(cls, model: SearchNet, choices: Optional[Sequence[int]] = None
-               ) -> Genotype:
-        """The most probable candidate of every searched block, or ``choices``: one
-        candidate index per MixedOp, in block order."""
-        return model.genotype(choices)
-
-    @classmethod
-    def decisions(cls, model: SearchNet) -> List[Decision]:
-        """One per searched block (``block<i>``, ``i`` its index in the genotype): its
-        MixedOp, scored by its own alphas; every candidate is allowed."""
-        blocks = [i for i, b in enumerate(model.plain.blocks) if b.searched]
-        out = []
-        for i, op in zip(blocks, model.mixed_ops()):
-            scores = log_probabilities(op.alpha.d)
-            out.append(Decision(f"block{i}", (op,), scores, tuple(range(len(scores))),
-                                int(np.argmax(scores))))
-        return out
-
-    @classmethod
-    def candidate_names(cls, model: SearchNet) -> Dict[str, Sequence[str]]:
-        names = {id(p): n for n, p in model.get_arch_parameters().items()}
-        return {names[id(op.alpha)]: ops
-                for op, ops in zip(model.mixed_ops(), model.op_names())}
-
-    @classmethod
-    def draw(cls, arch: Genotype, folder: str) -> List[str]:
-        """The blocks in order: op, output channels and stride."""
-        return draw_blocks([(b.op, b.out_channels, b.stride) for b in arch.blocks],
-                           folder, stem=f"{arch.stem} stem\n{arch.stem_channels} ch",
-                           head=f"conv1x1 {arch.head_channels} ch\npool, fc")
-
-    @classmethod
-    def save_arch(cls, arch: Genotype, path: str) -> None:
-        save_genotype(arch, path)
-
-    @classmethod
-    def load_arch(cls, path: str) -> Genotype:
-        return load_genotype(path)
-
-    @classmethod
-    def build_train(cls, arch: Genotype, options, shape: Tuple[int, ...],
+    def build_train(cls, arch: Architecture, options, shape: Tuple[int, ...],
                     num_classes: int, rng: np.random.RandomState) -> TrainNet:
-        return TrainNet(arch, shape[0], num_classes, dropout=options.dropout, rng=rng)
+        return TrainNet(genotype_of(arch), shape[0], num_classes, dropout=options.dropout,
+                        rng=rng)
+
+    @classmethod
+    def draw(cls, arch: Architecture, folder: str) -> List[str]:
+        """The blocks in order: op, output channels and stride."""
+        g = genotype_of(arch)
+        return draw_blocks([(b.op, b.out_channels, b.stride) for b in g.blocks],
+                           folder, stem=f"{g.stem} stem\n{g.stem_channels} ch",
+                           head=f"conv1x1 {g.head_channels} ch\npool, fc")
+
+    @classmethod
+    def describe(cls, arch: Architecture) -> str:
+        return str(genotype_of(arch))
+
+    @classmethod
+    def from_legacy(cls, data: Any, source: str) -> Architecture:
+        """An ``arch.json`` of version 1 (a :class:`~.genotype.Genotype`)."""
+        return arch_of(Genotype.from_dict(data, source))
+
+
+_LAYOUT_KEYS = ("stem", "stem_channels", "head_channels", "blocks")
+_BLOCK_KEYS = ("out_channels", "stride", "fixed")
+
+
+def layout_options(genotype: Genotype) -> Dict[str, Any]:
+    """The options of an architecture with ``genotype``'s layout: everything but the
+    ops of its searched blocks."""
+    return {"stem": genotype.stem, "stem_channels": genotype.stem_channels,
+            "head_channels": genotype.head_channels,
+            "blocks": [{"out_channels": b.out_channels, "stride": b.stride,
+                        "fixed": None if b.searched else b.op} for b in genotype.blocks]}
+
+
+def skeleton_of(arch_options: Dict[str, Any]) -> Genotype:
+    """The layout of ``arch_options`` as a genotype whose searched blocks hold a
+    placeholder op (the first of :data:`~.genotype.OPS`, which fits every block).
+
+    Raises:
+        ValueError: naming the bad key.
+    """
+    check_keys("options", "", arch_options, _LAYOUT_KEYS)
+    blocks = arch_options["blocks"]
+    if not isinstance(blocks, list) or not blocks:
+        raise ValueError(f"blocks: expected a non-empty list, got {blocks!r}")
+    parsed = []
+    for i, b in enumerate(blocks):
+        if not isinstance(b, dict):
+            raise ValueError(f"blocks[{i}]: expected an object with keys "
+                             f"{list(_BLOCK_KEYS)}, got {b!r}")
+        check_keys("options", f"blocks[{i}].", b, _BLOCK_KEYS)
+        fixed = b["fixed"]
+        parsed.append(Block(OPS[0] if fixed is None else fixed, b["out_channels"],
+                            b["stride"], searched=fixed is None))
+    return Genotype(arch_options["stem"], arch_options["stem_channels"],
+                    arch_options["head_channels"], parsed)
+
+
+def genotype_of(arch: Architecture) -> Genotype:
+    """The :class:`~.genotype.Genotype` of a ProxylessNAS architecture."""
+    skeleton = skeleton_of(dict(arch.options))
+    return skeleton.with_ops(arch.choices[block_label(i)]
+                             for i, b in enumerate(skeleton.blocks) if b.searched)
+
+
+def arch_of(genotype: Genotype) -> Architecture:
+    """The architecture of a :class:`~.genotype.Genotype`."""
+    return Architecture(ProxylessSpace.name, layout_options(genotype),
+                        {block_label(i): b.op for i, b in enumerate(genotype.blocks)
+                         if b.searched})

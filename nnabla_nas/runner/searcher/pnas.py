@@ -30,6 +30,7 @@ import nnabla as nn
 import numpy as np
 
 from ...config.fields import option
+from ...contrib.spaces import labelled_ops
 from ...module import MixedOp
 from ..budget import within_budget
 from ..meter import check_finite
@@ -68,6 +69,8 @@ class ProxylessNasSearcher(Searcher):
                 m.mode = "sample"
         if not self.mixed:
             raise ValueError("proxylessnas searcher: the search space has no MixedOp")
+        self.labels = {id(m): label for label, ops in labelled_ops(model).items()
+                       for m in ops}
         self.arch_params = model.get_arch_parameters(grad_only=True)
         self.weights = list(model.get_net_parameters().values())
         self.baseline: Optional[float] = None
@@ -85,15 +88,21 @@ class ProxylessNasSearcher(Searcher):
                     self.regularizers.path_costs(self._choices(path))):
                 return path
             self.rejected += 1
-        decisions = self.space.decisions(self.model)
-        best = dict((id(d.mixed[0]), k) for d, k in
-                    zip(decisions, within_budget(decisions, self.regularizers.bounds)))
+        best = self._best_within_budget()
         path = []
         for m, c in zip(self.mixed, counts):
-            k = best[id(m)]
+            k = m.names.index(best.choices[self.labels[id(m)]])
             others = [i for i in m.draw(len(m.ops)) if i != k][:c - 1]
             path.append((k, *others))
         return path
+
+    def _best_within_budget(self):
+        """The architecture derivation gives within the hard bounds."""
+        decisions = self.decisions()
+        picked = [d.choice for d in decisions]
+        if self.regularizers.bounds:
+            picked = within_budget(decisions, self.regularizers.bounds)
+        return self.space.derive(self.model, self.space_options, picked)
 
     def _choices(self, path: Path) -> Dict[int, int]:
         return {id(m): p[0] for m, p in zip(self.mixed, path)}
@@ -188,24 +197,13 @@ class ProxylessNasSearcher(Searcher):
     # ---------------------------------------------------------- evaluation, state
     def evaluate(self, split, name: str) -> Dict[str, float]:
         """Validation of the architecture derived so far (within the hard bounds)."""
-        decisions = self.space.decisions(self.model)
-        chosen = {id(d.mixed[0]): d.choice for d in decisions}
-        if self.regularizers.bounds:
-            chosen = {id(d.mixed[0]): k for d, k in
-                      zip(decisions, within_budget(decisions, self.regularizers.bounds))}
-        self._eval_graphs.clear()  # the path changes from epoch to epoch
-        for m in self.mixed:
-            m.select(chosen[id(m)])
-        for p in self.arch_params.values():
-            p.need_grad = False
+        arch = self._best_within_budget()
+        self.reset_eval_graphs()  # the path changes from epoch to epoch
         try:
-            return super().evaluate(split, name)
+            with self.space.fixed(self.model, arch):
+                return super().evaluate(split, name)
         finally:
-            self._eval_graphs.clear()
-            for m in self.mixed:
-                m.select(None)
-            for p in self.arch_params.values():
-                p.need_grad = True
+            self.reset_eval_graphs()
 
     def extra_state(self) -> dict:
         return {"baseline": self.baseline, "rejected": self.rejected}

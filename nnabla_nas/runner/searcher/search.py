@@ -2,32 +2,32 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-import os
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
+from ...contrib.architecture import Architecture
 from ...contrib.model import Model
 from ...contrib.spaces import SearchSpace
-from ...dataset import DataLoader, DatasetSplits
-from ...utils.output import RunOutput
-from ...visual.alphas import AlphaHistory, softmax_rows
-from ...visual.images import add_image
+from ...dataset import DataLoader
 from ..budget import BudgetError, architecture_cost, cheapest, within_budget
-from ..deliver import Pictures
+from ..callbacks import Callback, search_callbacks
 from ..loop import EpochLoop
 from ..optimizer import Optimizer
 from ..regularizer import Regularizers
+from ..run import Run
 
 
-def derive_within_bounds(space: SearchSpace, model: Model, regularizers: Regularizers
-                         ) -> Tuple[Any, Dict[str, float]]:
-    """The architecture ``space`` derives from ``model``'s parameters, made to meet the
-    hard bounds of ``regularizers`` (see :func:`~nnabla_nas.runner.budget.within_budget`),
-    and its exact estimated cost per regularizer."""
-    decisions = space.decisions(model) if regularizers else []
+def derive_within_bounds(space: SearchSpace, model: Model, options: Any,
+                         regularizers: Regularizers
+                         ) -> Tuple[Architecture, Dict[str, float]]:
+    """The architecture ``space`` derives from ``model``'s parameters (a supernet built
+    with the space options ``options``), made to meet the hard bounds of
+    ``regularizers`` (see :func:`~nnabla_nas.runner.budget.within_budget`), and its
+    exact estimated cost per regularizer."""
+    decisions = space.decisions(model, options) if regularizers else []
     choices = None
     if regularizers.bounds:
         choices = within_budget(decisions, regularizers.bounds)
-    arch = space.derive(model) if choices is None else space.derive(model, choices)
+    arch = space.derive(model, options, choices)
     picked = choices or [d.choice for d in decisions]
     costs = {name: architecture_cost(decisions, picked, c)
              for name, c in regularizers.costs.items()}
@@ -38,43 +38,44 @@ class Searcher(EpochLoop):
     """Alternates weight steps on the training split with architecture steps on the
     validation split.
 
-    Subclasses define :meth:`train_on_batch` (one weight update from the batch in
-    ``self.x_train``/``self.y_train``) and :meth:`valid_on_batch` (one architecture
-    update from ``self.x_valid``/``self.y_valid``), and may build graphs in
-    :meth:`build`. Each step feeds one batch of each split, then runs the architecture
-    step (skipped during the warm-up epochs) and the weight step, as in DARTS.
+    A searcher is its steps. Subclasses define :meth:`train_on_batch`, the weight step
+    (one update of the network weights from the batch in
+    ``self.x_train``/``self.y_train``), and :meth:`valid_on_batch`, the architecture
+    step (one update of the architecture parameters from
+    ``self.x_valid``/``self.y_valid``), and may build graphs in :meth:`build`. Each
+    step feeds one batch of each split, then runs the architecture step (skipped
+    during the warm-up epochs) and the weight step, as in DARTS.
 
-    The hardware terms of ``config.regularizers`` are built here for every searcher
+    The hardware terms of the search config's costs are built here for every searcher
     (:attr:`regularizers`); hard bounds are checked against the cheapest architecture
     of the space before anything runs, and :meth:`derive` keeps the architecture it
-    returns within them.
+    returns within them. Per-epoch output (TensorBoard, ``arch.json``, pictures, the
+    alpha history) is done by ``callbacks``.
 
     Args:
-        model: The supernet.
-        space: Its search space (derives and saves the architecture).
-        data: The dataset splits.
-        config: The ``search`` section of the run config.
-        options: The searcher's own options (its ``Config``).
-        output: The run's output folder.
-        seed: Seeds the data order and every epoch's random numbers.
-        quiet: No progress bars.
-        checkpoint_every: Also checkpoint every this many steps (0: per epoch only).
-        context: The device (``'cpu'`` or ``'cudnn'``) hardware costs are estimated on.
-        device_id: The GPU of the ``'cudnn'`` context.
+        run: The supernet, its space, the data, the ``search`` config section (whose
+            ``searcher.options`` are this searcher's own ``Config``), the output
+            folder, the device and the seed.
+        callbacks: Per-epoch output; default :func:`~..callbacks.search_callbacks`.
     """
 
     phase = "search"
     Config: Any = None
 
-    def __init__(self, model: Model, space: SearchSpace, data: DatasetSplits, config,
-                 options, output: RunOutput, seed: int, quiet: bool = False,
-                 checkpoint_every: int = 0, context: str = "cpu", device_id: int = 0):
-        super().__init__(model, data, config.epochs, config.batch_size, output, seed, quiet,
-                         checkpoint_every)
-        self.context, self.device_id = context, device_id
-        self.space = space
+    def __init__(self, run: Run, callbacks: Optional[Sequence[Callback]] = None):
+        config = run.config
+        if callbacks is None:
+            callbacks = search_callbacks(run.space, run.output)
+        super().__init__(run, config.epochs, config.batch_size, callbacks)
+        self.space = run.space
         self.config = config
-        self.options = options
+        # A config built in Python rather than loaded may leave components unset:
+        # then the defaults of the space's and this searcher's own options apply.
+        self.space_options = (config.space.options if config.space is not None
+                              else self.space.SearchConfig())
+        self.options = (config.searcher.options if config.searcher is not None
+                        else type(self).Config() if self.Config is not None else None)
+        data, seed, model = run.data, run.seed, run.model
         self.train_loader = DataLoader(data.train, config.batch_size, shuffle=True,
                                        seed=seed, augment=data.augment, drop_last=True)
         self.valid_loader = DataLoader(data.valid, config.batch_size, shuffle=True,
@@ -89,15 +90,18 @@ class Searcher(EpochLoop):
         self.x_valid, self.y_valid = self.placeholders(config.batch_size)
         # Costs of one inference of one image: what a device budget is about.
         self.regularizers = Regularizers(model, config.regularizers,
-                                         [(1,) + tuple(data.shape)], context, device_id)
+                                         [(1,) + tuple(data.shape)], run.context,
+                                         run.device_id)
         self._check_budget()
         self.derived_costs: Dict[str, float] = {}
-        self.alpha_history = AlphaHistory()
-        self.pictures = Pictures(space, output)
         self.build()
 
+    def decisions(self):
+        """The space's decisions on the supernet's current alphas."""
+        return self.space.decisions(self.model, self.space_options)
+
     def _check_budget(self) -> None:
-        decisions = self.space.decisions(self.model) if self.regularizers.bounds else []
+        decisions = self.decisions() if self.regularizers.bounds else []
         for bound in self.regularizers.bounds:
             low = cheapest(decisions, bound.costs)
             if low > bound.limit:
@@ -109,8 +113,8 @@ class Searcher(EpochLoop):
     def derive(self) -> Any:
         """The architecture the search has found so far: the space's derivation, made
         to meet the hard bounds; its exact costs are left in :attr:`derived_costs`."""
-        arch, self.derived_costs = derive_within_bounds(self.space, self.model,
-                                                        self.regularizers)
+        arch, self.derived_costs = derive_within_bounds(
+            self.space, self.model, self.space_options, self.regularizers)
         return arch
 
     def build(self) -> None:
@@ -145,36 +149,6 @@ class Searcher(EpochLoop):
 
     def epoch_metrics(self, epoch: int) -> Dict[str, float]:
         return {"lr": self.net_optimizer.learning_rate((epoch + 1) * self.steps_per_epoch - 1)}
-
-    def end_epoch(self, epoch: int, metrics: Dict[str, float]) -> None:
-        alphas = self.model.get_arch_parameters()
-        for name, p in alphas.items():
-            rows = softmax_rows(p.d)
-            for row, probs in enumerate(rows):
-                for i, value in enumerate(probs):
-                    tag = f"alpha/{name}" + (f"/{row}" if len(rows) > 1 else "") + f"/{i}"
-                    self.output.writer.add_scalar(tag, value, epoch + 1)
-        arch = self.derive()
-        self.space.save_arch(arch, self.output.path("arch.json"))
-        costs = "".join(f", estimated {k} {v:.4g}" for k, v in self.derived_costs.items())
-        self.log.info(f"search epoch {epoch + 1}: architecture {arch}{costs}")
-        if alphas:
-            self.alpha_history.record(epoch, alphas)
-            self.alpha_history.save(self.output.path("alpha_history.json"))
-            png = self.alpha_history.plot(self.output.path("pictures", "alphas.png"),
-                                          self.space.candidate_names(self.model))
-            add_image(self.output.writer, "alphas", png, epoch + 1)
-        for path in self.pictures.draw(arch):
-            if path.endswith(".png"):
-                name = os.path.splitext(os.path.basename(path))[0]
-                add_image(self.output.writer, f"architecture/{name}", path, epoch + 1)
-
-    def extra_state(self) -> dict:
-        return {"alpha_history": self.alpha_history.to_dict()}
-
-    def load_extra_state(self, state: dict) -> None:
-        if "alpha_history" in state:
-            self.alpha_history = AlphaHistory.from_dict(state["alpha_history"])
 
     def search(self) -> Any:
         """Run the search (resuming from a checkpoint if one exists) and write

@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Dict, List, Mapping
+from typing import Dict, List, Mapping, Sequence
 
 import nnabla as nn
 
-from ...contrib.model import Model
-from ...dataset import DataLoader, DatasetSplits
-from ...utils.output import RunOutput
+from ...dataset import DataLoader
+from ..callbacks import Callback
 from ..loop import EpochLoop
 from ..meter import check_finite
 from ..optimizer import Optimizer
+from ..run import Run
 
 
 class Trainer(EpochLoop):
@@ -22,21 +22,17 @@ class Trainer(EpochLoop):
     configured value over the epochs, as in DARTS' retraining.
 
     Args:
-        model: The network to train.
-        data: The dataset splits.
-        config: The ``train`` section of the run config.
-        output: The run's output folder.
-        seed: Seeds the data order and every epoch's random numbers.
-        quiet: No progress bars.
-        checkpoint_every: Also checkpoint every this many steps (0: per epoch only).
+        run: The network to train, the data, the ``train`` config section, the output
+            folder and the seed.
+        callbacks: Per-epoch output (none by default).
     """
 
     phase = "train"
 
-    def __init__(self, model: Model, data: DatasetSplits, config, output: RunOutput,
-                 seed: int, quiet: bool = False, checkpoint_every: int = 0):
-        super().__init__(model, data, config.epochs, config.batch_size, output, seed, quiet,
-                         checkpoint_every)
+    def __init__(self, run: Run, callbacks: Sequence[Callback] = ()):
+        config = run.config
+        super().__init__(run, config.epochs, config.batch_size, callbacks)
+        data, seed, model = run.data, run.seed, run.model
         self.config = config
         self.loader = DataLoader(data.train, config.batch_size, shuffle=True, seed=seed,
                                  augment=data.augment, drop_last=True)

@@ -9,9 +9,9 @@ from nnabla_nas.config.fields import ConfigError
 from nnabla_nas.config.loader import from_dict
 from nnabla_nas.config.schema import RunConfig
 from nnabla_nas.contrib.pnas.blocks import IMAGENET_STAGES
-from nnabla_nas.contrib.pnas.genotype import Genotype
+from nnabla_nas.contrib.architecture import Architecture
 from nnabla_nas.contrib.pnas.network import SearchNet, TrainNet
-from nnabla_nas.contrib.pnas.space import ProxylessSpace
+from nnabla_nas.contrib.pnas.space import ProxylessSpace, genotype_of
 from nnabla_nas.contrib.spaces import SEARCH_SPACES, SearchSpace
 
 DIGITS = {"stem": "small", "width_multiplier": 0.5, "head_channels": 64,
@@ -84,7 +84,8 @@ def test_decisions_are_the_searched_blocks_in_derivation_order():
                                         np.random.RandomState(0))
     for op, k in zip(model.mixed_ops(), [2, 6, 0, 5, 1, 6]):
         op.alpha.d = np.eye(len(op.ops))[k] * 3.0
-    decisions = ProxylessSpace.decisions(model)
+    options = search_options(**DIGITS)
+    decisions = ProxylessSpace.decisions(model, options)
     assert [d.name for d in decisions] == [f"block{i}" for i in range(1, 7)]
     assert [d.mixed for d in decisions] == [(op,) for op in model.mixed_ops()]
     assert [d.choice for d in decisions] == [2, 6, 0, 5, 1, 6]
@@ -93,7 +94,8 @@ def test_decisions_are_the_searched_blocks_in_derivation_order():
     for d in decisions:
         np.testing.assert_allclose(np.exp(d.scores), d.mixed[0].probabilities())
     choices = [d.choice for d in decisions]
-    assert ProxylessSpace.derive(model, choices) == ProxylessSpace.derive(model)
+    assert ProxylessSpace.derive(model, options, choices) == \
+        ProxylessSpace.derive(model, options)
 
 
 def _steps(model, params, n=2, batch=8):
@@ -130,10 +132,11 @@ def test_two_step_search_then_retrain(tmp_path):
     assert any(not np.array_equal(a, p.d) for a, p in
                zip(alpha_before, model.get_arch_parameters().values()))
 
-    arch = space.derive(model)
-    assert isinstance(arch, Genotype) and arch == model.genotype()
-    assert space.derive(model, [0] * len(model.mixed_ops())).searched_ops == \
-        ("k3_e3",) * 6
+    options = search_options(**DIGITS)
+    arch = space.derive(model, options)
+    assert isinstance(arch, Architecture) and genotype_of(arch) == model.genotype()
+    assert genotype_of(space.derive(model, options, [0] * len(model.mixed_ops()))
+                       ).searched_ops == ("k3_e3",) * 6
     path = tmp_path / "arch.json"
     space.save_arch(arch, str(path))
     loaded = space.load_arch(str(path))
@@ -141,7 +144,7 @@ def test_two_step_search_then_retrain(tmp_path):
 
     train = space.build_train(loaded, ProxylessSpace.TrainConfig(dropout=0.2), SHAPE,
                               CLASSES, np.random.RandomState(0))
-    assert isinstance(train, TrainNet) and train.genotype == arch
+    assert isinstance(train, TrainNet) and train.genotype == genotype_of(arch)
     assert train.classifier.W.shape == (64, CLASSES) and train.stem[0].W.shape[:2] == (16, 1)
     before = train.stem[0].W.d.copy()
     assert all(np.isfinite(_steps(train, train.get_parameters(grad_only=True))))

@@ -1,0 +1,42 @@
+"""`Run`: everything a searcher or trainer works with, built once by the command."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ..contrib.model import Model
+from ..dataset import DatasetSplits
+from ..utils.output import RunOutput
+
+
+@dataclass(frozen=True)
+class Run:
+    """One phase of a run: the model, its data, its config section and where it
+    writes. Built by the command that runs the phase and handed whole to the searcher
+    or trainer, which keeps no other copy of these.
+
+    Attributes:
+        model: The supernet (search) or the network to train.
+        data: The dataset splits.
+        config: The phase's config section (``search`` or ``train``).
+        output: The run's output folder.
+        seed: Seeds the data order and every epoch's random numbers.
+        space: The search space (a :class:`~nnabla_nas.contrib.spaces.SearchSpace`
+            subclass), for phases that derive or draw architectures.
+        context: The device hardware costs are estimated on (``'cpu'``,
+            ``'cudnn'``).
+        device_id: The GPU of the ``'cudnn'`` context.
+        quiet: No progress bars.
+        checkpoint_every: Also checkpoint every this many steps (0: per epoch only).
+    """
+
+    model: Model
+    data: DatasetSplits
+    config: Any
+    output: RunOutput
+    seed: int = 0
+    space: Optional[type] = None
+    context: str = "cpu"
+    device_id: int = 0
+    quiet: bool = False
+    checkpoint_every: int = 0
