@@ -110,6 +110,11 @@ class SearchSpace:
     name: str = ""
     SearchConfig: type = NoOptions
     TrainConfig: type = NoOptions
+    #: Search options of the smallest meaningful supernet, and train options of the
+    #: smallest network, for quick checks (the tests run every registered space with
+    #: every searcher and cost at these sizes). Read-only.
+    smoke_options: Dict[str, Any] = {}
+    smoke_train_options: Dict[str, Any] = {}
 
     # ------------------------------------------------------------ what a space writes
     @classmethod

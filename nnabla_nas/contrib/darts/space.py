@@ -36,6 +36,9 @@ class DartsSpace(SearchSpace):
     edge, derived into two cells that a deeper network repeats."""
 
     name = "darts"
+    smoke_options = dict(init_channels=2, num_cells=3, num_nodes=2, multiplier=2,
+                         stem_multiplier=1)
+    smoke_train_options = dict(init_channels=4, num_cells=3)
 
     @dataclass(frozen=True)
     class SearchConfig:

@@ -40,6 +40,8 @@ class ProxylessSpace(SearchSpace):
     supernet runs one sampled candidate per block and step."""
 
     name = "proxylessnas"
+    smoke_options = dict(stem="small", stem_channels=8, head_channels=16,
+                         stages=[[1, 8, 1, 1], [3, 8, 2, 1], [3, 16, 1, 2]])
 
     @dataclass(frozen=True)
     class SearchConfig:
