@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 import os
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ...contrib.model import Model
 from ...contrib.spaces import SearchSpace
 from ...dataset import DataLoader, DatasetSplits
+from ...utils.context import Device
 from ...utils.output import RunOutput
 from ...visual.alphas import AlphaHistory, softmax_rows
 from ...visual.images import add_image
@@ -15,7 +16,7 @@ from ..budget import BudgetError, architecture_cost, cheapest, within_budget
 from ..deliver import Pictures
 from ..loop import EpochLoop
 from ..optimizer import Optimizer
-from ..regularizer import Regularizers
+from ..regularizer import Regularizers, cost_terms
 
 
 def derive_within_bounds(space: SearchSpace, model: Model, regularizers: Regularizers
@@ -44,7 +45,8 @@ class Searcher(EpochLoop):
     :meth:`build`. Each step feeds one batch of each split, then runs the architecture
     step (skipped during the warm-up epochs) and the weight step, as in DARTS.
 
-    The hardware terms of ``config.regularizers`` are built here for every searcher
+    The cost terms of ``config.costs`` and ``config.regularizers`` are built here for
+    every searcher
     (:attr:`regularizers`); hard bounds are checked against the cheapest architecture
     of the space before anything runs, and :meth:`derive` keeps the architecture it
     returns within them.
@@ -59,8 +61,7 @@ class Searcher(EpochLoop):
         seed: Seeds the data order and every epoch's random numbers.
         quiet: No progress bars.
         checkpoint_every: Also checkpoint every this many steps (0: per epoch only).
-        context: The device (``'cpu'`` or ``'cudnn'``) hardware costs are estimated on.
-        device_id: The GPU of the ``'cudnn'`` context.
+        device: The device costs are estimated on (default: the CPU).
     """
 
     phase = "search"
@@ -68,10 +69,10 @@ class Searcher(EpochLoop):
 
     def __init__(self, model: Model, space: SearchSpace, data: DatasetSplits, config,
                  options, output: RunOutput, seed: int, quiet: bool = False,
-                 checkpoint_every: int = 0, context: str = "cpu", device_id: int = 0):
+                 checkpoint_every: int = 0, device: Optional[Device] = None):
         super().__init__(model, data, config.epochs, config.batch_size, output, seed, quiet,
                          checkpoint_every)
-        self.context, self.device_id = context, device_id
+        self.device = device
         self.space = space
         self.config = config
         self.options = options
@@ -88,8 +89,8 @@ class Searcher(EpochLoop):
         self.x_train, self.y_train = self.placeholders(config.batch_size)
         self.x_valid, self.y_valid = self.placeholders(config.batch_size)
         # Costs of one inference of one image: what a device budget is about.
-        self.regularizers = Regularizers(model, config.regularizers,
-                                         [(1,) + tuple(data.shape)], context, device_id)
+        self.regularizers = Regularizers(model, cost_terms(config),
+                                         [(1,) + tuple(data.shape)], device)
         self._check_budget()
         self.derived_costs: Dict[str, float] = {}
         self.alpha_history = AlphaHistory()
@@ -102,7 +103,7 @@ class Searcher(EpochLoop):
             low = cheapest(decisions, bound.costs)
             if low > bound.limit:
                 raise BudgetError(
-                    f"search.regularizers.{bound.name}.bound: {bound.limit:g} "
+                    f"{bound.name}.bound: {bound.limit:g} "
                     f"{bound.costs.unit} is below the cheapest architecture of the search "
                     f"space ({low:.4g} {bound.costs.unit})")
 
