@@ -1,4 +1,5 @@
-"""``main.py estimate``: latency and memory of the network of an ``arch.json``."""
+"""``main.py estimate``: what every registered estimator reports of the network of an
+``arch.json`` (latency and memory for the built-in ones)."""
 from __future__ import annotations
 
 import argparse

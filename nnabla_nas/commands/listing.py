@@ -126,8 +126,9 @@ class ListComponents(Command):
     """List the registered components, their options and defaults.
 
     Search spaces, searchers and datasets with the config keys of their options
-    (type, default, constraint, description); estimators with their keyword
-    arguments; and the candidate operations of the search spaces.
+    (type, default, constraint, description); estimators with their unit, their
+    summary.json keys, their options as costs (search.costs.<name>) and their
+    keyword arguments; and the candidate operations of the search spaces.
     """
 
     epilog = """
