@@ -169,6 +169,9 @@ class CostsConfig(Mapping[str, PenaltyConfig]):
     def __len__(self) -> int:
         return len(self._terms)
 
+    def __hash__(self) -> int:  # frozen, as the config dataclasses holding it
+        return hash(tuple(self._terms.items()))
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._terms!r})"
 
