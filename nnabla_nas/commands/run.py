@@ -50,8 +50,9 @@ def load_data(config: RunConfig) -> DatasetSplits:
 
 def search_phase(config: RunConfig, data: DatasetSplits, output: RunOutput,
                  device: Optional[Device] = None) -> Dict[str, Any]:
-    """Search on ``device`` (default: the CPU), write ``arch.json``; return the
+    """Search on ``device`` (default: the config's), write ``arch.json``; return the
     search's summary figures."""
+    device = device or Device(config.context, config.device_id)
     space = SEARCH_SPACES.get(config.search.space.name)
     rng = np.random.RandomState(config.seed)
     model = space.build_search(config.search.space.options, data.shape, data.num_classes,
@@ -76,7 +77,9 @@ def train_phase(config: RunConfig, data: DatasetSplits, output: RunOutput, arch_
                 device: Optional[Device] = None) -> Dict[str, Any]:
     """Train the architecture of ``arch_path`` from scratch, write ``weights.h5``, draw
     the architecture and export the network (NNP and ONNX); return the training's
-    summary figures, hardware figures included."""
+    summary figures, hardware figures included, measured on ``device`` (default: the
+    config's)."""
+    device = device or Device(config.context, config.device_id)
     space = SEARCH_SPACES.get(config.train.net.name)
     arch = read_input("train.arch", space.load_arch, arch_path)
     seed_everything(config.seed)
@@ -100,12 +103,13 @@ def train_phase(config: RunConfig, data: DatasetSplits, output: RunOutput, arch_
 def run(config: RunConfig, output: RunOutput, phases: Sequence[str] = PHASES,
         device: Optional[Device] = None) -> dict:
     """Run the ``phases`` the config has sections for on ``device`` (default: the
-    CPU); returns the summary written.
+    config's); returns the summary written.
 
     Without a search phase, the training reads ``train.arch`` or, when the config
     has a search section, the ``arch.json`` that search wrote in the output folder.
     """
     log = output.logger
+    device = device or Device(config.context, config.device_id)
     seed_everything(config.seed)
     data = load_data(config)
     log.info(f"dataset {data.name}: {len(data.train.x)} train, {len(data.valid.x)} valid, "
