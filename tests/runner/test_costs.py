@@ -53,6 +53,7 @@ def test_a_new_estimator_is_listed_with_its_unit_and_cost_options(capsys, conv_l
     assert "      search.costs.conv_layers.mode: str = soft" in out
 
 
+@pytest.mark.slow
 def test_a_new_estimator_is_a_soft_penalty_and_a_hard_bound(tmp_path, capsys,
                                                             conv_layers):
     soft = run(tmp_path, capsys, "soft", {"conv_layers": {"weight": 0.1}}, train=True)
