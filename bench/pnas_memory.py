@@ -94,8 +94,8 @@ def child(step: str, quick: bool, folder: str) -> None:
 
     from nnabla_nas.config.loader import from_dict
     from nnabla_nas.config.schema import TrainConfig
+    from nnabla_nas.contrib.model import parameter_count
     from nnabla_nas.contrib.spaces import SEARCH_SPACES
-    from nnabla_nas.runner.loop import parameter_count
     from nnabla_nas.runner.searcher import SEARCHERS
     from nnabla_nas.runner.run import Run
     from nnabla_nas.runner.trainer import Trainer
@@ -134,7 +134,7 @@ def child(step: str, quick: bool, folder: str) -> None:
         runner.sample = lambda count: [p[:count] for p in pairs]
         space.save_arch(space.derive(model, config.space.options, [p[0] for p in pairs]),
                         os.path.join(folder, "arch.json"))
-    params = parameter_count(model.get_parameters())
+    params = parameter_count(model.get_modules())
     runner.train_step(0, 0)  # sets functions up, allocates gradients and solver states
     gc.collect()
 

@@ -13,7 +13,8 @@ operations, ...). Register with a decorator and look up with :meth:`Registry.get
 from __future__ import annotations
 
 import difflib
-from typing import Callable, Dict, Iterator, List, Optional, TypeVar
+from contextlib import contextmanager
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, TypeVar
 
 T = TypeVar("T")
 
@@ -45,17 +46,36 @@ class Registry:
 
         return decorator
 
-    def closest(self, name: str) -> Optional[str]:
-        """The registered name most similar to ``name``, if any is close."""
-        matches = difflib.get_close_matches(str(name), list(self._items), n=1, cutoff=0.5)
+    @contextmanager
+    def temporarily(self, name: str, obj: T) -> Iterator[T]:
+        """Register ``obj`` as ``name`` for the duration of a ``with`` block (tests,
+        experiments); it is unregistered on exit, even after an error::
+
+            with ESTIMATORS.temporarily("layers", LayerCount):
+                ...
+        """
+        self.register(name)(obj)
+        try:
+            yield obj
+        finally:
+            if self._items.get(name) is obj:
+                del self._items[name]
+
+    def closest(self, name: str, among: Optional[Iterable[str]] = None) -> Optional[str]:
+        """The registered name (or name of ``among``) most similar to ``name``, if any
+        is close."""
+        names = list(self._items if among is None else among)
+        matches = difflib.get_close_matches(str(name), names, n=1, cutoff=0.5)
         return matches[0] if matches else None
 
-    def unknown_message(self, name: str) -> str:
-        """The message for an unknown name: valid names and the closest one."""
-        hint = self.closest(name)
+    def unknown_message(self, name: str, among: Optional[Iterable[str]] = None) -> str:
+        """The message for an unknown name: valid names and the closest one; with
+        ``among``, only those names are valid here."""
+        names = sorted(self._items if among is None else among)
+        hint = self.closest(name, names)
         return (f"unknown {self.kind} {name!r}"
                 + (f"; did you mean {hint!r}?" if hint else "")
-                + f" Valid names: {', '.join(sorted(self._items)) or '(none)'}")
+                + f" Valid names: {', '.join(names) or '(none)'}")
 
     def get(self, name: str):
         """The component registered under ``name``.

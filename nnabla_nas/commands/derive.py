@@ -10,9 +10,9 @@ import numpy as np
 
 from ..contrib.spaces import SEARCH_SPACES
 from ..runner.checkpoint import CheckpointError, Checkpointer
-from ..runner.regularizer import Regularizers
+from ..runner.regularizer import Regularizers, cost_terms
 from ..runner.searcher.search import derive_within_bounds
-from ..utils.context import make_context, use_context
+from ..utils.context import Device, use_context
 from .base import COMMANDS, PROG, Command, UsageError, add_config_arguments, \
     load_config, output_root, print_values, require_section
 from .run import load_data, seed_everything
@@ -56,8 +56,8 @@ class Derive(Command):
 
     Rebuilds the config's supernet, loads the parameters of a search checkpoint in
     the output folder (the newest intact one, or --checkpoint TAG) and derives the
-    architecture as the searcher does, keeping hard bounds of
-    search.regularizers. Useful for a search that was stopped, an earlier
+    architecture as the searcher does, keeping hard bounds of search.costs (and
+    search.regularizers). Useful for a search that was stopped, an earlier
     checkpoint, or another bound (override it; the supernet's options must stay
     those of the run).
     """
@@ -68,7 +68,7 @@ class Derive(Command):
       python main.py derive --config examples/quickstart.yaml --checkpoint 00004-000000 \\
           --out arch_epoch4.json
       python main.py derive --config examples/quickstart.yaml --out small.json \\
-          search.regularizers.memory.mode=hard search.regularizers.memory.bound=20000
+          search.costs.memory.mode=hard search.costs.memory.bound=20000
     """
 
     @staticmethod
@@ -90,15 +90,15 @@ class Derive(Command):
         checkpoints = Checkpointer(os.path.join(root, "checkpoints", "search"))
         tag = pick_checkpoint(checkpoints, args.checkpoint, args.config)
         space = SEARCH_SPACES.get(config.search.space.name)
-        with use_context(make_context(config.context, config.device_id)):
+        device = Device(config.context, config.device_id)
+        with use_context(device.context):
             seed_everything(config.seed)
             data = load_data(config)
             model = space.build_search(config.search.space.options, data.shape,
                                        data.num_classes, np.random.RandomState(config.seed))
             state = checkpoints.load(tag, model.get_parameters(), {})
-            regularizers = Regularizers(model, config.search.regularizers,
-                                        [(1,) + tuple(data.shape)], config.context,
-                                        config.device_id)
+            regularizers = Regularizers(model, cost_terms(config.search),
+                                        [(1,) + tuple(data.shape)], device)
             # The searchers' own derivation (hard bounds included), on the loaded state.
             arch, costs = derive_within_bounds(space, model, config.search.space.options,
                                                regularizers)

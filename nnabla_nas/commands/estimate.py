@@ -1,4 +1,5 @@
-"""``main.py estimate``: latency and memory of the network of an ``arch.json``."""
+"""``main.py estimate``: what every registered estimator reports of the network of an
+``arch.json`` (latency and memory for the built-in ones)."""
 from __future__ import annotations
 
 import argparse
@@ -12,10 +13,10 @@ import numpy as np
 from ..config.loader import apply_overrides, from_dict
 from ..contrib.estimator.bundle import import_table
 from ..contrib.estimator.measure import describe_fingerprint, device_fingerprint
+from ..contrib.model import parameter_count
 from ..contrib.spaces import SEARCH_SPACES
 from ..runner.hardware import hardware_summary
-from ..runner.loop import parameter_count
-from ..utils.context import make_context, use_context
+from ..utils.context import Device, use_context
 from .base import COMMANDS, Command, UsageError, load_config, print_values, read_input
 from .run import load_data
 
@@ -23,10 +24,10 @@ from .run import load_data
 DEFAULT_SHAPE, DEFAULT_CLASSES = (3, 32, 32), 10
 
 
-def latency_table(path: Optional[str], context: str, device_id: int) -> Any:
-    """What ``LatencyEstimator(table=...)`` gets for ``--table``: the path itself for
-    this device's table (reused, extended, created if missing), or the imported,
-    read-only table of another device."""
+def profile_table(path: Optional[str], context: str, device_id: int) -> Any:
+    """The device's profile table for ``--table``: the path itself for this device's
+    table (reused, extended, created if missing), or the imported, read-only table of
+    another device."""
     if path is None:
         return None
     if not os.path.exists(path):
@@ -118,7 +119,6 @@ class Estimate(Command):
         if device_id < 0:
             raise UsageError(f"--device-id: expected an integer >= 0, got {device_id}")
         arch = read_input("--arch", space.load_arch, args.arch)
-        ctx = make_context(context, device_id)
         shape, classes = args.input_shape, args.num_classes
         if settings["config"] is not None and (shape is None or classes is None):
             data = load_data(settings["config"])
@@ -128,18 +128,18 @@ class Estimate(Command):
         if min(shape) < 1 or classes < 1:
             raise UsageError(f"--input-shape, --num-classes: expected positive sizes, got "
                              f"{' '.join(map(str, shape))} and {classes}")
-        table = latency_table(args.table, context, device_id)
+        device = Device(context, device_id, profile_table(args.table, context, device_id))
         here = device_fingerprint(context, device_id)
-        with use_context(ctx):
+        with use_context(device.context):
             model = space.build_train(arch, options, shape, classes,
                                       np.random.RandomState(settings["seed"]))
-            figures = hardware_summary(model, shape, context, device_id, table)
+            figures = hardware_summary(model, shape, device)
         result = OrderedDict(
             arch=os.path.abspath(args.arch), space=space.name, input_shape=list(shape),
             num_classes=classes, context=context, device_id=device_id,
-            estimated_for=describe_fingerprint(getattr(table, "fingerprint", here)),
+            estimated_for=describe_fingerprint(getattr(device.table, "fingerprint", here)),
             measured_on=describe_fingerprint(here),
-            params=parameter_count(model.get_parameters(grad_only=True)))
+            params=parameter_count(model.get_modules()))
         result.update(figures)
         if args.json:
             print(json.dumps(result, indent=2))

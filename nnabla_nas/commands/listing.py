@@ -15,10 +15,12 @@ from ..config.describe import OptionRow, component_fields, keyword_rows, option_
 from ..config.schema import RunConfig
 from ..contrib.darts.ops import CANDIDATES
 from ..contrib.estimator import ESTIMATORS
+from ..contrib.estimator.base import module_estimators
 from ..contrib.pnas.ops import CANDIDATES as PNAS_CANDIDATES
 from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS
 from ..registry import Registry
+from ..runner.regularizer import cost_config
 from ..runner.searcher import SEARCHERS
 from .base import COMMANDS, Command, UsageError
 
@@ -73,14 +75,25 @@ KINDS.register("datasets")(config_kind(DATASETS))
 
 @KINDS.register("estimators")
 def list_estimators() -> List[str]:
-    """Estimators with their constructor's keyword arguments."""
-    lines = ["estimators (created with keyword arguments; search.regularizers in a "
-             "config use latency, memory)"]
+    """Estimators: unit, the summary.json figures, the config keys of those a search
+    can use as costs, and their constructor's keyword arguments."""
+    costs = module_estimators()
+    lines = ["estimators (config: search.costs.<name>; created in code with keyword "
+             "arguments)"]
     for name in ESTIMATORS.names():
         estimator = ESTIMATORS.get(name)
         unit = getattr(estimator, "unit", "")
         lines += ["", f"  {name}" + (f"  [{unit}]" if unit else "")]
         lines += wrapped(summary_line(estimator), 4)
+        key = getattr(estimator, "summary_key", "")
+        if key:
+            lines.append(f"    summary.json: search_arch_{key}, estimated_{key}")
+        if name in costs:
+            lines.append(f"    search.costs.{name}:")
+            lines += option_table(option_rows(cost_config(estimator),
+                                              f"search.costs.{name}"), 6)
+        else:
+            lines.append("    (prices NNabla graphs, not modules: not a search cost)")
         lines.append("    keywords:")
         lines += option_table(keyword_rows(estimator), 6, "(no keyword arguments)")
     return lines
@@ -113,8 +126,9 @@ class ListComponents(Command):
     """List the registered components, their options and defaults.
 
     Search spaces, searchers and datasets with the config keys of their options
-    (type, default, constraint, description); estimators with their keyword
-    arguments; and the candidate operations of the search spaces.
+    (type, default, constraint, description); estimators with their unit, their
+    summary.json keys, their options as costs (search.costs.<name>) and their
+    keyword arguments; and the candidate operations of the search spaces.
     """
 
     epilog = """

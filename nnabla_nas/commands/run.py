@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import nnabla as nn
 import nnabla.random
@@ -19,16 +19,17 @@ import numpy as np
 
 from ..config.loader import to_dict
 from ..config.schema import RunConfig
+from ..contrib.model import parameter_count
 from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS, DatasetSplits
 from ..runner.deliver import deliver
 from ..runner.hardware import hardware_summary
-from ..contrib.model import Model
-from ..runner.loop import parameter_count
+from ..contrib.model import Model, parameter_count
+from ..runner.regularizer import summary_figures
 from ..runner.run import Run
 from ..runner.searcher import SEARCHERS
 from ..runner.trainer import Trainer
-from ..utils.context import make_context, use_context
+from ..utils.context import Device, use_context
 from ..utils.output import RunOutput
 from .base import USER_ERRORS, print_values, read_input, report
 
@@ -50,24 +51,25 @@ def load_data(config: RunConfig) -> DatasetSplits:
 
 
 def phase_run(config: RunConfig, section: Any, model: Model, data: DatasetSplits,
-              output: RunOutput, space: type) -> Run:
+              output: RunOutput, space: type, device: Device) -> Run:
     """The :class:`~nnabla_nas.runner.run.Run` of one phase of ``config``."""
     return Run(model=model, data=data, config=section, output=output, seed=config.seed,
-               space=space, context=config.context, device_id=config.device_id,
-               quiet=config.quiet, checkpoint_every=config.checkpoint_every)
+               space=space, device=device, quiet=config.quiet,
+               checkpoint_every=config.checkpoint_every)
 
 
-def search_phase(config: RunConfig, data: DatasetSplits, output: RunOutput
-                 ) -> Dict[str, Any]:
-    """Search, write ``arch.json``; return the search's summary figures."""
+def search_phase(config: RunConfig, data: DatasetSplits, output: RunOutput,
+                 device: Optional[Device] = None) -> Dict[str, Any]:
+    """Search on ``device`` (default: the config's), write ``arch.json``; return the
+    search's summary figures."""
+    device = device or Device(config.context, config.device_id)
     space = SEARCH_SPACES.get(config.search.space.name)
     rng = np.random.RandomState(config.seed)
     model = space.build_search(config.search.space.options, data.shape, data.num_classes,
                                rng)
-    # Counted before any path is sampled: sampling marks the other candidates frozen.
-    supernet_params = parameter_count(model.get_net_parameters(grad_only=True))
+    supernet_params = parameter_count(model.get_modules())  # every candidate
     searcher = SEARCHERS.get(config.search.searcher.name)(
-        phase_run(config, config.search, model, data, output, space))
+        phase_run(config, config.search, model, data, output, space, device))
     searcher.search()
     summary = dict(search_space=space.name, searcher=config.search.searcher.name,
                    search_time_s=round(searcher.elapsed, 2),
@@ -75,43 +77,46 @@ def search_phase(config: RunConfig, data: DatasetSplits, output: RunOutput
                    supernet_params=supernet_params,
                    arch_path=os.path.abspath(output.path("arch.json")))
     # Exact estimated costs of the architecture found, at the supernet's sizes.
-    units = {"latency": "latency_ms", "memory": "params"}
-    summary.update((f"search_arch_{units[k]}", round(v, 4))
-                   for k, v in searcher.derived_costs.items())
+    summary.update(summary_figures(searcher.derived_costs, "search_arch_"))
     return summary
 
 
-def train_phase(config: RunConfig, data: DatasetSplits, output: RunOutput, arch_path: str
-                ) -> Dict[str, Any]:
+def train_phase(config: RunConfig, data: DatasetSplits, output: RunOutput, arch_path: str,
+                device: Optional[Device] = None) -> Dict[str, Any]:
     """Train the architecture of ``arch_path`` from scratch, write ``weights.h5``, draw
     the architecture and export the network (NNP and ONNX); return the training's
-    summary figures, hardware figures included."""
+    summary figures, hardware figures included, measured on ``device`` (default: the
+    config's)."""
+    device = device or Device(config.context, config.device_id)
     space = SEARCH_SPACES.get(config.train.net.name)
     arch = read_input("train.arch", space.load_arch, arch_path)
     seed_everything(config.seed)
     model = space.build_train(arch, config.train.net.options, data.shape,
                               data.num_classes, np.random.RandomState(config.seed))
-    trainer = Trainer(phase_run(config, config.train, model, data, output, space))
+    trainer = Trainer(phase_run(config, config.train, model, data, output, space, device))
     test = trainer.train()
     summary = dict(arch_path=os.path.abspath(arch_path),
-                   params=parameter_count(model.get_parameters(grad_only=True)),
+                   params=parameter_count(model.get_modules()),
                    train_time_s=round(trainer.elapsed, 2),
                    valid_accuracy=1 - trainer.history[-1]["valid_error"],
                    test_accuracy=1 - test["error"], test_loss=test["loss"])
     exported = deliver(model, space, arch, arch_path, data, output)
     summary.update(exported)
-    summary.update(hardware_summary(model, data.shape, config.context, config.device_id,
+    summary.update(hardware_summary(model, data.shape, device,
                                     nnp_path=exported["nnp_path"]))
     return summary
 
 
-def run(config: RunConfig, output: RunOutput, phases: Sequence[str] = PHASES) -> dict:
-    """Run the ``phases`` the config has sections for; returns the summary written.
+def run(config: RunConfig, output: RunOutput, phases: Sequence[str] = PHASES,
+        device: Optional[Device] = None) -> dict:
+    """Run the ``phases`` the config has sections for on ``device`` (default: the
+    config's); returns the summary written.
 
     Without a search phase, the training reads ``train.arch`` or, when the config
     has a search section, the ``arch.json`` that search wrote in the output folder.
     """
     log = output.logger
+    device = device or Device(config.context, config.device_id)
     seed_everything(config.seed)
     data = load_data(config)
     log.info(f"dataset {data.name}: {len(data.train.x)} train, {len(data.valid.x)} valid, "
@@ -119,11 +124,11 @@ def run(config: RunConfig, output: RunOutput, phases: Sequence[str] = PHASES) ->
              f"{data.num_classes} classes")
     summary = {"dataset": data.name, "context": config.context}
     if "search" in phases and config.search is not None:
-        summary.update(search_phase(config, data, output))
+        summary.update(search_phase(config, data, output, device))
         output.update_summary(**summary)
     if "train" in phases and config.train is not None:
         arch_path = config.train.arch or output.path("arch.json")
-        summary.update(train_phase(config, data, output, arch_path))
+        summary.update(train_phase(config, data, output, arch_path, device))
     return output.update_summary(**summary)
 
 
@@ -132,14 +137,14 @@ def execute(config: RunConfig, root: str, overwrite: bool = False,
     """Run ``phases`` of ``config`` in the output folder ``root`` and print the
     summary; returns the exit status (2 for a user's mistake, reported in one line)."""
     try:
-        ctx = make_context(config.context, config.device_id)
+        device = Device(config.context, config.device_id)
         output = RunOutput(root, to_dict(config), overwrite=overwrite, quiet=config.quiet)
     except USER_ERRORS as e:
         return report(e)
     start = time.perf_counter()
     try:
-        with use_context(ctx):
-            summary = run(config, output, phases)
+        with use_context(device.context):
+            summary = run(config, output, phases, device)
     except USER_ERRORS as e:
         output.logger.error(f"error: {e}")  # to log.txt, and to the console unless quiet
         if config.quiet:

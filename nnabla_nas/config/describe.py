@@ -20,7 +20,7 @@ import dataclasses
 import inspect
 import re
 import typing
-from typing import Any, Dict, List, NamedTuple, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Tuple
 
 from .fields import describe_constraint
 
@@ -74,6 +74,8 @@ def type_name(tp: Any) -> str:
         return "[" + ", ".join(type_name(a) for a in args) + "]"
     if dataclasses.is_dataclass(tp):
         return "section"
+    if hasattr(tp, "from_yaml"):  # a section keyed by names (search.costs)
+        return "mapping"
     return getattr(tp, "__name__", str(tp))
 
 
@@ -85,6 +87,8 @@ def yaml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (tuple, list)):
         return "[" + ", ".join(yaml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {yaml_value(v)}" for k, v in value.items()) + "}"
     return str(value)
 
 

@@ -69,6 +69,8 @@ def _convert(key: str, value: Any, tp: Any, meta: Mapping[str, Any]) -> Any:
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return _convert(key, value, inner, meta)
+    if hasattr(tp, "from_yaml"):  # a section that validates itself (keys are names)
+        return tp.from_yaml(value, key)
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, key)
     if origin in (tuple, Tuple):
@@ -163,6 +165,8 @@ def to_dict(obj: Any) -> Any:
         return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, tuple):
         return [to_dict(v) for v in obj]
+    if isinstance(obj, Mapping):
+        return {k: to_dict(v) for k, v in obj.items()}
     return obj
 
 

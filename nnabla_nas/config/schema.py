@@ -11,7 +11,7 @@ from typing import Optional, Tuple
 
 from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS
-from ..runner.regularizer import RegularizersConfig
+from ..runner.regularizer import CostsConfig, RegularizersConfig, cost_terms
 from ..runner.searcher import SEARCHERS
 from .fields import ConfigError, option
 from .loader import Component, component
@@ -78,11 +78,16 @@ class SearchConfig:
     regularizers: RegularizersConfig = option(
         None, "hardware costs added to the architecture loss",
         default_factory=RegularizersConfig)
+    costs: CostsConfig = option(
+        None, "costs in the architecture objective, by estimator name: {weight, bound, "
+              "mode, and the estimator's options} each (main.py list --kind estimators)",
+        default_factory=CostsConfig)
 
     def __post_init__(self):
         if self.warmup_epochs >= self.epochs:
             raise ConfigError(f"warmup_epochs: expected fewer than epochs={self.epochs}, "
                               f"got {self.warmup_epochs}")
+        cost_terms(self)  # each estimator in costs or regularizers, not both
 
 
 @dataclass(frozen=True)

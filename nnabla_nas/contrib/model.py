@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Iterable, Optional, Sequence, Tuple, Union
 
 import nnabla as nn
 import nnabla.functions as F
@@ -13,6 +13,34 @@ from ..module import Module, Parameter, is_arch_parameter
 Variables = Union[nn.Variable, Sequence[nn.Variable]]
 
 __all__ = ["Model", "is_arch_parameter"]
+
+
+def parameter_count(modules: Iterable[Tuple[str, Module]]) -> int:
+    """The number of parameter values of ``(name, module)`` pairs such as
+    :meth:`Module.get_modules` (a whole tree) or
+    :func:`~nnabla_nas.contrib.estimator.base.active_modules` (the path that runs)
+    yield: what ``params`` means wherever nnabla-nas reports it.
+
+    Counted: every :class:`~nnabla_nas.module.Parameter` of the modules, once even if
+    shared, trainable or not: weights, biases, batch-norm scale and shift *and its
+    running mean and variance* (an inference needs them; they are in the weights
+    file), and an auxiliary head's when the network has one. Not counted: architecture
+    parameters (:func:`is_arch_parameter`).
+
+    Example:
+        >>> from nnabla_nas import module as Mo
+        >>> net = Mo.Sequential(Mo.Conv(3, 8, (3, 3)), Mo.BatchNormalization(8, 4))
+        >>> parameter_count(net.get_modules())  # 8*3*3*3 + 8, then 4 * 8 in the BN
+        256
+    """
+    seen, count = set(), 0
+    for _, module in modules:
+        for p in module.parameters.values():
+            if id(p) in seen or is_arch_parameter(p):
+                continue
+            seen.add(id(p))
+            count += int(np.prod(p.shape))
+    return count
 
 
 def _as_list(x: Variables) -> list:

@@ -21,7 +21,7 @@ class BudgetError(ValueError):
 
 class Bound(NamedTuple):
     """A hard bound on one cost: ``costs`` prices architectures, ``limit`` is the
-    budget; ``name`` is the config key for messages (``latency``)."""
+    budget; ``name`` is the config key for messages (``search.costs.latency``)."""
 
     name: str
     costs: PathCosts
@@ -68,7 +68,7 @@ def within_budget(decisions: Sequence[Decision], bounds: Sequence[Bound],
         low = cheapest(decisions, b.costs)
         if low > b.limit:
             raise BudgetError(
-                f"search.regularizers.{b.name}.bound: no architecture of the search space "
+                f"{b.name}.bound: no architecture of the search space "
                 f"meets {b.limit:g} {b.costs.unit}: the cheapest possible costs {low:.4g}")
     steps = resolution or {1: 1000, 2: 64}.get(len(bounds), 16)
     shape = (steps + 1,) * len(bounds)
@@ -95,7 +95,7 @@ def within_budget(decisions: Sequence[Decision], bounds: Sequence[Bound],
         picks.append((pick, uses))
     if not np.isfinite(best).any():
         raise BudgetError(
-            f"search.regularizers.{bounds[0].name}.bound: no architecture of the search "
+            f"{bounds[0].name}.bound: no architecture of the search "
             f"space meets every bound at once ({', '.join(f'{b.name} {b.limit:g}' for b in bounds)})")
     cell = np.unravel_index(int(np.argmax(best)), shape)
     for i in reversed(range(len(decisions))):

@@ -259,7 +259,3 @@ class EpochLoop:
             self._checkpoint(epoch + 1, 0, meter)
         return self.history
 
-
-def parameter_count(params: Mapping[str, nn.Variable]) -> int:
-    """Total number of values in ``params``."""
-    return int(sum(np.prod(p.shape) for p in params.values()))

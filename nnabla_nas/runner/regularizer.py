@@ -1,7 +1,14 @@
-"""Hardware costs in the architecture objective: soft, multiplicative, or hard.
+"""Costs in the architecture objective: any registered estimator, soft, multiplicative
+or hard.
 
-The ``search.regularizers`` section configures one term per cost (``latency`` in ms,
-``memory`` in parameters), each in one of three modes:
+``search.costs`` names estimators of
+:data:`~nnabla_nas.contrib.estimator.ESTIMATORS` (``main.py list --kind estimators``),
+each with a term in one of three modes and the estimator's own options::
+
+    search:
+      costs:
+        latency: {weight: 0.1, bound: 2.0, mode: hard, table: profile.json}
+        memory: {weight: 1.0e-6}
 
 * ``soft`` (additive): the objective gains ``weight * E[cost]``, or with a bound
   ``weight * max(E[cost] - bound, 0)``.
@@ -12,6 +19,11 @@ The ``search.regularizers`` section configures one term per cost (``latency`` in
   and sampling searchers reject sampled paths over it; a positive ``weight`` also
   adds the soft excess penalty, which steers gradient searchers toward the budget.
 
+A term with weight 0 that is not hard is off. Costs are in the estimator's unit.
+``search.regularizers`` is the older spelling, for the two built-in costs only
+(:class:`RegularizersConfig`); a config may use both sections, but not for the same
+estimator.
+
 ``E[cost]`` is the expected cost under softmax(alpha)
 (:func:`~nnabla_nas.contrib.estimator.expected.expected_cost`), differentiable with
 respect to alpha; a sampled path's exact cost comes from
@@ -19,17 +31,21 @@ respect to alpha; a sampled path's exact cost comes from
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence
 
 import nnabla as nn
 import nnabla.functions as F
 
 from ..config.fields import ConfigError, option
+from ..config.loader import from_dict
 from ..contrib.estimator import ESTIMATORS
+from ..contrib.estimator.base import module_estimators
 from ..contrib.estimator.expected import PathCosts, expected_cost
 from ..contrib.model import Model
+from ..utils.context import Device
 from .budget import Bound
 
 MODES = ("soft", "multiplicative", "hard")
@@ -64,64 +80,169 @@ class PenaltyConfig:
         return self.weight > 0 or self.mode == "hard"
 
 
-@dataclass(frozen=True)
-class LatencyPenaltyConfig(PenaltyConfig):
-    """Latency of one inference forward, in ms on the run's device."""
-
-    table: Optional[str] = option(None, "profile table (JSON) to reuse and extend across "
-                                        "runs, or one imported from another device; "
-                                        "default: profile in memory")
+_COST_CONFIGS: Dict[type, type] = {}
 
 
-@dataclass(frozen=True)
-class RegularizersConfig:
-    """Hardware costs in the architecture objective."""
+def cost_config(estimator: type) -> type:
+    """The config class of ``estimator`` as a cost: the fields of
+    :class:`PenaltyConfig` (weight, bound, mode) and of the estimator's own
+    ``Config``, checked by both."""
+    if estimator not in _COST_CONFIGS:
+        options = estimator.Config
 
-    latency: LatencyPenaltyConfig = option(
-        None, "latency of one inference forward, in ms (LatencyEstimator)",
-        default_factory=LatencyPenaltyConfig)
-    memory: PenaltyConfig = option(None, "parameter count of the network (MemoryEstimator)",
-                                   default_factory=PenaltyConfig)
+        def __post_init__(self):
+            PenaltyConfig.__post_init__(self)
+            check = getattr(options, "__post_init__", None)
+            if check is not None:
+                check(self)
+
+        _COST_CONFIGS[estimator] = dataclasses.make_dataclass(
+            f"{estimator.__name__}Cost", [], bases=(options, PenaltyConfig), frozen=True,
+            namespace={"__post_init__": __post_init__,
+                       "__doc__": f"{estimator.__name__} as a cost, in {estimator.unit}."})
+    return _COST_CONFIGS[estimator]
 
 
-def make_estimator(name: str, term: PenaltyConfig, context: str = "cpu",
-                   device_id: int = 0):
-    """The estimator of the term ``name`` from :data:`ESTIMATORS`."""
-    if name == "latency":
-        return ESTIMATORS.get(name)(context=context, device_id=device_id, table=term.table)
-    return ESTIMATORS.get(name)()
+class CostTerm(NamedTuple):
+    """One cost of a search: the estimator's name, the dotted key the config gives it
+    (``search.costs.latency``, for messages) and its :func:`cost_config`."""
+
+    name: str
+    key: str
+    config: PenaltyConfig
+
+
+class CostsConfig(Mapping[str, PenaltyConfig]):
+    """``search.costs``: cost terms by estimator name (a read-only mapping of
+    :func:`cost_config` objects), validated from YAML by :meth:`from_yaml`."""
+
+    #: The config key of the section.
+    section = "costs"
+
+    def __init__(self, terms: Optional[Mapping[str, PenaltyConfig]] = None):
+        self._terms = dict(terms or {})
+
+    @classmethod
+    def allowed(cls) -> List[str]:
+        """The estimator names the section accepts."""
+        return list(module_estimators())
+
+    @classmethod
+    def unknown(cls, key: str, name: Any) -> ConfigError:
+        if name in ESTIMATORS:
+            return ConfigError(f"{key}: estimator {name!r} does not price modules, so it "
+                               f"cannot be a cost; valid names: {', '.join(cls.allowed())}")
+        return ConfigError(f"{key}: {ESTIMATORS.unknown_message(name, cls.allowed())}")
+
+    @classmethod
+    def from_yaml(cls, data: Any, key: str) -> "CostsConfig":
+        """Validate parsed YAML, ``{estimator name: {weight, bound, mode, options}}``.
+
+        Raises:
+            ConfigError: naming the dotted key of an unknown estimator (with the
+                closest valid name) or of a bad value.
+        """
+        if data is None:
+            return cls()
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{key}: expected a mapping of estimator names to cost "
+                              f"terms, got {data!r}")
+        terms = OrderedDict()
+        for name, term in data.items():
+            if name not in cls.allowed():
+                raise cls.unknown(f"{key}.{name}", name)
+            terms[name] = from_dict(cost_config(ESTIMATORS.get(name)), term,
+                                    f"{key}.{name}")
+        return cls(terms)
+
+    def terms(self, prefix: str = "search") -> List[CostTerm]:
+        """The terms, with their dotted keys under ``prefix``."""
+        return [CostTerm(name, f"{prefix}.{self.section}.{name}", config)
+                for name, config in self._terms.items()]
+
+    def __getitem__(self, name: str) -> PenaltyConfig:
+        return self._terms[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._terms)
+
+    def __len__(self) -> int:
+        return len(self._terms)
+
+    def __hash__(self) -> int:  # frozen, as the config dataclasses holding it
+        return hash(tuple(self._terms.items()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._terms!r})"
+
+
+class RegularizersConfig(CostsConfig):
+    """``search.regularizers``, the older spelling of ``search.costs`` for the two
+    built-in costs: ``latency`` (ms) and ``memory`` (parameters)."""
+
+    section = "regularizers"
+    #: The one place the legacy section's names are written.
+    LEGACY = ("latency", "memory")
+
+    @classmethod
+    def allowed(cls) -> List[str]:
+        return list(cls.LEGACY)
+
+    @classmethod
+    def unknown(cls, key: str, name: Any) -> ConfigError:
+        return ConfigError(f"{key}: unknown key; valid keys here are: "
+                           f"{', '.join(cls.LEGACY)}")
+
+
+def cost_terms(search: Any, prefix: str = "search") -> List[CostTerm]:
+    """The cost terms of a ``search`` config section: its ``regularizers``, then its
+    ``costs``.
+
+    Raises:
+        ConfigError: for an estimator set in both sections.
+    """
+    both = [name for name in search.costs if name in search.regularizers]
+    if both:
+        raise ConfigError(f"{prefix}.costs.{both[0]}: also set in {prefix}.regularizers."
+                          f"{both[0]}; set each cost once (regularizers is the older "
+                          "spelling of costs)")
+    return search.regularizers.terms(prefix) + search.costs.terms(prefix)
 
 
 class Regularizers:
-    """The hardware terms of a search, built for ``model`` called with ``inputs``.
+    """The cost terms of a search, built for ``model`` called with ``inputs``; each
+    term's estimator is made by its ``from_config`` for ``device``.
 
     Args:
         model: The supernet.
-        config: The ``search.regularizers`` section.
+        terms: The search's cost terms (:func:`cost_terms`); those that are off are
+            left out.
         inputs: Input shapes the costs are estimated at.
-        context: The device latency is profiled on.
-        device_id: Its GPU index.
+        device: The run's device (default: the CPU).
 
     Attributes:
+        terms: The active terms' configs, by estimator name.
         expected: ``E[cost]`` per active term, NNabla scalars of the alphas.
         costs: Exact costs of discrete paths, per active term.
-        bounds: The hard bounds.
+        bounds: The hard bounds, named by their config keys.
     """
 
-    def __init__(self, model: Model, config: RegularizersConfig,
-                 inputs: Sequence[Sequence[int]], context: str = "cpu", device_id: int = 0):
-        self.terms: Dict[str, PenaltyConfig] = OrderedDict(
-            (name, getattr(config, name)) for name in ("latency", "memory")
-            if getattr(config, name).active)
+    def __init__(self, model: Model, terms: Sequence[CostTerm],
+                 inputs: Sequence[Sequence[int]], device: Optional[Device] = None):
+        device = device or Device()
+        active = [t for t in terms if t.config.active]
+        self.terms: Dict[str, PenaltyConfig] = OrderedDict((t.name, t.config)
+                                                           for t in active)
         self.expected: Dict[str, nn.Variable] = OrderedDict()
         self.costs: Dict[str, PathCosts] = OrderedDict()
         for name, term in self.terms.items():
-            estimator = make_estimator(name, term, context, device_id)
+            estimator = ESTIMATORS.get(name).from_config(term, device)
             self.expected[name] = expected_cost(model, estimator, inputs=inputs)
             self.costs[name] = PathCosts(model, estimator)
-        self.bounds: List[Bound] = [Bound(name, self.costs[name], term.bound)
-                                    for name, term in self.terms.items()
-                                    if term.mode == "hard"]
+        hard = [t for t in active if t.config.mode == "hard"]
+        self.bounds: List[Bound] = [Bound(t.key, self.costs[t.name], t.config.bound)
+                                    for t in hard]
+        self._bounded = [t.name for t in hard]
         self._loss = nn.Variable(())  # a constant loss, see add_gradient
         self._penalty_only = self.objective(self._loss)
 
@@ -176,7 +297,7 @@ class Regularizers:
 
     def within_bounds(self, costs: Mapping[str, float]) -> bool:
         """Whether ``costs`` (as :meth:`path_costs` gives) meet every hard bound."""
-        return all(costs[b.name] <= b.limit for b in self.bounds)
+        return all(costs[name] <= b.limit for name, b in zip(self._bounded, self.bounds))
 
     def reward(self, accuracy: float, costs: Mapping[str, float]) -> float:
         """A REINFORCE reward from a path's accuracy and exact costs: divided by the
@@ -190,3 +311,11 @@ class Regularizers:
                     costs[name] - term.bound, 0.0)
                 reward -= term.weight * excess
         return reward
+
+
+def summary_figures(costs: Mapping[str, float], prefix: str) -> Dict[str, float]:
+    """``{prefix}<summary_key>`` for each estimator's cost in ``costs`` (by name), as
+    ``summary.json`` reports them; estimators without a summary key are left out."""
+    keys = {name: ESTIMATORS.get(name).summary_key for name in costs}
+    return OrderedDict((f"{prefix}{keys[name]}", round(value, 4))
+                       for name, value in costs.items() if keys[name])

@@ -1,11 +1,12 @@
 """`Run`: everything a searcher or trainer works with, built once by the command."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..contrib.model import Model
 from ..dataset import DatasetSplits
+from ..utils.context import Device
 from ..utils.output import RunOutput
 
 
@@ -23,9 +24,7 @@ class Run:
         seed: Seeds the data order and every epoch's random numbers.
         space: The search space (a :class:`~nnabla_nas.contrib.spaces.SearchSpace`
             subclass), for phases that derive or draw architectures.
-        context: The device hardware costs are estimated on (``'cpu'``,
-            ``'cudnn'``).
-        device_id: The GPU of the ``'cudnn'`` context.
+        device: The device the run computes on and hardware costs are estimated for.
         quiet: No progress bars.
         checkpoint_every: Also checkpoint every this many steps (0: per epoch only).
     """
@@ -36,7 +35,6 @@ class Run:
     output: RunOutput
     seed: int = 0
     space: Optional[type] = None
-    context: str = "cpu"
-    device_id: int = 0
+    device: Device = field(default_factory=Device)
     quiet: bool = False
     checkpoint_every: int = 0

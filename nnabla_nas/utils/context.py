@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass, field
+from typing import Any
 
 import nnabla as nn
 from nnabla.ext_utils import get_extension_context
@@ -32,6 +34,40 @@ def make_context(name: str = "cpu", device_id: int = 0, type_config: str = "floa
         return get_extension_context("cudnn", device_id=str(device_id),
                                      type_config=type_config)
     return get_extension_context("cpu", type_config=type_config)
+
+
+@dataclass(frozen=True)
+class Device:
+    """The device a run computes, profiles and measures on: built once per run (from
+    the config's ``context`` and ``device_id``) and handed to whatever needs it.
+
+    Args:
+        name: ``'cpu'`` or ``'cudnn'``.
+        device_id: The GPU of ``'cudnn'``.
+        table: The profile table latency estimates default to: a path (this device's
+            table, reused and extended), a table imported from another device, or
+            None (profiled in memory).
+
+    Attributes:
+        context: The NNabla context (:func:`make_context`).
+
+    Raises:
+        ValueError: for an unknown name; :class:`DeviceError` when the CUDA extension is
+            missing.
+    """
+
+    name: str = "cpu"
+    device_id: int = 0
+    table: Any = None
+    context: Any = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "context", make_context(self.name, self.device_id))
+
+    def synchronize(self) -> None:
+        """Wait until the device has finished its queued work (see :func:`synchronize`).
+        """
+        synchronize(self.context)
 
 
 class use_context:

@@ -5,6 +5,7 @@ import pytest
 
 from nnabla_nas import module as Mo
 from nnabla_nas.contrib.model import Model, is_arch_parameter
+from nnabla_nas.contrib.spaces import SEARCH_SPACES
 
 
 class Net(Model):
@@ -73,3 +74,48 @@ def test_summary_counts_parameters_per_part():
     assert lines[1].split() == ["choice", "20", "2"]
     assert lines[2].split() == ["head", "15", "0"]
     assert lines[3].split() == ["total", "35", "2"]
+
+
+def test_parameter_count_examples():
+    import doctest
+
+    from nnabla_nas.contrib import model
+
+    assert doctest.testmod(model).failed == 0
+
+
+def test_parameter_count_is_every_network_value_batch_norm_statistics_included():
+    from nnabla_nas.contrib.estimator.base import active_modules
+    from nnabla_nas.contrib.model import parameter_count
+
+    net = Net()
+    net.bn = Mo.BatchNormalization(3, 2)
+    shared = net.head.W
+    net.tail = Mo.Linear(4, 3)
+    net.tail.W = shared  # a shared parameter counts once
+    everything = 4 * 4 + 4 + 4 * 3 + 3 + 4 * 3 + 3 + 4 * 3  # two Linear, tail's b, BN
+    assert parameter_count(net.get_modules()) == everything - 4 * 3
+    net.choice.mode = "max"  # the path of Identity: not the first Linear
+    net.choice.alpha.d = np.array([0.0, 1.0])
+    assert parameter_count(active_modules(net)) == everything - 4 * 3 - 4 * 4 - 4
+
+
+@pytest.mark.parametrize("space_name", SEARCH_SPACES.names())
+def test_params_and_estimated_params_are_one_count(space_name):
+    """summary.json's ``params`` (training) and ``estimated_params`` (hardware summary)
+    of the same network agree: one function computes both."""
+    from nnabla_nas.contrib.model import parameter_count
+    from nnabla_nas.runner.hardware import hardware_summary
+
+    space = SEARCH_SPACES.get(space_name)
+    rng = np.random.RandomState(0)
+    from nnabla_nas.config.loader import from_dict
+    options = from_dict(space.SearchConfig, dict(space.smoke_options))
+    arch = space.sample(space.arch_options(options), rng)
+    train_options = from_dict(space.TrainConfig, dict(space.smoke_train_options))
+    model = space.build_train(arch, train_options, (3, 32, 32), 10, rng)
+    grad_only = sum(int(np.prod(p.shape))
+                    for p in model.get_parameters(grad_only=True).values())
+    params = parameter_count(model.get_modules())
+    assert params > grad_only  # batch-norm running statistics are counted
+    assert hardware_summary(model, (3, 32, 32))["estimated_params"] == params

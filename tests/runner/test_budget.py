@@ -68,7 +68,7 @@ def test_an_impossible_bound_names_the_key_and_the_cheapest_cost():
     with pytest.raises(BudgetError, match=r"search.regularizers.memory.bound: no "
                                           r"architecture .* meets 40 .*cheapest possible "
                                           r"costs 48"):
-        within_budget(restricted, [Bound("memory", costs, 40)])
+        within_budget(restricted, [Bound("search.regularizers.memory", costs, 40)])
 
 
 def test_two_bounds_are_met_together():

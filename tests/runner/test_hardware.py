@@ -3,6 +3,7 @@ import nnabla as nn
 import numpy as np
 import pytest
 
+from nnabla_nas.contrib.estimator.base import module_estimators
 from nnabla_nas.contrib.estimator.peak_memory import supported
 from nnabla_nas.contrib.pnas.blocks import random_mobilenet
 from nnabla_nas.export import export_nnp
@@ -31,3 +32,11 @@ def test_without_an_exported_network_memory_is_estimated_only():
     # Every parameter, BN statistics included (as the older API's MemoryEstimator).
     assert summary["estimated_params"] == sum(int(np.prod(p.shape)) for p in
                                               net.get_parameters().values())
+
+
+@pytest.mark.parametrize("name", [n for n, cls in module_estimators().items()
+                                  if cls.summary_key])
+def test_every_registered_estimator_reports_its_estimate(name):
+    net = random_mobilenet(3)
+    summary = hardware_summary(net, (3, 16, 16))
+    assert summary[f"estimated_{module_estimators()[name].summary_key}"] > 0

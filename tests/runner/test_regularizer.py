@@ -1,4 +1,5 @@
-"""Hardware regularizers in the DARTS architecture loss."""
+"""Cost terms (search.costs, and the older search.regularizers) in the DARTS
+architecture loss."""
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,10 @@ from nnabla_nas.config.fields import ConfigError
 from nnabla_nas.config.loader import from_dict
 from nnabla_nas.contrib.darts import SearchNet
 from nnabla_nas.contrib.darts.space import genotype_of
+from nnabla_nas.contrib.estimator.base import module_estimators
 from nnabla_nas.contrib.spaces import load_architecture
 from nnabla_nas.contrib.estimator.memory import MemoryEstimator
-from nnabla_nas.runner.regularizer import Regularizers, RegularizersConfig
+from nnabla_nas.runner.regularizer import CostsConfig, Regularizers, RegularizersConfig
 from tests.tiny import tiny_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,8 +29,15 @@ def net():
     return model
 
 
-def regularizers(model, **config):
-    return Regularizers(model, from_dict(RegularizersConfig, config), [(4, 1, 8, 8)])
+#: Every registered estimator a search can use as a cost.
+COSTS = list(module_estimators())
+
+
+def regularizers(model, section=RegularizersConfig, **config):
+    """The cost terms ``config`` of ``section`` (the older ``regularizers`` by default,
+    or ``CostsConfig``), built for ``model``."""
+    terms = section.from_yaml(config, f"search.{section.section}").terms()
+    return Regularizers(model, terms, [(4, 1, 8, 8)])
 
 
 def penalty(regs):
@@ -43,6 +52,32 @@ def test_no_weight_no_penalty():
     assert not regs and regs.values() == {}
     loss = nn.Variable(())
     assert regs.objective(loss) is loss
+
+
+@pytest.mark.parametrize("name", COSTS)
+def test_every_estimator_is_a_soft_penalty_and_a_hard_bound(name):
+    model = net()
+    soft = regularizers(model, CostsConfig, **{name: {"weight": 0.5}})
+    expected = soft.values()[f"expected_{name}"]
+    assert expected > 0
+    assert float(penalty(soft).d) == pytest.approx(0.5 * expected, rel=1e-5)
+    hard = regularizers(model, CostsConfig, **{name: {"bound": 1e9, "mode": "hard"}})
+    assert [b.name for b in hard.bounds] == [f"search.costs.{name}"]
+    choices = {id(m): 0 for m in hard.costs[name].mixed}
+    assert hard.within_bounds(hard.path_costs(choices))
+
+
+@pytest.mark.parametrize("name", COSTS)
+def test_both_sections_give_the_same_terms(name):
+    """The older spelling and search.costs are the same terms for the same name."""
+    if name not in RegularizersConfig.LEGACY:
+        with pytest.raises(ConfigError, match=rf"search.regularizers.{name}: unknown key"):
+            RegularizersConfig.from_yaml({name: {}}, "search.regularizers")
+        return
+    old = RegularizersConfig.from_yaml({name: {"weight": 1.0}}, "search.regularizers")
+    new = CostsConfig.from_yaml({name: {"weight": 1.0}}, "search.costs")
+    assert old[name] == new[name]
+    assert [t.key for t in old.terms()] == [f"search.regularizers.{name}"]
 
 
 def test_penalty_is_weighted_expected_parameter_count_and_pushes_alphas():
@@ -114,13 +149,56 @@ def test_reward_divides_by_factors_and_subtracts_penalties():
     ({"weight": 1, "mode": "firm"}, "memory.mode: expected a string one of"),
 ])
 def test_bad_terms_name_the_key(term, match):
-    with pytest.raises(ConfigError, match=match):
-        from_dict(RegularizersConfig, {"memory": term})
+    with pytest.raises(ConfigError, match="search.regularizers." + match):
+        RegularizersConfig.from_yaml({"memory": term}, "search.regularizers")
+    with pytest.raises(ConfigError, match="search.costs." + match):
+        CostsConfig.from_yaml({"memory": term}, "search.costs")
+
+
+@pytest.mark.parametrize("section, message", [
+    ({"costs": {"latncy": {"weight": 1}}},
+     "search.costs.latncy: unknown estimator 'latncy'; did you mean 'latency'? "
+     "Valid names: "),
+    ({"costs": {"latency_graph": {"weight": 1}}},
+     "search.costs.latency_graph: estimator 'latency_graph' does not price modules"),
+    ({"regularizers": {"latncy": {"weight": 1}}},
+     "search.regularizers.latncy: unknown key; valid keys here are: latency, memory"),
+    ({"costs": {"memory": {"weight": 1, "table": "t.json"}}},
+     "search.costs.memory.table: unknown key; valid keys here are: weight, bound, mode"),
+    ({"costs": {"memory": {"weight": 1}}, "regularizers": {"memory": {"weight": 2}}},
+     "search.costs.memory: also set in search.regularizers.memory"),
+    ({"costs": ["memory"]}, "search.costs: expected a mapping of estimator names"),
+])
+def test_bad_cost_sections_name_the_key(section, message):
+    from nnabla_nas.config.schema import RunConfig
+
+    config = tiny_run()
+    config["search"].update(section)
+    with pytest.raises(ConfigError) as e:
+        from_dict(RunConfig, config)
+    assert str(e.value).startswith(message)
+
+
+def test_both_sections_together_when_they_name_different_costs():
+    from nnabla_nas.config.loader import to_dict
+    from nnabla_nas.config.schema import RunConfig
+    from nnabla_nas.runner.regularizer import cost_terms
+
+    config = tiny_run()
+    config["search"].update(costs={"memory": {"weight": 1.0}},
+                            regularizers={"latency": {"weight": 0.5, "table": "t.json"}})
+    search = from_dict(RunConfig, config).search
+    assert [(t.name, t.key) for t in cost_terms(search)] == [
+        ("latency", "search.regularizers.latency"), ("memory", "search.costs.memory")]
+    # written back as given (the output folder's config.yaml)
+    assert to_dict(search)["costs"] == {"memory": {"weight": 1.0, "bound": None,
+                                                   "mode": "soft"}}
+    assert to_dict(search)["regularizers"]["latency"]["table"] == "t.json"
 
 
 def test_hard_bound_without_weight_is_a_pure_constraint():
     regs = regularizers(net(), memory={"bound": 500, "mode": "hard"})
-    assert regs and [b.name for b in regs.bounds] == ["memory"]
+    assert regs and [b.name for b in regs.bounds] == ["search.regularizers.memory"]
     loss = nn.Variable(())
     assert regs.objective(loss) is loss
 

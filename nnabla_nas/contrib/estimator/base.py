@@ -19,8 +19,10 @@ Example:
 """
 from __future__ import annotations
 
+import dataclasses
 import weakref
-from typing import Any, Hashable, Iterable, Iterator, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Hashable, Iterable, Iterator, List, NamedTuple, Optional, \
+    Sequence, Set, Tuple
 
 import nnabla as nn
 import nnabla.random
@@ -29,9 +31,11 @@ import numpy as np
 from ...module import MixedOp, Module
 from ...module.module import SEP
 from ...registry import Registry
+from ...utils.context import Device
 
-#: Estimators by name (``latency``, ``latency_graph``, ``memory``); each entry is a
-#: class whose constructor takes keyword arguments only, all with defaults.
+#: Estimators by name; each entry is a class whose constructor takes keyword arguments
+#: only, all with defaults. Those subclassing :class:`Estimator` can be costs of a
+#: search (``search.costs.<name>``) and report their figures in ``summary.json``.
 ESTIMATORS = Registry("estimator")
 
 NamedModules = Iterable[Tuple[str, Module]]
@@ -132,9 +136,38 @@ def build_every_candidate(module: Module, shapes: Sequence[Sequence[int]]) -> An
     return build_graph(module, shapes)
 
 
+def figure(value: float) -> float:
+    """A figure as ``summary.json`` reports it: whole numbers as int, others to four
+    decimals."""
+    value = float(value)
+    return int(value) if value.is_integer() else round(value, 4)
+
+
 def join_name(prefix: str, name: str) -> str:
     """The hierarchical name of child ``name`` of the module named ``prefix``."""
     return prefix + SEP + name if prefix else name
+
+
+@dataclasses.dataclass(frozen=True)
+class NoOptions:
+    """An estimator without options of its own."""
+
+
+class Inference(NamedTuple):
+    """One inference of a trained network, which estimators report on
+    (:meth:`Estimator.report`).
+
+    Attributes:
+        model: The network, in inference mode, called once on ``outputs``' input.
+        outputs: Its output variables, from one sample of random data.
+        device: The device of the run.
+        nnp_path: The network exported as NNP, if it was.
+    """
+
+    model: Module
+    outputs: List[nn.Variable]
+    device: Device
+    nnp_path: Optional[str] = None
 
 
 class Estimator:
@@ -145,12 +178,31 @@ class Estimator:
     itself) and :meth:`total` (how costs of several modules combine; by default the
     sum over the leaves).
 
+    What a run needs of an estimator registered in :data:`ESTIMATORS` is declared
+    here, so that using one as a cost (``search.costs.<name>``) or reporting it in
+    ``summary.json`` needs no other code: :attr:`unit`, :attr:`summary_key`,
+    :attr:`Config` (options a config may set) and :meth:`from_config`; :meth:`report`
+    adds measurements.
+
     Predictions are memoized per module and signature; the memo holds modules weakly,
     so it never keeps a discarded network alive. :meth:`reset` clears it.
     """
 
     #: The unit of :meth:`predict` and :meth:`get_estimation`.
     unit: str = ""
+    #: The name of its figures in ``summary.json`` (``search_arch_<key>``,
+    #: ``estimated_<key>``); empty: not reported.
+    summary_key: str = ""
+    #: The options a config may set (``search.costs.<name>.<option>``): a frozen
+    #: dataclass of :func:`~nnabla_nas.config.fields.option` fields.
+    Config: type = NoOptions
+
+    @classmethod
+    def from_config(cls, options: Any, device: Device) -> "Estimator":
+        """The estimator with ``options`` (a :attr:`Config`) for ``device``; by
+        default the options are the constructor's keyword arguments."""
+        return cls(**{f.name: getattr(options, f.name)
+                      for f in dataclasses.fields(cls.Config)})
 
     def __init__(self) -> None:
         self._memo: "weakref.WeakKeyDictionary[Module, dict]" = weakref.WeakKeyDictionary()
@@ -197,5 +249,20 @@ class Estimator:
                             f"got {type(module).__name__}")
         return self.total(active_modules(module))
 
+    def report(self, inference: Inference) -> Dict[str, float]:
+        """The figures of ``summary.json`` for a trained network: by default
+        ``estimated_<summary_key>``; estimators that can also measure add theirs."""
+        return {f"estimated_{self.summary_key}":
+                figure(self.get_estimation(inference.model))}
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(unit={self.unit!r})"
+
+
+def module_estimators() -> Dict[str, type]:
+    """The registered estimators that price modules (:class:`Estimator` subclasses),
+    by name in registration order: those a search can use as costs and a run reports.
+    (``latency_graph`` prices NNabla graphs, not modules.)"""
+    return {name: ESTIMATORS.get(name) for name in ESTIMATORS.names()
+            if isinstance(ESTIMATORS.get(name), type)
+            and issubclass(ESTIMATORS.get(name), Estimator)}

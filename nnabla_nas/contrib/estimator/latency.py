@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import time
 import weakref
+from dataclasses import dataclass
 from typing import Any, Dict, Hashable, List, Optional, Sequence, Union
 
+from ...config.fields import option
 from ...module import MixedOp, Module, ModuleList
+from ...utils.context import Device
 from . import calibration, measure
-from .base import ESTIMATORS, Estimator, NamedModules, active_index
+from .base import ESTIMATORS, Estimator, Inference, NamedModules, active_index, figure
 from .graph import LatencyBase, graph_functions, module_graph
 from .profiler import ProfileReport
 
@@ -73,6 +76,25 @@ class LatencyEstimator(Estimator, LatencyBase):
     """
 
     unit = "ms"
+    summary_key = "latency_ms"
+
+    @dataclass(frozen=True)
+    class Config:
+        """Options of latency as a cost of a search."""
+
+        table: Optional[str] = option(None, "profile table (JSON) to reuse and extend "
+                                            "across runs, or one imported from another "
+                                            "device; default: the run's (in memory)")
+
+    #: Timed forwards of a trained network, after untimed ones (:meth:`report`).
+    WARMUP, REPEATS = 5, 30
+
+    @classmethod
+    def from_config(cls, options: "LatencyEstimator.Config", device: Device
+                    ) -> "LatencyEstimator":
+        """Profiled on ``device``, with the option's table or else the device's."""
+        table = device.table if options.table is None else options.table
+        return cls(context=device.name, device_id=device.device_id, table=table)
 
     def __init__(self, *args: Any, **kwargs: Any):
         Estimator.__init__(self)
@@ -143,6 +165,18 @@ class LatencyEstimator(Estimator, LatencyBase):
             raise TypeError(f"{type(self).__name__}.get_estimation: expected a Module, "
                             f"got {type(module).__name__}")
         return self.cost(self.functions(module))
+
+    def report(self, inference: Inference) -> Dict[str, float]:
+        """``estimated_latency_ms``, and ``measured_latency_ms``: the statistic of the
+        table over :attr:`REPEATS` timed forwards after :attr:`WARMUP` ones, on the
+        inference's device."""
+        estimated = self.get_estimation(inference.model)
+        samples = measure.time_calls(measure.forward_runner(inference.outputs),
+                                     self.WARMUP, self.REPEATS,
+                                     inference.device.synchronize)
+        measured = measure.summarize(samples, self.profiler.statistic)
+        return {f"estimated_{self.summary_key}": figure(estimated),
+                f"measured_{self.summary_key}": figure(measured)}
 
     def profile(self, modules: Union[Module, Sequence[Module]]) -> ProfileReport:
         """Profile, before a search, every function ``modules`` may run (see

@@ -8,8 +8,10 @@ Units:
       :meth:`~MemoryEstimator.activation_bytes`: bytes.
 
 Assumptions: every array holds float32 values (4 bytes), NNabla's default.
-Architecture parameters (names holding ``alpha``, the framework's rule) are not
-parameters of the network that runs and are not counted.
+What is a parameter is defined once, by :func:`~nnabla_nas.contrib.model.parameter_count`
+(batch-norm running statistics included, architecture parameters excluded): the
+``params`` of ``summary.json`` and this estimator's ``estimated_params`` are the same
+count.
 
 Example:
     >>> from nnabla_nas import module as Mo
@@ -26,8 +28,10 @@ import nnabla as nn
 import nnabla.functions as F
 import numpy as np
 
-from ...module import Module, is_arch_parameter
-from .base import ESTIMATORS, Estimator, NamedModules, build_graph
+from ...module import Module
+from ..model import is_arch_parameter, parameter_count
+from .base import ESTIMATORS, Estimator, Inference, NamedModules, build_graph
+from .peak_memory import measure_nnp
 
 #: Bytes per value: NNabla computes in float32.
 BYTES_PER_VALUE = 4
@@ -51,6 +55,7 @@ class MemoryEstimator(Estimator):
     """
 
     unit = "parameters"
+    summary_key = "params"
 
     def _predict(self, module: Module) -> float:
         return float(sum(p.size for p in module.parameters.values()
@@ -61,16 +66,22 @@ class MemoryEstimator(Estimator):
         return tuple((name, id(p), tuple(p.shape)) for name, p in module.parameters.items())
 
     def total(self, modules: NamedModules) -> float:
-        """Parameter values of the ``(name, module)`` pairs, each parameter once,
-        architecture parameters excluded."""
-        seen, count = set(), 0
-        for _, module in modules:
-            for name, p in module.parameters.items():
-                if id(p) in seen or is_arch_parameter(p):
-                    continue
-                seen.add(id(p))
-                count += p.size
-        return float(count)
+        """Parameter values of the ``(name, module)`` pairs, as
+        :func:`~nnabla_nas.contrib.model.parameter_count` counts them."""
+        return float(parameter_count(modules))
+
+    def report(self, inference: Inference) -> Dict[str, float]:
+        """``estimated_params``, ``estimated_activation_bytes`` of one inference, and
+        ``measured_activation_bytes`` of the exported network run in a fresh process
+        (CPU on Linux only; see
+        :func:`~nnabla_nas.contrib.estimator.peak_memory.measure_nnp`)."""
+        out = super().report(inference)
+        out["estimated_activation_bytes"] = int(self.activation_bytes(inference.model))
+        if inference.nnp_path is not None and inference.device.name == "cpu":
+            peak = measure_nnp(inference.nnp_path)
+            if peak is not None:
+                out["measured_activation_bytes"] = int(peak["steady"])
+        return out
 
     def parameter_bytes(self, module: Module) -> int:
         """Bytes of the parameters of ``module``'s tree or active path (float32), as

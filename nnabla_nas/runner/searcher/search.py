@@ -12,7 +12,7 @@ from ..budget import BudgetError, architecture_cost, cheapest, within_budget
 from ..callbacks import Callback, search_callbacks
 from ..loop import EpochLoop
 from ..optimizer import Optimizer
-from ..regularizer import Regularizers
+from ..regularizer import Regularizers, cost_terms
 from ..run import Run
 
 
@@ -46,8 +46,8 @@ class Searcher(EpochLoop):
     step feeds one batch of each split, then runs the architecture step (skipped
     during the warm-up epochs) and the weight step, as in DARTS.
 
-    The hardware terms of the search config's costs are built here for every searcher
-    (:attr:`regularizers`); hard bounds are checked against the cheapest architecture
+    The cost terms of ``config.costs`` and ``config.regularizers`` are built here for
+    every searcher    (:attr:`regularizers`); hard bounds are checked against the cheapest architecture
     of the space before anything runs, and :meth:`derive` keeps the architecture it
     returns within them. Per-epoch output (TensorBoard, ``arch.json``, pictures, the
     alpha history) is done by ``callbacks``.
@@ -89,9 +89,8 @@ class Searcher(EpochLoop):
         self.x_train, self.y_train = self.placeholders(config.batch_size)
         self.x_valid, self.y_valid = self.placeholders(config.batch_size)
         # Costs of one inference of one image: what a device budget is about.
-        self.regularizers = Regularizers(model, config.regularizers,
-                                         [(1,) + tuple(data.shape)], run.context,
-                                         run.device_id)
+        self.regularizers = Regularizers(model, cost_terms(config),
+                                         [(1,) + tuple(data.shape)], run.device)
         self._check_budget()
         self.derived_costs: Dict[str, float] = {}
         self.build()
@@ -106,7 +105,7 @@ class Searcher(EpochLoop):
             low = cheapest(decisions, bound.costs)
             if low > bound.limit:
                 raise BudgetError(
-                    f"search.regularizers.{bound.name}.bound: {bound.limit:g} "
+                    f"{bound.name}.bound: {bound.limit:g} "
                     f"{bound.costs.unit} is below the cheapest architecture of the search "
                     f"space ({low:.4g} {bound.costs.unit})")
 
