@@ -12,7 +12,7 @@ from .convolution import Conv, DwConv
 from .linear import Linear
 from .misc import Dropout, Identity, Lambda, Merging, Zero
 from .mixedop import MixedOp
-from .module import Module, ParameterLoadError
+from .module import Module, ParameterLoadError, training_mode
 from .parameter import Parameter
 from .pooling import AvgPool, GlobalAvgPool, MaxPool
 
@@ -22,7 +22,7 @@ LAYERS = (Conv, DwConv, Linear, BatchNormalization, ReLU, ReLU6, LeakyReLU, Hswi
           Lambda)
 
 __all__ = [
-    "Module", "Parameter", "ParameterLoadError",
+    "Module", "Parameter", "ParameterLoadError", "training_mode",
     "Sequential", "ModuleList", "ParameterList",
     "Conv", "DwConv", "Linear", "BatchNormalization",
     "ReLU", "ReLU6", "LeakyReLU", "Hswish", "Hsigmoid", "reuse_relu",

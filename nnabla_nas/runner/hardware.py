@@ -15,6 +15,7 @@ from ..contrib.estimator.memory import MemoryEstimator
 from ..contrib.estimator.peak_memory import measure_nnp
 from ..contrib.estimator.table import ProfileTable
 from ..contrib.model import Model
+from ..module import training_mode
 from ..utils.context import make_context, synchronize
 
 WARMUP, REPEATS = 5, 30
@@ -33,8 +34,7 @@ def hardware_summary(model: Model, shape: Sequence[int], context: str = "cpu",
     (:func:`~nnabla_nas.contrib.estimator.peak_memory.measure_nnp`; CPU on Linux only,
     left out elsewhere).
     """
-    model.apply(training=False)
-    try:
+    with training_mode(model, False):
         x = nn.Variable((1,) + tuple(shape))
         x.d = np.random.RandomState(0).randn(*x.shape)
         out = model(x)
@@ -55,5 +55,3 @@ def hardware_summary(model: Model, shape: Sequence[int], context: str = "cpu",
             if peak is not None:
                 out["measured_activation_bytes"] = int(peak["steady"])
         return out
-    finally:
-        model.apply(training=True)

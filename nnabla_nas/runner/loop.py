@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from ..contrib.model import Model
 from ..dataset import DataLoader, DatasetSplits, Split
+from ..module import training_mode
 from ..utils.output import RunOutput
 from .checkpoint import Checkpointer
 from .meter import Meter, NonFiniteError, check_finite
@@ -113,13 +114,10 @@ class EpochLoop:
     def _eval_graph(self, batch: int):
         if batch not in self._eval_graphs:
             x, y = self.placeholders(batch)
-            self.model.apply(training=False)
-            try:
+            with training_mode(self.model, False):
                 out = self.model(x)
                 loss = self.model.loss(out, y)
                 error = self.model.metrics(out, y)["error"]
-            finally:
-                self.model.apply(training=True)
             self._eval_graphs[batch] = (x, y, loss, error)
         return self._eval_graphs[batch]
 

@@ -26,7 +26,7 @@ import nnabla as nn
 import nnabla.functions as F
 import numpy as np
 
-from ...module import Module
+from ...module import Module, training_mode
 from ..model import is_arch_parameter
 from .base import ESTIMATORS, Estimator, NamedModules, build_graph, join_name
 
@@ -128,13 +128,8 @@ class MemoryEstimator(Estimator):
             raise ValueError(f"MemoryEstimator.activation_bytes: {type(target).__name__} "
                              "has not been called, so its input shapes are unknown; call "
                              "it once on variables of the shapes to estimate")
-        flags = [(m, m.training) for _, m in target.get_modules()]
-        try:
-            target.apply(training=bool(training))
+        with training_mode(target, training):
             out = build_graph(target, shapes)
-        finally:
-            for m, flag in flags:
-                m.training = flag
         outputs = list(out) if isinstance(out, (list, tuple)) else [out]
         if not outputs or not all(isinstance(v, nn.Variable) for v in outputs):
             raise TypeError(f"MemoryEstimator.activation_bytes: {type(target).__name__} "
