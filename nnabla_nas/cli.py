@@ -6,6 +6,8 @@ searches, retrains what it found (or a given ``arch.json``), and writes its resu
 the output folder. The commands (:mod:`nnabla_nas.commands`) run one step each. A
 user's mistake ends with one line naming the key or file and exit status 2; no
 traceback.
+
+The built-in components are registered by importing :mod:`nnabla_nas.builtins` here.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import List, Optional
 
 import nnabla as nn
 
+from . import builtins  # noqa: F401  (registers the built-in components)
 from .commands import COMMANDS, USER_ERRORS, InputError, execute, load_config, run_command
 from .commands.base import PROG, add_config_arguments, commands_help, output_root, report
 from .commands.run import run, seed_everything

@@ -19,7 +19,7 @@ from nnabla_nas.commands import COMMANDS
 from nnabla_nas.commands.base import command_parser
 from nnabla_nas.commands.listing import KINDS
 from nnabla_nas.config import describe
-from nnabla_nas.config.schema import RunConfig
+from nnabla_nas.runner.schema import RunConfig
 from nnabla_nas.contrib.darts.ops import CANDIDATES
 from nnabla_nas.contrib.pnas.ops import CANDIDATES as PNAS_CANDIDATES
 from nnabla_nas.contrib.estimator import ESTIMATORS

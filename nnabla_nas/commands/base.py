@@ -23,7 +23,7 @@ from typing import Any, Callable, List, Optional, Sequence
 
 from ..config.fields import ConfigError
 from ..config.loader import apply_overrides, from_dict, read_yaml
-from ..config.schema import RunConfig
+from ..runner.schema import RunConfig
 from ..contrib.estimator.table import ProfileTableError
 from ..registry import Registry
 from ..runner.budget import BudgetError
@@ -67,7 +67,11 @@ def report(error: BaseException) -> int:
 
 
 def load_config(path: str, overrides: Sequence[str]) -> RunConfig:
-    """Read, override and validate a config file."""
+    """Read, override and validate a config file.
+
+    The built-in components must be registered (``import nnabla_nas.builtins``; the
+    command line does).
+    """
     return from_dict(RunConfig, apply_overrides(read_yaml(path), overrides))
 
 

@@ -12,7 +12,7 @@ from typing import Callable, List, Sequence
 
 from ..config.describe import OptionRow, component_fields, keyword_rows, option_rows, \
     summary_line
-from ..config.schema import RunConfig
+from ..runner.schema import RunConfig
 from ..contrib.darts.ops import CANDIDATES
 from ..contrib.estimator import ESTIMATORS
 from ..contrib.pnas.ops import CANDIDATES as PNAS_CANDIDATES

@@ -18,7 +18,7 @@ import nnabla.random
 import numpy as np
 
 from ..config.loader import to_dict
-from ..config.schema import RunConfig
+from ..runner.schema import RunConfig
 from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS, DatasetSplits
 from ..runner.deliver import deliver

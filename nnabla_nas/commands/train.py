@@ -5,7 +5,7 @@ import argparse
 import os
 
 from ..config.loader import apply_overrides, from_dict, read_yaml
-from ..config.schema import RunConfig
+from ..runner.schema import RunConfig
 from .base import COMMANDS, PROG, Command, InputError, add_config_arguments, \
     output_root, require_section
 from .run import execute

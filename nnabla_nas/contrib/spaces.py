@@ -101,8 +101,3 @@ class SearchSpace:
                     num_classes: int, rng: np.random.RandomState) -> Model:
         """The network of ``arch`` to train from scratch."""
         raise NotImplementedError
-
-
-# Built-in spaces register themselves on import.
-from .darts import space as _darts_space  # noqa: E402,F401
-from .pnas import space as _pnas_space  # noqa: E402,F401

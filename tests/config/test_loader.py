@@ -5,7 +5,7 @@ import pytest
 
 from nnabla_nas.config.fields import ConfigError
 from nnabla_nas.config.loader import apply_overrides, from_dict, read_yaml, to_dict
-from nnabla_nas.config.schema import RunConfig
+from nnabla_nas.runner.schema import RunConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").rglob("*.yaml"))

@@ -5,7 +5,7 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
-from nnabla_nas.config.schema import OptimizerConfig
+from nnabla_nas.runner.schema import OptimizerConfig
 from nnabla_nas.module import Parameter
 from nnabla_nas.runner.optimizer import Optimizer, cosine_lr
 

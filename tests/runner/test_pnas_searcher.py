@@ -12,7 +12,7 @@ import yaml
 
 from nnabla_nas import module as Mo
 from nnabla_nas.config.loader import from_dict
-from nnabla_nas.config.schema import ArchOptimizerConfig, OptimizerConfig, SearchConfig
+from nnabla_nas.runner.schema import ArchOptimizerConfig, OptimizerConfig, SearchConfig
 from nnabla_nas.contrib.model import Model
 from nnabla_nas.module.mixedop import softmax
 from nnabla_nas.runner.searcher.pnas import ProxylessNasSearcher, rescale_pair
@@ -162,7 +162,7 @@ def test_search_then_train_from_the_command_line_writes_every_output(tmp_path):
 def test_supernet_params_count_every_candidate(tmp_path):
     from nnabla_nas.commands.run import search_phase
     from nnabla_nas.config.loader import from_dict as load
-    from nnabla_nas.config.schema import RunConfig
+    from nnabla_nas.runner.schema import RunConfig
     from nnabla_nas.contrib.spaces import SEARCH_SPACES
     from nnabla_nas.dataset import DATASETS
 

@@ -7,7 +7,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ...config.fields import option
-from ...visual.cells import draw_genotype
+from ...visual.cells import draw_cells
 from ..spaces import SEARCH_SPACES, Decision, SearchSpace, log_probabilities
 from .genotype import Genotype, load_genotype, num_edges, save_genotype
 from .ops import PRIMITIVES
@@ -98,7 +98,8 @@ class DartsSpace(SearchSpace):
 
     @classmethod
     def draw(cls, arch: Genotype, folder: str) -> List[str]:
-        return draw_genotype(arch, folder)
+        return draw_cells({"normal": (arch.normal, arch.normal_concat),
+                           "reduce": (arch.reduce, arch.reduce_concat)}, folder)
 
     @classmethod
     def save_arch(cls, arch: Genotype, path: str) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from nnabla_nas.config.fields import ConfigError
 from nnabla_nas.config.loader import from_dict
-from nnabla_nas.config.schema import RunConfig
+from nnabla_nas.runner.schema import RunConfig
 from nnabla_nas.contrib.pnas.blocks import IMAGENET_STAGES
 from nnabla_nas.contrib.pnas.genotype import Genotype
 from nnabla_nas.contrib.pnas.network import SearchNet, TrainNet

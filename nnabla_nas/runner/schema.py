@@ -3,18 +3,21 @@
 Each section is a frozen dataclass; every field documents itself (``python main.py
 list`` and the docs print these descriptions). Search spaces, searchers and datasets add
 their own option classes through their registries.
+
+It lives in the runner, the lowest layer that knows every kind of component it names;
+:mod:`nnabla_nas.config` holds the generic machinery (fields, loader, descriptions).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
+from ..config.fields import ConfigError, option
+from ..config.loader import Component, component
 from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS
-from ..runner.regularizer import RegularizersConfig
-from ..runner.searcher import SEARCHERS
-from .fields import ConfigError, option
-from .loader import Component, component
+from .regularizer import RegularizersConfig
+from .searcher import SEARCHERS
 
 POSITIVE = dict(minimum=0, exclusive_minimum=True)
 
