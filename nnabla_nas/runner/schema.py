@@ -117,6 +117,9 @@ class RunConfig:
     dataset: Component = component(DATASETS, "digits", "the data and its splits")
     search: Optional[SearchConfig] = option(None, "the search; omit to only train")
     train: Optional[TrainConfig] = option(None, "the retraining; omit to only search")
+    plugins: Tuple[str, ...] = option((), "your own modules, imported before the rest "
+                                      "of the config is validated, registering "
+                                      "components it can name (e.g. [my_pkg.my_data])")
 
     def __post_init__(self):
         if self.search is None and self.train is None:
