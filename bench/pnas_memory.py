@@ -92,6 +92,7 @@ def child(step: str, quick: bool, folder: str) -> None:
     import nnabla as nn
     import nnabla.random
 
+    import nnabla_nas.builtins  # noqa: F401  (registers the spaces and searchers)
     from nnabla_nas.config.loader import from_dict
     from nnabla_nas.runner.schema import TrainConfig
     from nnabla_nas.contrib.spaces import SEARCH_SPACES

@@ -26,8 +26,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections import defaultdict
-from typing import Dict, List, Set, Tuple
+from typing import Dict, List, Set
 
 import pytest
 

@@ -64,3 +64,11 @@ def test_a_plugin_that_does_not_import_is_one_line_and_exit_2(tmp_path, plugins,
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if "[nnabla][INFO]" not in line]
     assert lines == [message]
+
+
+def test_main_help_tells_how_to_plug_in(capsys):
+    from nnabla_nas.cli import parse_args
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    help_text = capsys.readouterr().out
+    assert "plugins: [my_pkg.my_data]" in help_text and "NNABLA_NAS_PLUGINS=" in help_text
