@@ -24,12 +24,12 @@ from typing import Any, Callable, List, Optional, Sequence
 from ..config.fields import ConfigError
 from ..config.loader import apply_overrides, from_dict, read_yaml
 from ..config.plugins import KEY as PLUGINS_KEY, import_plugins
-from ..runner.schema import RunConfig
 from ..contrib.estimator.table import ProfileTableError
 from ..registry import Registry
 from ..runner.budget import BudgetError
 from ..runner.checkpoint import CheckpointError
 from ..runner.meter import NonFiniteError
+from ..runner.schema import RunConfig
 from ..utils.context import DeviceError
 from ..utils.output import OutputError
 

@@ -12,13 +12,13 @@ from typing import Callable, List, Sequence
 
 from ..config.describe import OptionRow, component_fields, keyword_rows, option_rows, \
     summary_line
-from ..runner.schema import RunConfig
 from ..contrib.darts.ops import CANDIDATES
 from ..contrib.estimator import ESTIMATORS
 from ..contrib.pnas.ops import CANDIDATES as PNAS_CANDIDATES
 from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS
 from ..registry import Registry
+from ..runner.schema import RunConfig
 from ..runner.searcher import SEARCHERS
 from .base import COMMANDS, Command, UsageError
 

@@ -18,12 +18,12 @@ import nnabla.random
 import numpy as np
 
 from ..config.loader import to_dict
-from ..runner.schema import RunConfig
 from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS, DatasetSplits
 from ..runner.deliver import deliver
 from ..runner.hardware import hardware_summary
 from ..runner.loop import parameter_count
+from ..runner.schema import RunConfig
 from ..runner.searcher import SEARCHERS
 from ..runner.trainer import Trainer
 from ..utils.context import make_context, use_context

@@ -12,9 +12,9 @@ import yaml
 
 from nnabla_nas import module as Mo
 from nnabla_nas.config.loader import from_dict
-from nnabla_nas.runner.schema import ArchOptimizerConfig, OptimizerConfig, SearchConfig
 from nnabla_nas.contrib.model import Model
 from nnabla_nas.module.mixedop import softmax
+from nnabla_nas.runner.schema import ArchOptimizerConfig, OptimizerConfig, SearchConfig
 from nnabla_nas.runner.searcher.pnas import ProxylessNasSearcher, rescale_pair
 from tests.runner.tiny import CLASSES, StubSpace, SuperNet, run_output, splits
 
