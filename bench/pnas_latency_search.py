@@ -104,6 +104,7 @@ def side_by_side(archs: dict) -> dict:
     the networks of ``archs`` (name -> arch.json), on the CPU."""
     import nnabla as nn
 
+    import nnabla_nas.builtins  # noqa: F401  (registers the spaces and datasets)
     from nnabla_nas.contrib.estimator.latency import LatencyEstimator
     from nnabla_nas.contrib.estimator.measure import (forward_runner, summarize,
                                                       time_round_robin)

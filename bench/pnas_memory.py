@@ -76,7 +76,7 @@ def _data(batch: int, size: int, steps: int):
 
 def _search_config(s: dict, searcher: dict):
     from nnabla_nas.config.loader import from_dict
-    from nnabla_nas.config.schema import SearchConfig
+    from nnabla_nas.runner.schema import SearchConfig
 
     return from_dict(SearchConfig, dict(
         epochs=1, warmup_epochs=0, batch_size=s["batch"], searcher=searcher,
@@ -92,9 +92,10 @@ def child(step: str, quick: bool, folder: str) -> None:
     import nnabla as nn
     import nnabla.random
 
+    import nnabla_nas.builtins  # noqa: F401  (registers the spaces and searchers)
     from nnabla_nas.config.loader import from_dict
-    from nnabla_nas.config.schema import TrainConfig
     from nnabla_nas.contrib.model import parameter_count
+    from nnabla_nas.runner.schema import TrainConfig
     from nnabla_nas.contrib.spaces import SEARCH_SPACES
     from nnabla_nas.runner.searcher import SEARCHERS
     from nnabla_nas.runner.run import Run

@@ -13,6 +13,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "_ext"))
 
 import nnabla_nas  # noqa: E402  (nnabla logs a few INFO lines on import; harmless)
+import nnabla_nas.builtins  # noqa: E402,F401  (the registries the config tables list)
 
 project = "nnabla-nas"
 author = "nnabla-nas contributors"

@@ -19,7 +19,6 @@ from nnabla_nas.commands import COMMANDS
 from nnabla_nas.commands.base import command_parser
 from nnabla_nas.commands.listing import KINDS
 from nnabla_nas.config import describe
-from nnabla_nas.config.schema import RunConfig
 from nnabla_nas.contrib.darts.ops import CANDIDATES
 from nnabla_nas.contrib.pnas.ops import CANDIDATES as PNAS_CANDIDATES
 from nnabla_nas.contrib.estimator import ESTIMATORS
@@ -27,6 +26,7 @@ from nnabla_nas.contrib.estimator import measure
 from nnabla_nas.contrib.spaces import SEARCH_SPACES
 from nnabla_nas.dataset import DATASETS
 from nnabla_nas.registry import Registry
+from nnabla_nas.runner.schema import RunConfig
 from nnabla_nas.runner.searcher import SEARCHERS
 from tests.tiny import tiny_run
 

@@ -16,10 +16,13 @@ CONFIGS = sorted(p for pattern in ("*.yaml", "*.yml") for p in EXAMPLES.rglob(pa
 
 def test_the_examples_are_found():
     names = {p.relative_to(EXAMPLES).as_posix() for p in CONFIGS}
-    assert {"quickstart.yaml", "proxylessnas/digits_search.yaml"} <= names
+    assert {"quickstart.yaml", "proxylessnas/digits_search.yaml",
+            "plugin/plugin.yaml"} <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.relative_to(EXAMPLES).as_posix())
-def test_the_example_config_validates(path):
+def test_the_example_config_validates(path, plugin_path):
+    # An example's plugins live next to its config (run with PYTHONPATH=that folder).
+    plugin_path(path.parent)
     config = load_config(str(path), [])
     assert config.search is not None or config.train is not None

@@ -41,7 +41,7 @@ def our_searcher(cls, space, model, options, output_dir: str, batch: int, size: 
                  classes: int, net_optimizer, arch_optimizer):
     """Our searcher of class ``cls``, built as ``main`` builds it, on random
     CIFAR-sized splits of one batch each (the steps are fed fixed batches)."""
-    from nnabla_nas.config.schema import SearchConfig
+    from nnabla_nas.runner.schema import SearchConfig
     from nnabla_nas.dataset import DatasetSplits, Split
     from nnabla_nas.utils.output import RunOutput
 
@@ -81,7 +81,7 @@ def darts_search(args) -> dict:
     """Our DartsSearcher, first order, with the reference's optimizer settings
     (momentum SGD 0.025/0.9, weight decay 3e-4, clip 5; Adam 3e-4, betas 0.5/0.999,
     weight decay 1e-3; constant learning rates)."""
-    from nnabla_nas.config.schema import ArchOptimizerConfig, OptimizerConfig
+    from nnabla_nas.runner.schema import ArchOptimizerConfig, OptimizerConfig
     from nnabla_nas.contrib.darts.space import DartsSpace
     from nnabla_nas.runner.searcher.darts import DartsSearcher
 
@@ -157,7 +157,7 @@ def pnas_search(args, estimator: str = "gradient") -> dict:
     """Our ProxylessNasSearcher with its default architecture gradient (binary gates
     over two sampled paths); the reference's is REINFORCE over ten sampled paths."""
     try:
-        from nnabla_nas.config.schema import ArchOptimizerConfig, OptimizerConfig
+        from nnabla_nas.runner.schema import ArchOptimizerConfig, OptimizerConfig
         from nnabla_nas.contrib.pnas.network import SearchNet
         from nnabla_nas.contrib.pnas.space import ProxylessSpace
         from nnabla_nas.runner.searcher.pnas import ProxylessNasSearcher

@@ -2,7 +2,7 @@
 
 Usage::
 
-    .. config-schema:: nnabla_nas.config.schema.RunConfig
+    .. config-schema:: nnabla_nas.runner.schema.RunConfig
 
     .. config-schema:: nnabla_nas.dataset.digits.Digits.Config
        :prefix: dataset

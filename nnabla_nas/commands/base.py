@@ -23,12 +23,13 @@ from typing import Any, Callable, List, Optional, Sequence
 
 from ..config.fields import ConfigError
 from ..config.loader import apply_overrides, from_dict, read_yaml
-from ..config.schema import RunConfig
+from ..config.plugins import KEY as PLUGINS_KEY, import_plugins
 from ..contrib.estimator.table import ProfileTableError
 from ..registry import Registry
 from ..runner.budget import BudgetError
 from ..runner.checkpoint import CheckpointError
 from ..runner.meter import NonFiniteError
+from ..runner.schema import RunConfig
 from ..utils.context import DeviceError
 from ..utils.output import OutputError
 
@@ -66,9 +67,21 @@ def report(error: BaseException) -> int:
     return 2
 
 
+def validate_config(data: Any) -> RunConfig:
+    """Validate parsed YAML into a :class:`RunConfig`, after importing the modules its
+    ``plugins`` key names (so the rest may name the components they register)."""
+    if isinstance(data, dict):
+        import_plugins(data.get(PLUGINS_KEY), PLUGINS_KEY)
+    return from_dict(RunConfig, data)
+
+
 def load_config(path: str, overrides: Sequence[str]) -> RunConfig:
-    """Read, override and validate a config file."""
-    return from_dict(RunConfig, apply_overrides(read_yaml(path), overrides))
+    """Read, override and validate a config file (plugins first).
+
+    The built-in components must be registered (``import nnabla_nas.builtins``; the
+    command line does).
+    """
+    return validate_config(apply_overrides(read_yaml(path), overrides))
 
 
 def require_section(config: RunConfig, section: str, command: str) -> None:

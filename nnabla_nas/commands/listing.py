@@ -12,7 +12,6 @@ from typing import Callable, List, Sequence
 
 from ..config.describe import OptionRow, component_fields, keyword_rows, option_rows, \
     summary_line
-from ..config.schema import RunConfig
 from ..contrib.darts.ops import CANDIDATES
 from ..contrib.estimator import ESTIMATORS
 from ..contrib.estimator.base import module_estimators
@@ -21,6 +20,7 @@ from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS
 from ..registry import Registry
 from ..runner.regularizer import cost_config
+from ..runner.schema import RunConfig
 from ..runner.searcher import SEARCHERS
 from .base import COMMANDS, Command, UsageError
 

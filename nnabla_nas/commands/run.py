@@ -18,15 +18,14 @@ import nnabla.random
 import numpy as np
 
 from ..config.loader import to_dict
-from ..config.schema import RunConfig
-from ..contrib.model import parameter_count
+from ..contrib.model import Model, parameter_count
 from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS, DatasetSplits
 from ..runner.deliver import deliver
 from ..runner.hardware import hardware_summary
-from ..contrib.model import Model, parameter_count
 from ..runner.regularizer import summary_figures
 from ..runner.run import Run
+from ..runner.schema import RunConfig
 from ..runner.searcher import SEARCHERS
 from ..runner.trainer import Trainer
 from ..utils.context import Device, use_context

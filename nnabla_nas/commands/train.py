@@ -4,10 +4,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..config.loader import apply_overrides, from_dict, read_yaml
-from ..config.schema import RunConfig
+from ..config.loader import apply_overrides, read_yaml
 from .base import COMMANDS, PROG, Command, InputError, add_config_arguments, \
-    output_root, require_section
+    output_root, require_section, validate_config
 from .run import execute
 
 
@@ -44,7 +43,7 @@ class Train(Command):
             train = data.get("train") or {}
             if isinstance(train, dict):  # anything else: from_dict names the mistake
                 data["train"] = dict(train, arch=args.arch)
-        config = from_dict(RunConfig, data)
+        config = validate_config(data)
         require_section(config, "train", "train")
         root = output_root(args)
         if not config.train.arch and not os.path.isfile(os.path.join(root, "arch.json")):

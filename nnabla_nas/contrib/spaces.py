@@ -343,8 +343,3 @@ def load_architecture(path: str, space: Optional[str] = None) -> Architecture:
             raise ValueError(f"{source}: space: {SEARCH_SPACES.unknown_message(name)}")
         return SEARCH_SPACES.get(name).from_legacy(data, source)
     return architecture_from_dict(data, source)
-
-
-# Built-in spaces register themselves on import.
-from .darts import space as _darts_space  # noqa: E402,F401
-from .pnas import space as _pnas_space  # noqa: E402,F401

@@ -43,7 +43,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 import nnabla as nn
 from nnabla.utils.save import save
 
-from ..module import Module
+from ..module import Module, training_mode
 from ..utils.output import atomic_path
 
 #: Names inside the NNP file.
@@ -64,13 +64,8 @@ def inference_mode(model: Module) -> Iterator[Module]:
     """``model`` with ``training=False`` on every module (batch normalization on its
     running statistics, no drop path, no dropout, no auxiliary head); each module's own
     mode is restored on exit."""
-    modes = [(m, m.training) for _, m in model.get_modules()]
-    model.apply(training=False)
-    try:
+    with training_mode(model, False):
         yield model
-    finally:
-        for module, mode in modes:
-            module.training = mode
 
 
 def _shape(name: str, value: Any) -> List[int]:

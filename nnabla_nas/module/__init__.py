@@ -12,7 +12,7 @@ from .convolution import Conv, DwConv
 from .linear import Linear
 from .misc import Dropout, Identity, Lambda, Merging, Zero
 from .mixedop import MixedOp
-from .module import Module, ParameterLoadError
+from .module import Module, ParameterLoadError, training_mode
 from .parameter import ArchParameter, Parameter, is_arch_parameter
 from .pooling import AvgPool, GlobalAvgPool, MaxPool
 
@@ -23,6 +23,7 @@ LAYERS = (Conv, DwConv, Linear, BatchNormalization, ReLU, ReLU6, LeakyReLU, Hswi
 
 __all__ = [
     "Module", "Parameter", "ArchParameter", "is_arch_parameter", "ParameterLoadError",
+    "training_mode",
     "Sequential", "ModuleList", "ParameterList",
     "Conv", "DwConv", "Linear", "BatchNormalization",
     "ReLU", "ReLU6", "LeakyReLU", "Hswish", "Hsigmoid", "reuse_relu",

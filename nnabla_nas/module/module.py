@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from contextlib import contextmanager
 from typing import Any, Iterator, Mapping, Optional, Tuple
 
 import nnabla as nn
@@ -364,3 +365,28 @@ class Module:
             return f"{type(self).__name__}({extra})"
         body = "\n".join("  " + line for line in lines)
         return f"{type(self).__name__}(\n{body}\n)"
+
+
+@contextmanager
+def training_mode(module: Module, mode: bool) -> Iterator[Module]:
+    """Within the block, every module of ``module``'s tree has ``training=mode``; on
+    exit (an exception included) each module gets back its own flag, so a tree whose
+    modules were in different modes is left as it was.
+
+    Example:
+        >>> from nnabla_nas import module as Mo
+        >>> net = Mo.Sequential(Mo.Dropout(0.5), Mo.ReLU())
+        >>> net[0].training = False
+        >>> with training_mode(net, False):
+        ...     [m.training for _, m in net.get_modules()]
+        [False, False, False]
+        >>> [m.training for _, m in net.get_modules()]
+        [True, False, True]
+    """
+    flags = [(m, m.training) for _, m in module.get_modules()]
+    module.apply(training=bool(mode))
+    try:
+        yield module
+    finally:
+        for m, flag in flags:
+            m.training = flag

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..contrib.estimator.base import Inference, module_estimators
 from ..contrib.model import Model
+from ..module import training_mode
 from ..utils.context import Device
 
 
@@ -22,8 +23,7 @@ def hardware_summary(model: Model, shape: Sequence[int], device: Optional[Device
     each estimator built with its default options for the device; ``nnp_path``, the
     exported network, lets estimators measure it."""
     device = device or Device()
-    model.apply(training=False)
-    try:
+    with training_mode(model, False):
         x = nn.Variable((1,) + tuple(shape))
         x.d = np.random.RandomState(0).randn(*x.shape)
         out = model(x)
@@ -34,5 +34,3 @@ def hardware_summary(model: Model, shape: Sequence[int], device: Optional[Device
             if cls.summary_key:
                 figures.update(cls.from_config(cls.Config(), device).report(inference))
         return figures
-    finally:
-        model.apply(training=True)

@@ -12,6 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..dataset import DataLoader, Split
+from ..module import training_mode
 from .callbacks import Callback
 from .checkpoint import Checkpointer
 from .meter import Meter, NonFiniteError, check_finite
@@ -116,13 +117,10 @@ class EpochLoop:
     def _eval_graph(self, batch: int):
         if batch not in self._eval_graphs:
             x, y = self.placeholders(batch)
-            self.model.apply(training=False)
-            try:
+            with training_mode(self.model, False):
                 out = self.model(x)
                 loss = self.model.loss(out, y)
                 error = self.model.metrics(out, y)["error"]
-            finally:
-                self.model.apply(training=True)
             self._eval_graphs[batch] = (x, y, loss, error)
         return self._eval_graphs[batch]
 

@@ -20,7 +20,7 @@ class Optimizer:
     """Updates a set of parameters from their gradients.
 
     Args:
-        config: An :class:`~nnabla_nas.config.schema.OptimizerConfig`.
+        config: An :class:`~nnabla_nas.runner.schema.OptimizerConfig`.
         params: The parameters, by name.
         total_steps: Steps of the whole run (for the schedule).
     """

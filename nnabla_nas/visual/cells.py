@@ -4,16 +4,23 @@ The two cell inputs ``c_{k-2}`` and ``c_{k-1}`` stand on the left, the intermedi
 nodes ``0 .. n-1`` in the middle and the output ``c_{k}`` on the right. Every chosen
 operation is an edge labelled with its name; the nodes of the cell's ``concat`` have a
 plain grey edge into ``c_{k}``. A ``'none'`` edge (the zero operation) is dashed.
+
+The cells are plain data, ``{name: (edges, concat)}``; the DARTS space converts its
+genotype (``visual`` draws, it does not know the search spaces).
 """
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from ..contrib.darts.genotype import Genotype
 from .dot import FORMATS, Digraph, render_all
 
 PathLike = Union[str, "os.PathLike[str]"]
+#: A cell as drawn: its ``(op_name, input_state)`` edges, two per intermediate node,
+#: and the states concatenated into its output.
+Cell = Tuple[Sequence[Tuple[str, int]], Sequence[int]]
+#: Captions of the cells by name; other names are captioned ``"<name> cell"``.
+TITLES = {"normal": "normal cell", "reduce": "reduction cell"}
 
 INPUTS = ("c_{k-2}", "c_{k-1}")
 OUTPUT = "c_{k}"
@@ -34,7 +41,7 @@ def cell_dot(cell: Sequence[Tuple[str, int]], concat: Sequence[int],
 
     Args:
         cell: ``2 n`` pairs ``(op_name, input_index)``, two per intermediate node, as in
-            :class:`~nnabla_nas.contrib.darts.genotype.Genotype`.
+            a DARTS genotype.
         concat: The states concatenated into the output (``2 .. n + 1``).
         title: A caption under the picture (none by default).
     """
@@ -58,23 +65,30 @@ def cell_dot(cell: Sequence[Tuple[str, int]], concat: Sequence[int],
     return g.source()
 
 
-def genotype_dots(genotype: Genotype) -> Dict[str, str]:
-    """The DOT text of both cells of ``genotype``, keyed ``'normal'`` and ``'reduce'``."""
-    if not isinstance(genotype, Genotype):
-        raise TypeError(f"genotype_dots: genotype: expected a Genotype, got "
-                        f"{type(genotype).__name__}")
-    return {"normal": cell_dot(genotype.normal, genotype.normal_concat, "normal cell"),
-            "reduce": cell_dot(genotype.reduce, genotype.reduce_concat, "reduction cell")}
+def cells_dots(cells: Mapping[str, Cell]) -> Dict[str, str]:
+    """The DOT text of each cell, by name (``{'normal': (edges, concat), 'reduce':
+    ...}``), captioned from :data:`TITLES`."""
+    if not isinstance(cells, Mapping):
+        raise TypeError(f"cells_dots: cells: expected a mapping of name to (edges, "
+                        f"concat), got {type(cells).__name__}")
+    dots = {}
+    for name, cell in cells.items():
+        if not (isinstance(cell, (tuple, list)) and len(cell) == 2):
+            raise TypeError(f"cells_dots: cells[{name!r}]: expected (edges, concat), got "
+                            f"{cell!r}")
+        edges, concat = cell
+        dots[name] = cell_dot(edges, concat, TITLES.get(name, f"{name} cell"))
+    return dots
 
 
-def draw_genotype(genotype: Genotype, folder: PathLike,
-                  formats: Sequence[str] = FORMATS,
-                  search_path: Optional[str] = None) -> List[str]:
-    """Write ``normal.gv`` and ``reduce.gv`` in ``folder`` and draw them to
-    ``normal.png``, ``normal.pdf``, ``reduce.png`` and ``reduce.pdf``.
+def draw_cells(cells: Mapping[str, Cell], folder: PathLike,
+               formats: Sequence[str] = FORMATS,
+               search_path: Optional[str] = None) -> List[str]:
+    """Write ``<name>.gv`` for each cell in ``folder`` and draw it (for a DARTS
+    genotype: ``normal.png``, ``normal.pdf``, ``reduce.png`` and ``reduce.pdf``).
 
     Args:
-        genotype: The architecture.
+        cells: ``{name: (edges, concat)}``, as :func:`cells_dots` takes.
         folder: Where to write (created if needed).
         formats: Picture formats; ``()`` writes the ``.gv`` text only.
         search_path: Where to look for graphviz's ``dot`` (default: ``PATH``).
@@ -83,7 +97,7 @@ def draw_genotype(genotype: Genotype, folder: PathLike,
         The paths written.
 
     Raises:
-        GraphvizMissing: graphviz is not installed (both ``.gv`` files are written).
+        GraphvizMissing: graphviz is not installed (every ``.gv`` file is written).
         GraphvizError: ``dot`` failed.
     """
-    return render_all(genotype_dots(genotype), folder, formats, search_path)
+    return render_all(cells_dots(cells), folder, formats, search_path)

@@ -3,9 +3,10 @@ from pathlib import Path
 
 import pytest
 
+from nnabla_nas.commands.base import validate_config
 from nnabla_nas.config.fields import ConfigError
 from nnabla_nas.config.loader import apply_overrides, from_dict, read_yaml, to_dict
-from nnabla_nas.config.schema import RunConfig
+from nnabla_nas.runner.schema import RunConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").rglob("*.yaml"))
@@ -18,9 +19,10 @@ def load(data):
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_every_example_config_validates_and_round_trips(path):
-    config = load(read_yaml(str(path)))
-    assert load(to_dict(config)) == config
+def test_every_example_config_validates_and_round_trips(path, plugin_path):
+    plugin_path(path.parent)  # an example's plugins live next to its config
+    config = validate_config(read_yaml(str(path)))
+    assert validate_config(to_dict(config)) == config
 
 
 def test_defaults_fill_what_is_omitted():

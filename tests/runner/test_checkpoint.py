@@ -7,11 +7,11 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
-from nnabla_nas.config.schema import OptimizerConfig
 from nnabla_nas.module import Parameter
 from nnabla_nas.runner.checkpoint import (KEEP, Checkpointer, CheckpointError, decode,
                                           encode)
 from nnabla_nas.runner.optimizer import Optimizer
+from nnabla_nas.runner.schema import OptimizerConfig
 
 CONFIG = OptimizerConfig(name="sgd", lr=0.1, momentum=0.9, weight_decay=0.0,
                          grad_clip=0.0, schedule="constant")

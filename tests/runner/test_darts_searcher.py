@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from nnabla_nas.config.schema import (ArchOptimizerConfig, OptimizerConfig,
+from nnabla_nas.runner.schema import (ArchOptimizerConfig, OptimizerConfig,
                                       SearchConfig)
 from nnabla_nas.config.loader import Component
 from nnabla_nas.runner.searcher.darts import DartsSearcher

@@ -5,9 +5,9 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
-from nnabla_nas.config.schema import OptimizerConfig
 from nnabla_nas.module import Parameter
 from nnabla_nas.runner.optimizer import Optimizer, cosine_lr
+from nnabla_nas.runner.schema import OptimizerConfig
 
 SHAPES = OrderedDict(W=(3, 2), b=(4,))
 

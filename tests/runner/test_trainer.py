@@ -3,7 +3,7 @@ import h5py
 import numpy as np
 import pytest
 
-from nnabla_nas.config.schema import OptimizerConfig, TrainConfig
+from nnabla_nas.runner.schema import OptimizerConfig, TrainConfig
 from nnabla_nas.runner.trainer import Trainer
 from tests.runner.tiny import Net, phase, splits
 

@@ -2,7 +2,7 @@
 import pytest
 
 from nnabla_nas.contrib.darts.genotype import DARTS_V2, Genotype
-from nnabla_nas.visual.cells import cell_dot, draw_genotype, genotype_dots
+from nnabla_nas.visual.cells import cell_dot, cells_dots, draw_cells
 from nnabla_nas.visual.dot import GraphvizMissing
 from tests.visual.dotfiles import graphviz_layout, needs_dot, parse_dot
 
@@ -12,6 +12,16 @@ NORMAL_EDGES = [("c_{k-2}", "0", "sep_conv_3x3"), ("c_{k-1}", "0", "sep_conv_3x3
                 ("c_{k-1}", "2", "sep_conv_3x3"), ("c_{k-2}", "2", "skip_connect"),
                 ("c_{k-2}", "3", "skip_connect"), ("0", "3", "dil_conv_3x3")]
 CONCAT_EDGES = [(str(n), "c_{k}") for n in range(4)]
+
+
+def cells_of(genotype):
+    """A genotype as the plain data visual.cells draws (what DartsSpace.draw passes)."""
+    return {"normal": (genotype.normal, genotype.normal_concat),
+            "reduce": (genotype.reduce, genotype.reduce_concat)}
+
+
+def genotype_dots(genotype):
+    return cells_dots(cells_of(genotype))
 
 
 def test_normal_cell_has_the_papers_nodes_and_labelled_edges():
@@ -40,16 +50,23 @@ def test_concat_and_node_count_follow_the_cell():
     assert [(t, h) for t, h, _ in edges if h == "c_{k}"] == [("1", "c_{k}")]
 
 
-def test_genotype_must_be_a_genotype():
-    with pytest.raises(TypeError, match="expected a Genotype, got dict"):
-        genotype_dots(DARTS_V2.to_dict())
+def test_cells_must_be_a_mapping_of_edges_and_concat():
+    with pytest.raises(TypeError, match="expected a mapping of name to"):
+        cells_dots(DARTS_V2)
+    with pytest.raises(TypeError, match=r"cells\['normal'\]: expected \(edges, concat\)"):
+        cells_dots({"normal": DARTS_V2.normal})
+
+
+def test_other_cell_names_are_captioned_by_their_name():
+    dots = cells_dots({"stem": ([("sep_conv_3x3", 0), ("skip_connect", 1)], [2])})
+    assert list(dots) == ["stem"] and 'label="stem cell"' in dots["stem"]
 
 
 def test_without_graphviz_both_cells_are_still_written_as_text(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(GraphvizMissing) as caught:
-        draw_genotype(DARTS_V2, tmp_path / "pictures", search_path=str(empty))
+        draw_cells(cells_of(DARTS_V2), tmp_path / "pictures", search_path=str(empty))
     assert [p.rsplit("/", 1)[-1] for p in caught.value.written] == ["normal.gv",
                                                                    "reduce.gv"]
     assert (tmp_path / "pictures" / "reduce.gv").read_text() == \
@@ -69,8 +86,8 @@ def test_graphviz_reads_the_cell_as_drawn(tmp_path):
 
 
 @needs_dot
-def test_draw_genotype_writes_both_pictures(tmp_path):
-    paths = draw_genotype(DARTS_V2, tmp_path)
+def test_draw_cells_writes_both_pictures(tmp_path):
+    paths = draw_cells(cells_of(DARTS_V2), tmp_path)
     names = sorted(p.rsplit("/", 1)[-1] for p in paths)
     assert names == ["normal.gv", "normal.pdf", "normal.png",
                      "reduce.gv", "reduce.pdf", "reduce.png"]

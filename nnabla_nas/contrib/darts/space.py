@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 
 from ...config.fields import ConfigError, option
-from ...visual.cells import draw_genotype
+from ...visual.cells import draw_cells
 from ..architecture import Architecture, Choice
 from ..spaces import SEARCH_SPACES, Decision, SearchSpace, labelled_ops, log_probabilities
 from .cells import edge_label

@@ -15,7 +15,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import nnabla as nn
 
-from ...module import MixedOp, Module
+from ...module import MixedOp, Module, training_mode
 from ...utils.context import use_context
 from . import measure
 from .base import ESTIMATORS, active_index
@@ -135,25 +135,21 @@ def inference_mode(module: Module) -> Iterator[None]:
     Raises:
         ValueError: for a MixedOp in 'sample' mode that never ran.
     """
-    modules = [m for _, m in module.get_modules()]
-    training = [(m, m.training) for m in modules]
     frozen = []
-    for m in modules:
+    for _, m in module.get_modules():
         if isinstance(m, MixedOp) and m.mode == "sample":
             k = active_index(m, describe_module(m))
             frozen.append((m, k, m.selected, m.alpha, m.alpha.need_grad))
-    try:
-        module.apply(training=False)
-        for m, k, _, alpha, _ in frozen:
-            m.select(k)
-            alpha.need_grad = False  # no gate: deployment runs the bare candidate
-        yield
-    finally:
-        for m, _, selected, alpha, need_grad in reversed(frozen):
-            m.select(selected)
-            alpha.need_grad = need_grad
-        for m, flag in training:
-            m.training = flag
+    with training_mode(module, False):
+        try:
+            for m, k, _, alpha, _ in frozen:
+                m.select(k)
+                alpha.need_grad = False  # no gate: deployment runs the bare candidate
+            yield
+        finally:
+            for m, _, selected, alpha, need_grad in reversed(frozen):
+                m.select(selected)
+                alpha.need_grad = need_grad
 
 
 @contextmanager

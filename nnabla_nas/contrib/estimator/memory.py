@@ -138,13 +138,8 @@ class MemoryEstimator(Estimator):
             raise ValueError(f"MemoryEstimator.activation_bytes: {type(target).__name__} "
                              "has not been called, so its input shapes are unknown; call "
                              "it once on variables of the shapes to estimate")
-        flags = [(m, m.training) for _, m in target.get_modules()]
-        try:
-            target.apply(training=bool(training))
+        with training_mode(target, training):
             out = build_graph(target, shapes)
-        finally:
-            for m, flag in flags:
-                m.training = flag
         outputs = list(out) if isinstance(out, (list, tuple)) else [out]
         if not outputs or not all(isinstance(v, nn.Variable) for v in outputs):
             raise TypeError(f"MemoryEstimator.activation_bytes: {type(target).__name__} "

@@ -1,12 +1,9 @@
 """Searchers: algorithms that find an architecture in a search space.
 
-One searcher per file; each registers itself in :data:`SEARCHERS`.
+One searcher per file; each registers itself in :data:`SEARCHERS` when imported, and
+:mod:`nnabla_nas.builtins` imports the built-in ones.
 """
 from ...registry import Registry
 
 #: Searchers by name; each entry is a :class:`~.search.Searcher` subclass.
 SEARCHERS = Registry("searcher")
-
-# Built-in searchers register themselves on import.
-from . import darts as _darts  # noqa: E402,F401
-from . import pnas as _pnas  # noqa: E402,F401

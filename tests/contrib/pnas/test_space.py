@@ -7,12 +7,12 @@ import pytest
 
 from nnabla_nas.config.fields import ConfigError
 from nnabla_nas.config.loader import from_dict
-from nnabla_nas.config.schema import RunConfig
 from nnabla_nas.contrib.pnas.blocks import IMAGENET_STAGES
 from nnabla_nas.contrib.architecture import Architecture
 from nnabla_nas.contrib.pnas.network import SearchNet, TrainNet
 from nnabla_nas.contrib.pnas.space import ProxylessSpace, genotype_of
 from nnabla_nas.contrib.spaces import SEARCH_SPACES, SearchSpace
+from nnabla_nas.runner.schema import RunConfig
 
 DIGITS = {"stem": "small", "width_multiplier": 0.5, "head_channels": 64,
           "stages": [[1, 16, 1, 1], [6, 24, 2, 1], [6, 32, 2, 2], [6, 64, 2, 2]]}

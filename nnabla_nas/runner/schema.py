@@ -3,18 +3,21 @@
 Each section is a frozen dataclass; every field documents itself (``python main.py
 list`` and the docs print these descriptions). Search spaces, searchers and datasets add
 their own option classes through their registries.
+
+It lives in the runner, the lowest layer that knows every kind of component it names;
+:mod:`nnabla_nas.config` holds the generic machinery (fields, loader, descriptions).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
+from ..config.fields import ConfigError, option
+from ..config.loader import Component, component
 from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS
-from ..runner.regularizer import CostsConfig, RegularizersConfig, cost_terms
-from ..runner.searcher import SEARCHERS
-from .fields import ConfigError, option
-from .loader import Component, component
+from .regularizer import CostsConfig, RegularizersConfig, cost_terms
+from .searcher import SEARCHERS
 
 POSITIVE = dict(minimum=0, exclusive_minimum=True)
 
@@ -119,6 +122,9 @@ class RunConfig:
     dataset: Component = component(DATASETS, "digits", "the data and its splits")
     search: Optional[SearchConfig] = option(None, "the search; omit to only train")
     train: Optional[TrainConfig] = option(None, "the retraining; omit to only search")
+    plugins: Tuple[str, ...] = option((), "your own modules, imported before the rest "
+                                      "of the config is validated, registering "
+                                      "components it can name (e.g. [my_pkg.my_data])")
 
     def __post_init__(self):
         if self.search is None and self.train is None:
