@@ -343,3 +343,5 @@ def load_architecture(path: str, space: Optional[str] = None) -> Architecture:
 # Built-in spaces register themselves on import.
 from .darts import space as _darts_space  # noqa: E402,F401
 from .pnas import space as _pnas_space  # noqa: E402,F401
+from . import zoph as _zoph_space  # noqa: E402,F401
+from . import random_wired as _random_wired_space  # noqa: E402,F401
