@@ -1,25 +1,22 @@
 """Randomly wired networks (Xie et al., 2019), registered as ``random_wired``.
 
-Each stage is a random graph drawn by a seeded generator, :data:`GENERATORS`:
-Watts-Strogatz ``ws`` (ring of ``k`` neighbours, each edge rewired with probability
-``p``), Erdos-Renyi ``er`` (each edge with probability ``p``) or Barabasi-Albert ``ba``
-(each new node attaches to ``m`` nodes by degree). As in the paper, an edge points from
-the lower node to the higher one, a unique input feeds the nodes without inputs and a
-unique output averages the nodes without outputs; a node sums its inputs with learned
-positive (sigmoid) weights, then runs its op. Nodes fed by the stage's input run at
-stride 2, and each stage doubles the channels. Stem: 3x3 convolution and BN; head: ReLU,
-global average pooling, linear classifier.
+Each stage is a random graph from a seeded generator: Watts-Strogatz ``ws`` (a ring of
+``k`` neighbours, each edge rewired with probability ``p``), Erdos-Renyi ``er`` (each
+edge with probability ``p``) or Barabasi-Albert ``ba`` (each new node links ``m`` nodes
+by degree). As in the paper, edges point from lower to higher nodes, a unique input
+feeds the nodes without inputs (they run at stride 2) and a unique output averages the
+nodes without outputs; a node sums its inputs with learned sigmoid weights and runs its
+op. Stages double the channels; stem: 3x3 convolution; head: pooling and a classifier.
 
-The choices are the nodes' ops, ``stage<s>/node<i>``, among :data:`OPS` (the DARTS
-registry's, :mod:`.darts.ops`). An architecture stores each stage's edge list, so its
-network is rebuilt from ``arch.json`` alone. The generators are written here over
-``numpy.random.RandomState``, whose stream NumPy keeps fixed: a seed gives the same
-graphs with any version (networkx's generators have changed between releases).
+The choices are the nodes' ops, ``stage<s>/node<i>``, among :data:`OPS` (from
+:mod:`.darts.ops`). ``arch.json`` stores every stage's edges, so the network is rebuilt
+from it alone. The generators use ``numpy.random.RandomState``, whose stream NumPy keeps
+fixed (networkx's generators have changed between releases).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import nnabla.functions as F
 import numpy as np
@@ -48,10 +45,11 @@ def watts_strogatz(n: int, k: int, p: float, rng: np.random.RandomState) -> Edge
     for j in range(1, k // 2 + 1):
         for u in range(n):
             v = (u + j) % n
-            free = [w for w in range(n) if w != u and w not in adj[u]]
-            if v in adj[u] and free and rng.rand() < p:
-                w = free[rng.randint(len(free))]
-                adj[u].discard(v), adj[v].discard(u), adj[u].add(w), adj[w].add(u)
+            if v in adj[u] and rng.rand() < p:
+                free = [w for w in range(n) if w != u and w not in adj[u]]
+                if free:  # else u links every node already
+                    w = free[rng.randint(len(free))]
+                    adj[u].discard(v), adj[v].discard(u), adj[u].add(w), adj[w].add(u)
     return sorted({(min(u, v), max(u, v)) for u in range(n) for v in adj[u]})
 
 
@@ -83,8 +81,7 @@ def generate(options) -> List[Edges]:
     return [draw() for _ in range(options.stages)]
 
 
-def check_even(channels: int) -> None:
-    """skip_connect at stride 2 is a FactorizedReduce, of an even number of channels."""
+def check_even(channels: int) -> None:  # skip_connect at stride 2: FactorizedReduce
     if channels % 2:
         raise ConfigError(f"channels: expected an even number, got {channels}")
 
@@ -94,29 +91,29 @@ def node_label(stage: int, node: int) -> str:
     return f"stage{stage}/node{node}"
 
 
-def check_graph(nodes: Any, edges: Any, where: str) -> Edges:
-    """``edges`` as pairs ``u < v`` of distinct nodes in ``[0, nodes)``."""
-    if not isinstance(edges, (list, tuple)):
+def check_graph(nodes: int, edges: Any, where: str) -> Edges:
+    """``edges`` as distinct pairs ``u < v`` of nodes in ``[0, nodes)``."""
+    if not isinstance(edges, list):
         raise ValueError(f"{where}: expected a list of [u, v] edges, got {edges!r}")
-    pairs = [tuple(e) if isinstance(e, (list, tuple)) else e for e in edges]
-    for i, e in enumerate(pairs):
-        if not (isinstance(e, tuple) and len(e) == 2 and all(
-                isinstance(x, int) and not isinstance(x, bool) for x in e)
+    for i, e in enumerate(edges):
+        if not (isinstance(e, list) and len(e) == 2 and all(type(x) is int for x in e)
                 and 0 <= e[0] < e[1] < nodes):
             raise ValueError(f"{where}[{i}]: expected [u, v] with 0 <= u < v < {nodes}, "
-                             f"got {edges[i]!r}")
-    if len(set(pairs)) != len(pairs):
+                             f"got {e!r}")
+    if len({tuple(e) for e in edges}) != len(edges):
         raise ValueError(f"{where}: repeated edges")
-    return pairs
+    return [tuple(e) for e in edges]
 
 
 class Stage(Module):
-    """One random graph: ``ops[i]`` is node ``i``'s op; predecessor -1 is the input."""
+    """One random graph; ``op(node, stride)`` makes a node's op. Predecessor -1 is the
+    stage's input."""
 
-    def __init__(self, nodes: int, edges: Edges, channels: int, ops: List[Module]):
+    def __init__(self, nodes: int, edges: Edges, op: Callable[[int, int], Module]):
         self.preds = [[u for u, v in edges if v == i] or [-1] for i in range(nodes)]
         self.outputs = [i for i in range(nodes) if all(u != i for u, _ in edges)]
-        self.ops = Mo.ModuleList(ops)
+        self.ops = Mo.ModuleList([op(i, 2 if p == [-1] else 1)
+                                  for i, p in enumerate(self.preds)])
         self.weights = Mo.ParameterList([Parameter((len(p),)) for p in self.preds])
 
     def call(self, input):
@@ -141,13 +138,10 @@ class RandomWiredNet(Model):
                                   Mo.BatchNormalization(channels, 4))
         stages, prev = [], channels
         for s, edges in enumerate(graphs):
-            c = channels * 2 ** s
-            first = {v for v in range(nodes) if all(e[1] != v for e in edges)}
-            ops = [op(s, i, c, 2 if i in first else 1) for i in range(nodes)]
-            # the nodes fed by the input change the channels too: a 1x1 projection first
-            stages.append(Mo.Sequential(Mo.Conv(prev, c, (1, 1), with_bias=False),
-                                        Mo.BatchNormalization(c, 4),
-                                        Stage(nodes, edges, c, ops)))
+            c = channels * 2 ** s  # a 1x1 projection to the stage's channels first
+            stages.append(Mo.Sequential(
+                Mo.Conv(prev, c, (1, 1), with_bias=False), Mo.BatchNormalization(c, 4),
+                Stage(nodes, edges, lambda i, stride, s=s, c=c: op(s, i, c, stride))))
             prev = c
         self.stages = Mo.ModuleList(stages)
         self.head = Mo.Sequential(Mo.ReLU(), Mo.GlobalAvgPool())
@@ -190,7 +184,8 @@ class RandomWiredSpace(SearchSpace):
                 raise ConfigError(f"k: expected an even number < nodes={self.nodes}, "
                                   f"got {self.k}")
             if self.generator == "ba" and self.m >= self.nodes:
-                raise ConfigError(f"m: expected fewer than nodes={self.nodes}, got {self.m}")
+                raise ConfigError(f"m: expected fewer than nodes={self.nodes}, "
+                                  f"got {self.m}")
             check_even(self.channels)
 
     @dataclass(frozen=True)
@@ -216,7 +211,8 @@ class RandomWiredSpace(SearchSpace):
         if isinstance(nodes, bool) or not isinstance(nodes, int) or not 2 <= nodes <= 256:
             raise ValueError(f"nodes: expected an int in [2, 256], got {nodes!r}")
         if not isinstance(graphs, list) or not 1 <= len(graphs) <= 6:
-            raise ValueError(f"graphs: expected a list of 1 to 6 edge lists, got {graphs!r}")
+            raise ValueError(f"graphs: expected a list of 1 to 6 edge lists, got "
+                             f"{graphs!r}")
         for s, edges in enumerate(graphs):
             check_graph(nodes, edges, f"graphs[{s}]")
         return [Choice(node_label(s, i), OPS) for s in range(len(graphs))

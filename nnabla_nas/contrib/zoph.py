@@ -141,7 +141,8 @@ class ZophSpace(SearchSpace):
 
     @classmethod
     def choices(cls, arch_options: Dict[str, Any]) -> List[Choice]:
-        cells, blocks = len(check_reducing(arch_options["reducing"])), arch_options["blocks"]
+        cells = len(check_reducing(arch_options["reducing"]))
+        blocks = arch_options["blocks"]
         if isinstance(blocks, bool) or not isinstance(blocks, int) or not 1 <= blocks <= 32:
             raise ValueError(f"blocks: expected an int in [1, 32], got {blocks!r}")
         return [Choice(block_label(c, b), OPS) for c in range(cells) for b in range(blocks)]

@@ -10,11 +10,21 @@ from pathlib import Path
 import nnabla as nn
 import numpy as np
 
+from nnabla_nas.config.loader import from_dict
+from nnabla_nas.config.schema import RunConfig
 from nnabla_nas.contrib.architecture import Architecture
 from nnabla_nas.module import MixedOp
 
 ROOT = Path(__file__).resolve().parents[2]
 CLASSES = 10
+
+
+def search_options(space, **options):
+    """The search options of ``space`` as a config file gives them (errors name the
+    dotted key)."""
+    config = from_dict(RunConfig, {"dataset": {"name": "digits"},
+                                   "search": {"space": {"name": space, **options}}})
+    return config.search.space.options
 
 
 def forward(model, shape, batch=2):

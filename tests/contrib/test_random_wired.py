@@ -4,9 +4,8 @@ and ProxylessNAS searchers."""
 import numpy as np
 import pytest
 
+from nnabla_nas import module as Mo
 from nnabla_nas.config.fields import ConfigError
-from nnabla_nas.config.loader import from_dict
-from nnabla_nas.config.schema import RunConfig
 from nnabla_nas.contrib.random_wired import (OPS, RandomWiredSpace, Stage,
                                              barabasi_albert, erdos_renyi, generate,
                                              watts_strogatz)
@@ -39,14 +38,23 @@ def test_generators_have_their_models_edge_counts():
     assert watts_strogatz(8, 2, 0.0, rng) == sorted(
         [(i, i + 1) for i in range(7)] + [(0, 7)])  # p = 0: the ring lattice
     assert len(barabasi_albert(20, 3, rng)) == 3 * (20 - 3)
-    assert erdos_renyi(10, 1.0, rng) == [(u, v) for u in range(10) for v in range(u + 1, 10)]
+    complete = [(u, v) for u in range(10) for v in range(u + 1, 10)]
+    assert erdos_renyi(10, 1.0, rng) == complete
     assert erdos_renyi(10, 0.0, rng) == []
 
 
 @pytest.mark.parametrize("generator", sorted(GENERATORS))
 def test_each_stage_is_a_dag_with_one_input_and_one_output(generator):
     for edges in generate(options(generator)):
-        stage = Stage(12, edges, 4, [])
+        strides = {}
+
+        def op(node, stride):
+            strides[node] = stride
+            return Mo.Identity()
+
+        stage = Stage(12, edges, op)
+        # the nodes the stage's input feeds, and only they, downsample
+        assert [strides[i] == 2 for i in range(12)] == [p == [-1] for p in stage.preds]
         # with the unique input (-1) and output (12) added as the paper does
         dag = [(u, i) for i, preds in enumerate(stage.preds) for u in preds]
         dag += [(i, 12) for i in stage.outputs]
@@ -95,8 +103,7 @@ def test_supernet_derive_save_load_mutate(tmp_path, generator):
 ])
 def test_bad_options_name_the_key(space, message):
     with pytest.raises(ConfigError, match=f"^{message}"):
-        from_dict(RunConfig, {"dataset": {"name": "digits"},
-                              "search": {"space": {"name": "random_wired", **space}}})
+        checks.search_options("random_wired", **space)
 
 
 @pytest.mark.parametrize("graphs, message", [

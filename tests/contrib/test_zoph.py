@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 
 from nnabla_nas.config.fields import ConfigError
-from nnabla_nas.config.loader import from_dict
-from nnabla_nas.config.schema import RunConfig
 from nnabla_nas.contrib.spaces import SEARCH_SPACES
 from nnabla_nas.contrib.zoph import OPS, ZophSpace, block_label
 from tests.contrib import space_checks as checks
@@ -33,7 +31,8 @@ def test_random_architecture_trains_and_leaves_out_none_blocks():
     empty = ZophSpace.build_train(none, TRAIN, SHAPE, 10, np.random.RandomState(0))
     assert [len(c.ops) for c in empty.cells] == [0, 0]
     assert checks.forward(empty, SHAPE).shape == (2, 10)
-    kept = [sum(arch.choices[block_label(c, b)] != "none" for b in range(2)) for c in (0, 1)]
+    kept = [sum(arch.choices[block_label(c, b)] != "none" for b in range(2))
+            for c in (0, 1)]
     assert [len(c.ops) for c in model.cells] == kept
 
 
@@ -60,8 +59,7 @@ def test_size_agrees_with_counting():
 ])
 def test_bad_options_name_the_key(space, message):
     with pytest.raises(ConfigError, match=f"^{message}"):
-        from_dict(RunConfig, {"dataset": {"name": "digits"},
-                              "search": {"space": {"name": "zoph", **space}}})
+        checks.search_options("zoph", **space)
 
 
 @pytest.mark.parametrize("options, message", [
