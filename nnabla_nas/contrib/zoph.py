@@ -71,10 +71,13 @@ class Cell(Module):
 class ZophNet(Model):
     """The stem, one :class:`Cell` per entry of ``reducing``, and the head."""
 
-    def __init__(self, in_channels: int, num_classes: int, stem_channels: int,
+    def __init__(self, shape: Tuple[int, ...], num_classes: int, stem_channels: int,
                  channels: int, reducing: Tuple[bool, ...], blocks: int, op: OpFactory,
                  affine: bool):
-        self.stem0 = Mo.Sequential(Mo.Conv(in_channels, stem_channels, (7, 7), pad=(3, 3),
+        if min(shape[1:]) >> sum(reducing) < 1:
+            raise ValueError(f"reducing: {sum(reducing)} reducing cells leave no pixel of "
+                             f"{'x'.join(map(str, shape[1:]))} images")
+        self.stem0 = Mo.Sequential(Mo.Conv(shape[0], stem_channels, (7, 7), pad=(3, 3),
                                            with_bias=False),
                                    Mo.BatchNormalization(stem_channels, 4))
         self.stem1 = Mo.Sequential(Mo.ReLU(), Mo.Conv(stem_channels, stem_channels, (3, 3),
@@ -154,7 +157,7 @@ class ZophSpace(SearchSpace):
             return MixedOp([CANDIDATES.get(n)(channels, 1, False) for n in OPS], "full",
                            label=block_label(cell, block), names=OPS)
 
-        return ZophNet(shape[0], num_classes, options.stem_channels, options.channels,
+        return ZophNet(shape, num_classes, options.stem_channels, options.channels,
                        options.reducing, options.blocks, mixed, affine=False)
 
     @classmethod
@@ -164,7 +167,7 @@ class ZophSpace(SearchSpace):
             name = arch.choices[block_label(cell, block)]
             return None if name == NONE else CANDIDATES.get(name)(channels, 1, True)
 
-        return ZophNet(shape[0], num_classes, options.stem_channels, options.channels,
+        return ZophNet(shape, num_classes, options.stem_channels, options.channels,
                        tuple(arch.options["reducing"]), arch.options["blocks"], chosen,
                        affine=True)
 

@@ -62,6 +62,12 @@ def test_bad_options_name_the_key(space, message):
         checks.search_options("zoph", **space)
 
 
+def test_too_many_reductions_for_the_images_are_refused():
+    with pytest.raises(ValueError, match="reducing: 4 reducing cells leave no pixel of 8x8"):
+        ZophSpace.build_search(ZophSpace.SearchConfig(reducing=[True] * 4), SHAPE, 10,
+                               np.random.RandomState(0))
+
+
 @pytest.mark.parametrize("options, message", [
     ({"reducing": [False], "blocks": 0}, "blocks: expected an int in"),
     ({"reducing": "yes", "blocks": 1}, "reducing: expected a list"),
