@@ -114,14 +114,16 @@ class Stage(Module):
         self.outputs = [i for i in range(nodes) if all(u != i for u, _ in edges)]
         self.ops = Mo.ModuleList([op(i, 2 if p == [-1] else 1)
                                   for i, p in enumerate(self.preds)])
-        self.weights = Mo.ParameterList([Parameter((len(p),)) for p in self.preds])
+        # the aggregation weights of the nodes with several inputs
+        self.weights = Mo.ParameterList([Parameter((len(p),)) for p in self.preds
+                                         if len(p) > 1])
 
     def call(self, input):
-        states = []
-        for preds, w, op in zip(self.preds, self.weights, self.ops):
+        states, weights = [], iter(self.weights)
+        for preds, op in zip(self.preds, self.ops):
             xs = [input if u < 0 else states[u] for u in preds]
             if len(xs) > 1:
-                gate = F.reshape(F.sigmoid(w), (len(xs), 1, 1, 1, 1))
+                gate = F.reshape(F.sigmoid(next(weights)), (len(xs), 1, 1, 1, 1))
                 xs = [F.sum(F.stack(*xs, axis=0) * gate, axis=0)]
             states.append(op(xs[0]))
         return F.add_n(*[states[i] for i in self.outputs]) / len(self.outputs) \

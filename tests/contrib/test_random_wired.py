@@ -82,6 +82,10 @@ def test_random_architecture_trains_on_its_stored_graph():
     stage = model.stages[0][2]
     assert [sorted(p) for p in stage.preds] == [
         sorted(u for u, v in arch.options["graphs"][0] if v == i) or [-1] for i in range(4)]
+    # nodes with several inputs learn their aggregation weights, by the loss's gradient
+    weights = list(stage.weights)
+    assert len(weights) == sum(len(p) > 1 for p in stage.preds) > 0
+    assert all(np.abs(w.g).sum() > 0 for w in weights)
 
 
 @pytest.mark.parametrize("generator", sorted(GENERATORS))
