@@ -12,7 +12,7 @@ import yaml
 from nnabla_nas import module as Mo
 from nnabla_nas.cli import main
 from nnabla_nas.config.loader import from_dict
-from nnabla_nas.config.schema import SearchConfig, TrainConfig
+from nnabla_nas.runner.schema import SearchConfig, TrainConfig
 from nnabla_nas.contrib.architecture import Choice
 from nnabla_nas.contrib.estimator.base import module_estimators
 from nnabla_nas.contrib.model import Model

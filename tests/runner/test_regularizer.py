@@ -170,7 +170,7 @@ def test_bad_terms_name_the_key(term, match):
     ({"costs": ["memory"]}, "search.costs: expected a mapping of estimator names"),
 ])
 def test_bad_cost_sections_name_the_key(section, message):
-    from nnabla_nas.config.schema import RunConfig
+    from nnabla_nas.runner.schema import RunConfig
 
     config = tiny_run()
     config["search"].update(section)
@@ -181,7 +181,7 @@ def test_bad_cost_sections_name_the_key(section, message):
 
 def test_both_sections_together_when_they_name_different_costs():
     from nnabla_nas.config.loader import to_dict
-    from nnabla_nas.config.schema import RunConfig
+    from nnabla_nas.runner.schema import RunConfig
     from nnabla_nas.runner.regularizer import cost_terms
 
     config = tiny_run()
