@@ -51,7 +51,8 @@ class Cell(Module):
                  adapt: bool, ops: List[Optional[Module]], affine: bool):
         self.pre0 = ReLUConvBN(in_channels[0], channels, affine=affine)
         self.pre1 = ReLUConvBN(in_channels[1], channels, affine=affine)
-        self.pool = Mo.MaxPool((2, 2), stride=(2, 2))
+        if adapt or reduce:  # registered only where it runs: estimators price it
+            self.pool = Mo.MaxPool((2, 2), stride=(2, 2))
         self._adapt, self._reduce = adapt, reduce
         kept = [op for op in ops if op is not None]
         self.inputs = Mo.ModuleList([ReLUConvBN((2 + i) * channels, channels, affine=affine)

@@ -11,7 +11,7 @@ import nnabla as nn
 import numpy as np
 
 from nnabla_nas.config.loader import from_dict
-from nnabla_nas.config.schema import RunConfig
+from nnabla_nas.runner.schema import RunConfig
 from nnabla_nas.contrib.architecture import Architecture
 from nnabla_nas.module import MixedOp
 

@@ -13,7 +13,6 @@ import yaml
 
 from nnabla_nas import module as Mo
 from nnabla_nas.config.loader import Component, from_dict
-from nnabla_nas.runner.schema import ArchOptimizerConfig, OptimizerConfig, SearchConfig
 from nnabla_nas.contrib.model import Model
 from nnabla_nas.module.mixedop import softmax
 from nnabla_nas.runner.schema import ArchOptimizerConfig, OptimizerConfig, SearchConfig
@@ -165,7 +164,7 @@ def test_search_then_train_from_the_command_line_writes_every_output(tmp_path):
 
 def test_supernet_params_count_every_candidate(tmp_path):
     from nnabla_nas.commands.run import search_phase
-    from nnabla_nas.config.loader import Component, from_dict as load
+    from nnabla_nas.config.loader import from_dict as load
     from nnabla_nas.runner.schema import RunConfig
     from nnabla_nas.contrib.spaces import SEARCH_SPACES
     from nnabla_nas.dataset import DATASETS

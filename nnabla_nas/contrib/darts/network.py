@@ -9,7 +9,7 @@ import nnabla.random
 import numpy as np
 
 from ... import module as Mo
-from ...module import MixedOp, Parameter
+from ...module import MixedOp
 from ...module import checks as C
 from ..model import Model
 from .cells import AuxiliaryHead, SearchCell, TrainCell, reduction_indices

@@ -161,7 +161,9 @@ class DartsSpace(SearchSpace):
     # ------------------------------------------------------------- presentation
     @classmethod
     def draw(cls, arch: Architecture, folder: str) -> List[str]:
-        return draw_genotype(genotype_of(arch), folder)
+        genotype = genotype_of(arch)
+        return draw_cells({kind: (getattr(genotype, kind), getattr(genotype, f"{kind}_concat"))
+                           for kind in KINDS}, folder)
 
     @classmethod
     def describe(cls, arch: Architecture) -> str:

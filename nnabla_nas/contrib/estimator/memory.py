@@ -28,7 +28,7 @@ import nnabla as nn
 import nnabla.functions as F
 import numpy as np
 
-from ...module import Module
+from ...module import Module, training_mode
 from ..model import is_arch_parameter, parameter_count
 from .base import ESTIMATORS, Estimator, Inference, NamedModules, build_graph
 from .peak_memory import measure_nnp
