@@ -31,7 +31,7 @@ import numpy as np
 from ...module import Module, training_mode
 from ..model import is_arch_parameter, parameter_count
 from .base import ESTIMATORS, Estimator, Inference, NamedModules, build_graph
-from .peak_memory import measure_nnp
+from .peak_memory import forward_order, measure_nnp
 
 #: Bytes per value: NNabla computes in float32.
 BYTES_PER_VALUE = 4
@@ -176,30 +176,6 @@ def _nbytes(v: nn.Variable) -> int:
     return int(v.size) * BYTES_PER_VALUE
 
 
-def _forward_order(outputs: Sequence[nn.Variable]) -> list:
-    """Functions in the order NNabla's forward runs them: depth first from each
-    output, every input's producer before its consumer."""
-    order, closed = [], set()
-    for out in outputs:
-        top = out.parent
-        if top is None or top in closed:
-            continue
-        closed.add(top)
-        stack = [(top, iter(top.inputs))]
-        while stack:
-            f, inputs = stack[-1]
-            for v in inputs:
-                p = v.parent
-                if p is not None and p not in closed:
-                    closed.add(p)
-                    stack.append((p, iter(p.inputs)))
-                    break
-            else:
-                stack.pop()
-                order.append(f)
-    return order
-
-
 class _Live:
     """The buffers alive at a point in the replay, and the peak of their bytes."""
 
@@ -232,7 +208,7 @@ def _peak_bytes(outputs: Sequence[nn.Variable], training: bool, scratch: bool = 
     With ``trace``, append ``(pass, function, live bytes while it runs)`` for every
     function run, for comparisons with measurements.
     """
-    funcs = _forward_order(outputs)
+    funcs = forward_order(outputs)
     need_grad: Dict[object, bool] = {}  # function -> whether it needs gradients
     rank: Dict[object, int] = {}        # function -> NNabla's rank (depth)
 

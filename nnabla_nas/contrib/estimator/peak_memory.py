@@ -57,16 +57,38 @@ def peak_growth(run: Callable[[], None]) -> int:
     return _status()["VmHWM"] - before
 
 
+def forward_order(outputs: Sequence) -> list:
+    """Functions in the order NNabla's forward runs them: depth first from each
+    output, every input's producer before its consumer."""
+    order, closed = [], set()
+    for out in outputs:
+        top = out.parent
+        if top is None or top in closed:
+            continue
+        closed.add(top)
+        stack = [(top, iter(top.inputs))]
+        while stack:
+            f, inputs = stack[-1]
+            for v in inputs:
+                p = v.parent
+                if p is not None and p not in closed:
+                    closed.add(p)
+                    stack.append((p, iter(p.inputs)))
+                    break
+            else:
+                stack.pop()
+                order.append(f)
+    return order
+
+
 def later_pass_growth(outputs: Sequence, run: Callable[[], None]) -> Dict[str, int]:
     """``first`` and ``steady`` (later) pass growth of ``run()``, which computes the
     graph of ``outputs``; between them every buffer of the graph is released."""
     import nnabla_ext.cpu
 
-    from .memory import _forward_order
-
     gc.collect()
     first = peak_growth(run)
-    for f in _forward_order(list(outputs)):
+    for f in forward_order(list(outputs)):
         for v in f.outputs:
             v.data.clear()
             v.grad.clear()

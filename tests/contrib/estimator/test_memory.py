@@ -17,7 +17,8 @@ from nnabla_nas.contrib.darts import SearchNet
 from nnabla_nas.contrib.estimator import base as base_module
 from nnabla_nas.contrib.estimator import memory as memory_module
 from nnabla_nas.contrib.estimator.base import active_modules
-from nnabla_nas.contrib.estimator.memory import MemoryEstimator, _forward_order, _peak_bytes
+from nnabla_nas.contrib.estimator.memory import MemoryEstimator, _peak_bytes
+from nnabla_nas.contrib.estimator.peak_memory import forward_order
 
 F32 = 4  # bytes per value
 
@@ -205,7 +206,7 @@ def test_scratch_adds_the_buffers_functions_keep():
 def nnabla_forward_trace(outputs, training):
     """Bytes of the data buffers NNabla really holds while each function runs, read
     from its clear flags in function hooks."""
-    funcs = _forward_order(outputs)
+    funcs = forward_order(outputs)
     produced, trace = set(), []
 
     def live_bytes():
