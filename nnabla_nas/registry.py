@@ -15,6 +15,8 @@ from __future__ import annotations
 import difflib
 from typing import Callable, Dict, Iterator, List, Optional, TypeVar
 
+from .utils.files import MAX_QUOTE, quote
+
 T = TypeVar("T")
 
 
@@ -47,13 +49,15 @@ class Registry:
 
     def closest(self, name: str) -> Optional[str]:
         """The registered name most similar to ``name``, if any is close."""
+        if len(str(name)) > MAX_QUOTE:  # no name is that long; and difflib is quadratic
+            return None
         matches = difflib.get_close_matches(str(name), list(self._items), n=1, cutoff=0.5)
         return matches[0] if matches else None
 
     def unknown_message(self, name: str) -> str:
         """The message for an unknown name: valid names and the closest one."""
         hint = self.closest(name)
-        return (f"unknown {self.kind} {name!r}"
+        return (f"unknown {self.kind} {quote(name)}"
                 + (f"; did you mean {hint!r}?" if hint else "")
                 + f" Valid names: {', '.join(sorted(self._items)) or '(none)'}")
 

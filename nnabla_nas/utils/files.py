@@ -45,8 +45,13 @@ def quote(value: Any, limit: int = MAX_QUOTE) -> str:
     >>> quote([[1, [2, [3, [4]]]]])
     '[[1, [2, [...]]]]'
     """
-    text = _REPR.repr(value).replace("\n", "\\n")
-    return text if len(text) <= limit + 10 else text[:limit] + "..."
+    return clip(_REPR.repr(value), limit + 10)
+
+
+def clip(text: str, limit: int = MAX_QUOTE) -> str:
+    """``text`` on one line, cut to ``limit`` characters (``...`` marks a cut)."""
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _mib(n: int) -> str:
