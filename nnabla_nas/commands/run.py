@@ -9,9 +9,8 @@ newest checkpoint.
 from __future__ import annotations
 
 import os
-import sys
 import time
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import nnabla as nn
 import nnabla.random
@@ -27,8 +26,11 @@ from ..runner.loop import parameter_count
 from ..runner.searcher import SEARCHERS
 from ..runner.trainer import Trainer
 from ..utils.context import make_context, use_context
-from ..utils.output import RunOutput
-from .base import USER_ERRORS, print_values, read_input, report
+from ..config.fields import ConfigError
+from ..utils.interrupt import Interrupted, graceful_interrupts, stop_if_requested
+from ..utils.memory import memory_budget
+from ..utils.output import RunOutput, check_output_folder
+from .base import USER_ERRORS, exit_status, one_line, print_values, read_input, report
 
 #: The phases of a run, in the order they run.
 PHASES = ("search", "train")
@@ -52,8 +54,9 @@ def search_phase(config: RunConfig, data: DatasetSplits, output: RunOutput
     """Search, write ``arch.json``; return the search's summary figures."""
     space = SEARCH_SPACES.get(config.search.space.name)
     rng = np.random.RandomState(config.seed)
-    model = space.build_search(config.search.space.options, data.shape, data.num_classes,
-                               rng)
+    with memory_budget(f"search.space ({space.name} supernet)"):
+        model = space.build_search(config.search.space.options, data.shape,
+                                   data.num_classes, rng)
     # Counted before any path is sampled: sampling marks the other candidates frozen.
     supernet_params = parameter_count(model.get_net_parameters(grad_only=True))
     searcher_cls = SEARCHERS.get(config.search.searcher.name)
@@ -82,8 +85,9 @@ def train_phase(config: RunConfig, data: DatasetSplits, output: RunOutput, arch_
     space = SEARCH_SPACES.get(config.train.net.name)
     arch = read_input("train.arch", space.load_arch, arch_path)
     seed_everything(config.seed)
-    model = space.build_train(arch, config.train.net.options, data.shape,
-                              data.num_classes, np.random.RandomState(config.seed))
+    with memory_budget(f"train.net ({space.name} network)"):
+        model = space.build_train(arch, config.train.net.options, data.shape,
+                                  data.num_classes, np.random.RandomState(config.seed))
     trainer = Trainer(model, data, config.train, output, config.seed, config.quiet,
                       config.checkpoint_every)
     test = trainer.train()
@@ -99,15 +103,49 @@ def train_phase(config: RunConfig, data: DatasetSplits, output: RunOutput, arch_
     return summary
 
 
-def run(config: RunConfig, output: RunOutput, phases: Sequence[str] = PHASES) -> dict:
+def check_inputs(config: RunConfig, data: DatasetSplits,
+                 phases: Sequence[str] = PHASES) -> None:
+    """What can be checked of the run's inputs once the data is loaded, before anything
+    is written: every batch fits its split, and a given ``train.arch`` is valid.
+
+    Raises:
+        ConfigError: naming the batch size that is larger than its split.
+        InputError: for a bad ``train.arch``.
+    """
+    splits = []
+    if "search" in phases and config.search is not None:
+        splits += [("search.batch_size", config.search.batch_size, "train", data.train),
+                   ("search.batch_size", config.search.batch_size, "valid", data.valid)]
+    if "train" in phases and config.train is not None:
+        splits.append(("train.batch_size", config.train.batch_size, "train", data.train))
+        if config.train.arch:
+            read_input("train.arch", SEARCH_SPACES.get(config.train.net.name).load_arch,
+                       config.train.arch)
+    for key, batch, name, split in splits:
+        if batch > len(split):
+            raise ConfigError(f"{key}: {batch} is larger than the {name} split "
+                              f"({len(split)} images), so an epoch would have no batch; "
+                              f"expected at most {len(split)}")
+
+
+def run(config: RunConfig, output: RunOutput, phases: Sequence[str] = PHASES,
+        data: Optional[DatasetSplits] = None) -> dict:
     """Run the ``phases`` the config has sections for; returns the summary written.
 
     Without a search phase, the training reads ``train.arch`` or, when the config
     has a search section, the ``arch.json`` that search wrote in the output folder.
+
+    Args:
+        config: The run.
+        output: Its output folder.
+        phases: The phases to run.
+        data: The dataset, already loaded by :func:`load_data` right after
+            :func:`seed_everything`; None loads it.
     """
     log = output.logger
-    seed_everything(config.seed)
-    data = load_data(config)
+    if data is None:
+        seed_everything(config.seed)
+        data = load_data(config)
     log.info(f"dataset {data.name}: {len(data.train.x)} train, {len(data.valid.x)} valid, "
              f"{len(data.test.x)} test images of shape {data.shape}, "
              f"{data.num_classes} classes")
@@ -115,6 +153,8 @@ def run(config: RunConfig, output: RunOutput, phases: Sequence[str] = PHASES) ->
     if "search" in phases and config.search is not None:
         summary.update(search_phase(config, data, output))
         output.update_summary(**summary)
+        stop_if_requested("stopped after the search, before the training; rerun the "
+                          "same command to train")
     if "train" in phases and config.train is not None:
         arch_path = config.train.arch or output.path("arch.json")
         summary.update(train_phase(config, data, output, arch_path))
@@ -124,21 +164,36 @@ def run(config: RunConfig, output: RunOutput, phases: Sequence[str] = PHASES) ->
 def execute(config: RunConfig, root: str, overwrite: bool = False,
             phases: Sequence[str] = PHASES) -> int:
     """Run ``phases`` of ``config`` in the output folder ``root`` and print the
-    summary; returns the exit status (2 for a user's mistake, reported in one line)."""
+    summary; returns the exit status: 2 for a user's mistake, 130 or 143 for a run
+    stopped by SIGINT or SIGTERM (see :mod:`nnabla_nas.utils.interrupt`), each reported
+    in one line.
+
+    Everything that can be checked (the output folder, the device, the dataset, batch
+    sizes, a given ``train.arch``) is checked before anything is written, so a refused
+    run leaves the output folder as it was.
+    """
+    plain = to_dict(config)
     try:
-        ctx = make_context(config.context, config.device_id)
-        output = RunOutput(root, to_dict(config), overwrite=overwrite, quiet=config.quiet)
-    except USER_ERRORS as e:
+        with graceful_interrupts():
+            check_output_folder(root, plain, overwrite)
+            ctx = make_context(config.context, config.device_id)
+            with use_context(ctx):
+                seed_everything(config.seed)
+                data = load_data(config)
+                check_inputs(config, data, phases)
+            stop_if_requested("stopped before the run started; nothing was written")
+            output = RunOutput(root, plain, overwrite=overwrite, quiet=config.quiet)
+    except (Interrupted, *USER_ERRORS) as e:
         return report(e)
     start = time.perf_counter()
     try:
-        with use_context(ctx):
-            summary = run(config, output, phases)
-    except USER_ERRORS as e:
-        output.logger.error(f"error: {e}")  # to log.txt, and to the console unless quiet
+        with graceful_interrupts(), use_context(ctx):
+            summary = run(config, output, phases, data)
+    except (Interrupted, *USER_ERRORS) as e:
+        output.logger.error(one_line(e))  # to log.txt, and to the console unless quiet
         if config.quiet:
-            print(f"error: {e}", file=sys.stderr)
-        return 2
+            report(e)
+        return exit_status(e)
     finally:
         output.close()
     print(f"done in {time.perf_counter() - start:.1f} s; results in {output.root}")

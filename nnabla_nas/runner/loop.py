@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from ..contrib.model import Model
 from ..dataset import DataLoader, DatasetSplits, Split
+from ..utils.interrupt import Interrupted, requested
 from ..utils.output import RunOutput
 from .checkpoint import Checkpointer
 from .meter import Meter, NonFiniteError, check_finite
@@ -157,6 +158,18 @@ class EpochLoop:
         }
         self.checkpointer.save(f"{epoch:05d}-{step:06d}", params, self.optimizers(), state)
 
+    def _stop(self, epoch: int, step: int) -> None:
+        """Raise :class:`Interrupted` after the checkpoint "``step`` steps into
+        ``epoch``" was written."""
+        where = f"{step} steps into epoch {epoch + 1}" if step else \
+            f"after epoch {epoch}"
+        signum = requested()
+        message = (f"{self.phase} stopped {where} of {self.epochs}, checkpoint saved in "
+                   f"{self.checkpointer.root.rstrip('/')}; rerun the same command to "
+                   "resume from it")
+        self.log.info(f"{self.phase}: interrupted; {message}")
+        raise Interrupted(signum, message)
+
     def _resume(self) -> Tuple[int, int, Meter, Optional[dict]]:
         tag = self.checkpointer.latest(warn=self.log.warning)
         if tag is None:
@@ -199,11 +212,14 @@ class EpochLoop:
             means = meter.means()
             bar.set_postfix(loss=f"{means['loss']:.3f}", acc=f"{1 - means['error']:.3f}")
             done = i + 1
-            if self.checkpoint_every and done % self.checkpoint_every == 0 \
-                    and done < self.steps_per_epoch:
+            stop = requested() is not None and done < self.steps_per_epoch
+            if stop or (self.checkpoint_every and done % self.checkpoint_every == 0
+                        and done < self.steps_per_epoch):
                 self.elapsed += time.perf_counter() - started
                 started = time.perf_counter()
                 self._checkpoint(epoch, done, meter)
+            if stop:
+                self._stop(epoch, done)
         self.elapsed += time.perf_counter() - started
         metrics = OrderedDict(meter.means())
         metrics.update(self.epoch_metrics(epoch))
@@ -241,6 +257,8 @@ class EpochLoop:
             self.history.append(dict(metrics))
             start_step, meter = 0, Meter()
             self._checkpoint(epoch + 1, 0, meter)
+            if requested() is not None and epoch + 1 < self.epochs:
+                self._stop(epoch + 1, 0)
         return self.history
 
 
