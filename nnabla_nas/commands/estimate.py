@@ -16,11 +16,15 @@ from ..contrib.spaces import SEARCH_SPACES
 from ..runner.hardware import hardware_summary
 from ..runner.loop import parameter_count
 from ..utils.context import make_context, use_context
+from ..utils.memory import memory_budget
 from .base import COMMANDS, Command, UsageError, load_config, print_values, read_input
 from .run import load_data
 
 #: Input shape and classes when neither a config nor --input-shape gives them.
 DEFAULT_SHAPE, DEFAULT_CLASSES = (3, 32, 32), 10
+#: Largest channels, side and classes accepted: ImageNet-size inputs fit with room to
+#: spare, and memory stays finite.
+MAX_CHANNELS, MAX_SIDE, MAX_CLASSES = 64, 4096, 100_000
 
 
 def latency_table(path: Optional[str], context: str, device_id: int) -> Any:
@@ -89,11 +93,13 @@ class Estimate(Command):
                             help="a registered search space, with its default train "
                             "options (`main.py list --kind spaces`)")
         parser.add_argument("--input-shape", type=int, nargs=3, metavar=("C", "H", "W"),
-                            help="the shape of one input image (default: the config's "
+                            help="the shape of one input image, at most "
+                            f"{MAX_CHANNELS} {MAX_SIDE} {MAX_SIDE} (default: the config's "
                             f"dataset; {' '.join(map(str, DEFAULT_SHAPE))} with --space)")
         parser.add_argument("--num-classes", type=int, metavar="N",
-                            help="classes of the classifier (default: the config's "
-                            f"dataset; {DEFAULT_CLASSES} with --space)")
+                            help=f"classes of the classifier, at most {MAX_CLASSES} "
+                            "(default: the config's dataset; "
+                            f"{DEFAULT_CLASSES} with --space)")
         parser.add_argument("--context", choices=("cpu", "cudnn"), default=None,
                             help="the device to profile and measure on (default: the "
                             "config's context; cpu with --space)")
@@ -115,8 +121,9 @@ class Estimate(Command):
         space, options, settings = network_options(args)
         context = args.context or settings["context"]
         device_id = settings["device_id"] if args.device_id is None else args.device_id
-        if device_id < 0:
-            raise UsageError(f"--device-id: expected an integer >= 0, got {device_id}")
+        if not 0 <= device_id <= 1023:
+            raise UsageError(f"--device-id: expected an integer from 0 to 1023, got "
+                             f"{device_id}")
         arch = read_input("--arch", space.load_arch, args.arch)
         ctx = make_context(context, device_id)
         shape, classes = args.input_shape, args.num_classes
@@ -128,11 +135,17 @@ class Estimate(Command):
         if min(shape) < 1 or classes < 1:
             raise UsageError(f"--input-shape, --num-classes: expected positive sizes, got "
                              f"{' '.join(map(str, shape))} and {classes}")
+        if shape[0] > MAX_CHANNELS or max(shape[1:]) > MAX_SIDE or classes > MAX_CLASSES:
+            raise UsageError(f"--input-shape, --num-classes: expected at most "
+                             f"{MAX_CHANNELS} channels, sides of {MAX_SIDE} and "
+                             f"{MAX_CLASSES} classes (bounds that keep memory finite), got "
+                             f"{' '.join(map(str, shape))} and {classes}")
         table = latency_table(args.table, context, device_id)
         here = device_fingerprint(context, device_id)
         with use_context(ctx):
-            model = space.build_train(arch, options, shape, classes,
-                                      np.random.RandomState(settings["seed"]))
+            with memory_budget(f"the {space.name} network"):
+                model = space.build_train(arch, options, shape, classes,
+                                          np.random.RandomState(settings["seed"]))
             figures = hardware_summary(model, shape, context, device_id, table)
         result = OrderedDict(
             arch=os.path.abspath(args.arch), space=space.name, input_shape=list(shape),

@@ -111,7 +111,7 @@ def loads_json(text: str, source: str, limit: int = MAX_DEPTH, finite: bool = Tr
         seen = set()
         for key, _ in pairs:
             if key in seen:
-                raise FileInputError(f"{source}: {quote(key)}: key given more than once")
+                raise FileInputError(f"{source}: {clip(key)}: key given more than once")
             seen.add(key)
         return dict(pairs)
 

@@ -53,8 +53,9 @@ def check_stages(stages: Any, where: str = "stages") -> Tuple[Stage, ...]:
             ``stages[2][3]: expected a stride of 1 or 2, got 3``.
     """
     if not isinstance(stages, (list, tuple)) or not 1 <= len(stages) <= MAX_STAGES:
-        raise ValueError(f"{where}: expected a list of 1 to {MAX_STAGES} rows [expansion, "
-                         f"channels, repeats, stride], got {quote(stages)}")
+        raise ValueError(f"{where}: expected a non-empty list of at most {MAX_STAGES} "
+                         "rows [expansion, channels, repeats, stride], got "
+                         f"{quote(stages)}")
     rows = []
     for i, row in enumerate(stages):
         if not isinstance(row, (list, tuple)) or len(row) != 4 \
@@ -68,9 +69,12 @@ def check_stages(stages: Any, where: str = "stages") -> Tuple[Stage, ...]:
                              f"{list(EXPANSIONS)}, got {expansion}")
         for j, value, what, most in ((1, channels, "channels", MAX_STAGE_CHANNELS),
                                      (2, repeats, "repeats", MAX_REPEATS)):
-            if not 1 <= value <= most:
-                raise ValueError(f"{where}[{i}][{j}]: expected {what} from 1 to {most} "
-                                 f"(bounds that keep memory finite), got {value}")
+            if value < 1:
+                raise ValueError(f"{where}[{i}][{j}]: expected positive {what}, "
+                                 f"got {value}")
+            if value > most:
+                raise ValueError(f"{where}[{i}][{j}]: expected at most {most} {what} (a "
+                                 f"bound that keeps memory finite), got {value}")
         if stride not in (1, 2):
             raise ValueError(f"{where}[{i}][3]: expected a stride of 1 or 2, got {stride}")
         rows.append((expansion, channels, repeats, stride))
