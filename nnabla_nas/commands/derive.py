@@ -6,13 +6,12 @@ import os
 import sys
 from typing import Optional
 
-import numpy as np
-
 from ..contrib.spaces import SEARCH_SPACES
 from ..runner.checkpoint import CheckpointError, Checkpointer
 from ..runner.regularizer import Regularizers
 from ..runner.searcher.search import derive_within_bounds
 from ..utils.context import make_context, use_context
+from ..utils.memory import checked_build
 from .base import COMMANDS, PROG, Command, UsageError, add_config_arguments, \
     load_config, output_root, print_values, require_section
 from .run import load_data, seed_everything
@@ -93,8 +92,10 @@ class Derive(Command):
         with use_context(make_context(config.context, config.device_id)):
             seed_everything(config.seed)
             data = load_data(config)
-            model = space.build_search(config.search.space.options, data.shape,
-                                       data.num_classes, np.random.RandomState(config.seed))
+            model = checked_build(
+                f"search.space ({space.name} supernet)",
+                lambda rng: space.build_search(config.search.space.options, data.shape,
+                                               data.num_classes, rng), config.seed)
             state = checkpoints.load(tag, model.get_parameters(), {})
             regularizers = Regularizers(model, config.search.regularizers,
                                         [(1,) + tuple(data.shape)], config.context,

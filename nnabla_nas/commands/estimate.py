@@ -7,8 +7,6 @@ import os
 from collections import OrderedDict
 from typing import Any, Optional, Tuple
 
-import numpy as np
-
 from ..config.loader import apply_overrides, from_dict
 from ..contrib.estimator.bundle import import_table
 from ..contrib.estimator.measure import describe_fingerprint, device_fingerprint
@@ -16,7 +14,7 @@ from ..contrib.spaces import SEARCH_SPACES
 from ..runner.hardware import hardware_summary
 from ..runner.loop import parameter_count
 from ..utils.context import make_context, use_context
-from ..utils.memory import memory_budget
+from ..utils.memory import checked_build
 from .base import COMMANDS, Command, UsageError, load_config, print_values, read_input
 from .run import load_data
 
@@ -24,7 +22,7 @@ from .run import load_data
 DEFAULT_SHAPE, DEFAULT_CLASSES = (3, 32, 32), 10
 #: Largest channels, side and classes accepted: ImageNet-size inputs fit with room to
 #: spare, and memory stays finite.
-MAX_CHANNELS, MAX_SIDE, MAX_CLASSES = 64, 4096, 100_000
+MAX_CHANNELS, MAX_SIDE, MAX_CLASSES = 16, 2048, 100_000
 
 
 def latency_table(path: Optional[str], context: str, device_id: int) -> Any:
@@ -143,9 +141,10 @@ class Estimate(Command):
         table = latency_table(args.table, context, device_id)
         here = device_fingerprint(context, device_id)
         with use_context(ctx):
-            with memory_budget(f"the {space.name} network"):
-                model = space.build_train(arch, options, shape, classes,
-                                          np.random.RandomState(settings["seed"]))
+            model = checked_build(f"the {space.name} network",
+                                  lambda rng: space.build_train(arch, options, shape,
+                                                                classes, rng),
+                                  settings["seed"])
             figures = hardware_summary(model, shape, context, device_id, table)
         result = OrderedDict(
             arch=os.path.abspath(args.arch), space=space.name, input_shape=list(shape),

@@ -27,8 +27,9 @@ from ..runner.searcher import SEARCHERS
 from ..runner.trainer import Trainer
 from ..utils.context import make_context, use_context
 from ..config.fields import ConfigError
+from ..contrib.estimator.table import read_table_file
 from ..utils.interrupt import Interrupted, graceful_interrupts, stop_if_requested
-from ..utils.memory import memory_budget
+from ..utils.memory import checked_build
 from ..utils.output import RunOutput, check_output_folder
 from .base import USER_ERRORS, exit_status, one_line, print_values, read_input, report
 
@@ -53,10 +54,10 @@ def search_phase(config: RunConfig, data: DatasetSplits, output: RunOutput
                  ) -> Dict[str, Any]:
     """Search, write ``arch.json``; return the search's summary figures."""
     space = SEARCH_SPACES.get(config.search.space.name)
-    rng = np.random.RandomState(config.seed)
-    with memory_budget(f"search.space ({space.name} supernet)"):
-        model = space.build_search(config.search.space.options, data.shape,
-                                   data.num_classes, rng)
+    model = checked_build(f"search.space ({space.name} supernet)",
+                          lambda rng: space.build_search(config.search.space.options,
+                                                         data.shape, data.num_classes, rng),
+                          config.seed)
     # Counted before any path is sampled: sampling marks the other candidates frozen.
     supernet_params = parameter_count(model.get_net_parameters(grad_only=True))
     searcher_cls = SEARCHERS.get(config.search.searcher.name)
@@ -85,9 +86,10 @@ def train_phase(config: RunConfig, data: DatasetSplits, output: RunOutput, arch_
     space = SEARCH_SPACES.get(config.train.net.name)
     arch = read_input("train.arch", space.load_arch, arch_path)
     seed_everything(config.seed)
-    with memory_budget(f"train.net ({space.name} network)"):
-        model = space.build_train(arch, config.train.net.options, data.shape,
-                                  data.num_classes, np.random.RandomState(config.seed))
+    model = checked_build(f"train.net ({space.name} network)",
+                          lambda rng: space.build_train(arch, config.train.net.options,
+                                                        data.shape, data.num_classes, rng),
+                          config.seed)
     trainer = Trainer(model, data, config.train, output, config.seed, config.quiet,
                       config.checkpoint_every)
     test = trainer.train()
@@ -114,6 +116,9 @@ def check_inputs(config: RunConfig, data: DatasetSplits,
     """
     splits = []
     if "search" in phases and config.search is not None:
+        table = config.search.regularizers.latency.table
+        if table and os.path.exists(table):
+            read_table_file(table)  # this device's or not: checked when it is used
         splits += [("search.batch_size", config.search.batch_size, "train", data.train),
                    ("search.batch_size", config.search.batch_size, "valid", data.valid)]
     if "train" in phases and config.train is not None:

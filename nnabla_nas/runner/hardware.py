@@ -16,6 +16,7 @@ from ..contrib.estimator.peak_memory import measure_nnp
 from ..contrib.estimator.table import ProfileTable
 from ..contrib.model import Model
 from ..utils.context import make_context, synchronize
+from ..utils.memory import require_memory
 
 WARMUP, REPEATS = 5, 30
 
@@ -36,10 +37,13 @@ def hardware_summary(model: Model, shape: Sequence[int], context: str = "cpu",
     model.apply(training=False)
     try:
         x = nn.Variable((1,) + tuple(shape))
-        x.d = np.random.RandomState(0).randn(*x.shape)
-        out = model(x)
-        latency = LatencyEstimator(context=context, device_id=device_id, table=table)
+        out = model(x)  # a graph: nothing allocated before the check below
         memory = MemoryEstimator()
+        activations = int(memory.activation_bytes([out]))
+        require_memory(activations + 4 * x.size, "one inference of the network "
+                       "(input and activations)")
+        x.d = np.random.RandomState(0).randn(*x.shape)
+        latency = LatencyEstimator(context=context, device_id=device_id, table=table)
         estimated = latency.get_estimation(model)
         ctx = make_context(context, device_id)
         measured = summarize(time_calls(forward_runner([out]), WARMUP, REPEATS,
@@ -48,7 +52,7 @@ def hardware_summary(model: Model, shape: Sequence[int], context: str = "cpu",
             estimated_latency_ms=round(float(estimated), 4),
             measured_latency_ms=round(float(measured), 4),
             estimated_params=int(memory.get_estimation(model)),
-            estimated_activation_bytes=int(memory.activation_bytes(model)),
+            estimated_activation_bytes=activations,
         )
         if nnp_path is not None and context == "cpu":
             peak = measure_nnp(nnp_path)

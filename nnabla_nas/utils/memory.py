@@ -1,16 +1,23 @@
 """Refusing a build whose memory would clearly exceed the machine, before allocating.
 
-Inside :func:`memory_budget`, every parameter created is charged (its value and its
-gradient, float32) before its array is allocated; once the total passes the budget (by
-default the machine's physical memory), :class:`MemoryLimitError` names the figure.
-Outside the block nothing is checked: the budget is a scoped switch, not a global one.
+:func:`checked_build` first builds a network in counting mode (:func:`counting`),
+where a parameter only counts its values and allocates nothing, then refuses with
+:class:`MemoryLimitError` and the figure when the values and gradients (float32) would
+not fit in the machine's physical memory, and only then builds it for real. The random
+generators are restored in between, so the real build is the one a direct build would
+make. Outside these scoped switches nothing is checked.
 """
 from __future__ import annotations
 
 import contextvars
 import os
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional, TypeVar
+
+import nnabla.random
+import numpy as np
+
+T = TypeVar("T")
 
 #: Bytes charged per parameter value: float32 value and gradient.
 BYTES_PER_VALUE = 2 * 4
@@ -20,13 +27,15 @@ class MemoryLimitError(RuntimeError):
     """A network would need more memory than the machine has."""
 
 
-class _Budget:
-    def __init__(self, limit: int, what: str):
-        self.limit, self.what, self.used = limit, what, 0
+class Count:
+    """Parameter values created inside :func:`counting`."""
+
+    def __init__(self):
+        self.values = 0
 
 
-_BUDGET: contextvars.ContextVar[Optional[_Budget]] = contextvars.ContextVar(
-    "nnabla_nas_memory_budget", default=None)
+_COUNT: contextvars.ContextVar[Optional[Count]] = contextvars.ContextVar(
+    "nnabla_nas_parameter_count", default=None)
 
 
 def physical_memory() -> Optional[int]:
@@ -42,34 +51,57 @@ def gib(n: float) -> str:
     return f"{n / (1 << 30):.1f} GiB"
 
 
-@contextmanager
-def memory_budget(what: str, limit: Optional[int] = None) -> Iterator[None]:
-    """Within the block, refuse parameters beyond ``limit`` bytes in total.
-
-    Args:
-        what: What is built, for the message (``"the search network"``).
-        limit: Bytes; default: the machine's physical memory (no check if unknown).
-    """
-    limit = physical_memory() if limit is None else limit
-    token = _BUDGET.set(_Budget(limit, what) if limit else None)
-    try:
-        yield
-    finally:
-        _BUDGET.reset(token)
-
-
-def charge_values(count: int) -> None:
-    """Charge ``count`` parameter values to the current budget, if any.
+def require_memory(nbytes: int, what: str) -> None:
+    """Refuse to go on when ``what`` needs ``nbytes``, more than the machine has.
 
     Raises:
-        MemoryLimitError: naming the figure, once the total passes the budget.
+        MemoryLimitError: naming ``what`` and both figures.
     """
-    budget = _BUDGET.get()
-    if budget is None:
-        return
-    budget.used += int(count) * BYTES_PER_VALUE
-    if budget.used > budget.limit:
-        raise MemoryLimitError(
-            f"{budget.what}: its parameters alone (values and gradients) need more than "
-            f"{gib(budget.used)}, and this machine has {gib(budget.limit)}; choose "
-            "smaller sizes (channels, cells, input shape)")
+    limit = physical_memory()
+    if limit and nbytes > limit:
+        raise MemoryLimitError(f"{what}: needs {gib(nbytes)}, and this machine has "
+                               f"{gib(limit)}; choose smaller sizes (channels, cells, "
+                               "input shape)")
+
+
+@contextmanager
+def counting() -> Iterator[Count]:
+    """Within the block, a new parameter counts its values and allocates nothing (see
+    :func:`allocate`); the yielded :class:`Count` holds the total."""
+    count = Count()
+    token = _COUNT.set(count)
+    try:
+        yield count
+    finally:
+        _COUNT.reset(token)
+
+
+def allocate(values: int) -> bool:
+    """Called by a new parameter of ``values`` values: False (after counting them)
+    inside :func:`counting`, where it must not allocate; True elsewhere."""
+    count = _COUNT.get()
+    if count is None:
+        return True
+    count.values += int(values)
+    return False
+
+
+def checked_build(what: str, build: Callable[[np.random.RandomState], T], seed: int
+                  ) -> T:
+    """``build(np.random.RandomState(seed))``, after a counting build showed that its
+    parameters fit in memory.
+
+    Raises:
+        MemoryLimitError: naming ``what`` and the figure, before anything large is
+            allocated.
+    """
+    numpy_state, nnabla_state = np.random.get_state(), nnabla.random.prng.get_state()
+    try:
+        with counting() as count:
+            build(np.random.RandomState(seed))
+    finally:
+        np.random.set_state(numpy_state)
+        nnabla.random.prng.set_state(nnabla_state)
+    require_memory(count.values * BYTES_PER_VALUE, f"{what}: its {count.values:,} "
+                   "parameters (values and gradients)")
+    return build(np.random.RandomState(seed))

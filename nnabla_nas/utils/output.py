@@ -164,7 +164,7 @@ def check_output_folder(root: str, config: Any, overwrite: bool = False
                           f"{shown}); choose a new or empty --output-path")
     marker = _read_marker(root)
     if marker["identity"] != run_identity(config) and not overwrite:
-        raise OutputError(f"{root}: holds a different run (another config); choose "
+        raise OutputError(f"{root}: holds a different run's {CONFIG_NAME}; choose "
                           "another --output-path, or pass --overwrite to replace that run "
                           "(only the files it wrote are removed)")
     return marker
