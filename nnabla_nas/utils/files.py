@@ -10,6 +10,7 @@ instead of a hang or runaway memory.
 from __future__ import annotations
 
 import json
+import math
 import os
 import reprlib
 import shutil
@@ -116,11 +117,18 @@ def loads_json(text: str, source: str, limit: int = MAX_DEPTH, finite: bool = Tr
         return dict(pairs)
 
     def non_finite(word):
-        raise FileInputError(f"{source}: {word}: expected finite numbers only")
+        raise FileInputError(f"{source}: {clip(word)}: expected finite numbers only")
+
+    def number(word):
+        value = float(word)
+        if not math.isfinite(value):  # 1e999 overflows to inf
+            non_finite(word)
+        return value
 
     try:
         data = json.loads(text, object_pairs_hook=unique,
-                          parse_constant=non_finite if finite else None)
+                          parse_constant=non_finite if finite else None,
+                          parse_float=number if finite else None)
     except json.JSONDecodeError as e:
         raise FileInputError(f"{source}: not valid JSON: {e}") from None
     except RecursionError:  # the C parser nests one frame per level

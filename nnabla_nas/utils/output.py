@@ -73,7 +73,8 @@ def _is_within(path: str, folder: str) -> bool:
 
 def _checkout() -> str:
     """The folder holding the ``nnabla_nas`` package (the project checkout)."""
-    return os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+    package = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+    return os.path.dirname(package)
 
 
 def refused_reason(root: str) -> Optional[str]:
@@ -87,10 +88,10 @@ def refused_reason(root: str) -> Optional[str]:
         return "the filesystem root"
     if any(_is_within(real, s) for s in _SYSTEM):
         return "a system folder"
-    if real in _SHARED:
-        return "a shared system folder"
     if _is_within(home, real) and home != os.sep:
         return "the home folder" if real == home else "a folder above the home folder"
+    if real in _SHARED:
+        return "a shared system folder"
     if _is_within(checkout, real):
         return "the project checkout" if real == checkout else \
             "a folder above the project checkout"
