@@ -123,14 +123,14 @@ def check_inputs(config: RunConfig, data: DatasetSplits,
                    ("search.batch_size", config.search.batch_size, "valid", data.valid)]
     if "train" in phases and config.train is not None:
         splits.append(("train.batch_size", config.train.batch_size, "train", data.train))
-        if config.train.arch:
-            read_input("train.arch", SEARCH_SPACES.get(config.train.net.name).load_arch,
-                       config.train.arch)
     for key, batch, name, split in splits:
         if batch > len(split):
             raise ConfigError(f"{key}: {batch} is larger than the {name} split "
                               f"({len(split)} images), so an epoch would have no batch; "
                               f"expected at most {len(split)}")
+    if "train" in phases and config.train is not None and config.train.arch:
+        read_input("train.arch", SEARCH_SPACES.get(config.train.net.name).load_arch,
+                   config.train.arch)
 
 
 def run(config: RunConfig, output: RunOutput, phases: Sequence[str] = PHASES,

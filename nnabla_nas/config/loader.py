@@ -304,6 +304,9 @@ def load_yaml(text: str) -> Any:
     loader = _BoundedLoader(text)
     try:
         return loader.get_single_data()
+    except ValueError as e:  # a constructor's conversion, e.g. an int of 100000 digits
+        raise yaml.constructor.ConstructorError(
+            None, None, clip(str(e)), loader.get_mark()) from None
     finally:
         loader.dispose()
 

@@ -69,10 +69,11 @@ def read_text(path: str, limit: int = MAX_FILE_BYTES) -> str:
         UnicodeDecodeError: for a file that is not UTF-8.
     """
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise FileInputError(f"{path}: not a regular file")
     with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise FileInputError(f"{path}: not a regular file")
         if info.st_size > limit:
             raise FileInputError(f"{path}: {_mib(info.st_size)}, more than the limit of "
                                  f"{_mib(limit)}")
