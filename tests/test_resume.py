@@ -37,18 +37,23 @@ def run_to_end(config, out):
     return out
 
 
+def wait_for(proc, out, when):
+    """Wait until checkpoint ``when`` of the running ``proc`` exists."""
+    deadline = time.time() + 600
+    while not (out / "checkpoints" / when).exists():
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before checkpoint {when} appeared")
+        if time.time() > deadline:
+            pytest.fail(f"checkpoint {when} never appeared")
+        time.sleep(0.02)
+
+
 def run_and_kill(config, out, when):
     """Start a run and SIGKILL it as soon as the checkpoint ``when`` exists."""
     proc = subprocess.Popen(command(config, out), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    deadline = time.time() + 600
     try:
-        while not (out / "checkpoints" / when).exists():
-            if proc.poll() is not None:
-                pytest.fail(f"the run ended before checkpoint {when} appeared")
-            if time.time() > deadline:
-                pytest.fail(f"checkpoint {when} never appeared")
-            time.sleep(0.02)
+        wait_for(proc, out, when)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
@@ -116,14 +121,8 @@ def run_and_signal(config, out, when, signum):
     exit status and standard error (without NNabla's start-up line)."""
     proc = subprocess.Popen(command(config, out), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 600
     try:
-        while not (out / "checkpoints" / when).exists():
-            if proc.poll() is not None:
-                pytest.fail(f"the run ended before checkpoint {when} appeared")
-            if time.time() > deadline:
-                pytest.fail(f"checkpoint {when} never appeared")
-            time.sleep(0.02)
+        wait_for(proc, out, when)
         os.kill(proc.pid, signum)
         _, err = proc.communicate(timeout=600)
     finally:

@@ -107,7 +107,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, overwrite: bool = Fals
     if overwrite:
         parser.add_argument("--overwrite", action="store_true",
                             help="replace the run in an output folder that holds a "
-                            "different run's config (only the files runs write are "
+                            "different run's config (only the files that run wrote are "
                             "removed)")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="config overrides by dotted key, e.g. search.epochs=2")
