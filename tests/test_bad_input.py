@@ -499,3 +499,84 @@ def test_a_diverging_run_stops_naming_step_and_quantity_and_keeps_good_checkpoin
         np.testing.assert_array_equal(np.isfinite(v), True, err_msg=k)
     for name in RESULTS:
         assert not (out / name).exists(), name
+
+
+def holder(lock_path):
+    """A live process holding the lock ``lock_path`` (as a running run would)."""
+    import subprocess
+    import sys
+    code = ("import fcntl, os, sys, time\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "os.ftruncate(fd, 0); os.write(fd, str(os.getpid()).encode())\n"
+            "print('locked', flush=True); time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(lock_path)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def tiny_machine(monkeypatch):
+    """A machine of 1 KiB: every network exceeds it."""
+    monkeypatch.setattr("nnabla_nas.utils.memory.physical_memory", lambda: 1 << 10)
+
+
+def arch_of_another_space(tmp):
+    (tmp / "arch.json").write_text(json.dumps({"space": "proxylessnas", "version": 1}))
+    return ["train", "--config", str(_write(tmp / "run.yaml", yaml.safe_dump(SEARCH))),
+            "--arch", str(tmp / "arch.json")]
+
+
+def estimate(*args):
+    def make(tmp):
+        (tmp / "arch.json").write_text("{}")
+        return ["estimate", "--arch", str(tmp / "arch.json"), "--space", "darts", *args]
+    return make
+
+
+COMMAND_CASES = [
+    # (id, argv from tmp, set-up of the machine or None, expected start of the message)
+    ("train-bad-arch", arch_of_another_space, None,
+     "train.arch: {tmp}/arch.json: space: expected 'darts', got 'proxylessnas'"),
+    ("estimate-huge-input-shape", estimate("--input-shape", "3", "100000", "100000"), None,
+     "--input-shape, --num-classes: expected at most 16 channels, sides of 2048"),
+    ("estimate-huge-classes", estimate("--num-classes", str(10 ** 9)), None,
+     "--input-shape, --num-classes: expected at most"),
+    ("search-larger-than-the-machine",
+     lambda tmp: ["search", "--config", str(_write(tmp / "run.yaml", yaml.safe_dump(SEARCH)))],
+     tiny_machine, "search.space (darts supernet): its "),
+]
+
+
+@pytest.mark.parametrize("argv, machine, expected", [c[1:] for c in COMMAND_CASES],
+                         ids=[c[0] for c in COMMAND_CASES])
+def test_a_refused_command_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch,
+                                                          argv, machine, expected):
+    if machine is not None:
+        machine(monkeypatch)
+    out = tmp_path / "out"
+    args = argv(tmp_path)
+    if args[0] in ("search", "train"):
+        args += ["--output-path", str(out)]
+    code = main(args)
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("error: " + expected.format(tmp=tmp_path)), err[0]
+    assert not out.exists()
+
+
+def test_a_second_run_on_a_folder_in_use_stops_naming_the_holder(tmp_path, capsys):
+    path = own_folder(tmp_path)
+    out = tmp_path / "out"
+    proc = holder(out / ".nnabla-nas.lock")
+    try:
+        before = snapshot(out)
+        code = main(["--config", str(path), "--output-path", str(out)])
+        err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert code == 2 and len(err) == 1, err
+        assert err[0] == (f"error: {out}: in use by another run (pid {proc.pid}); wait "
+                          "for it to end, or choose another --output-path")
+        assert snapshot(out) == before
+    finally:
+        proc.kill()
+        proc.wait()

@@ -40,6 +40,19 @@ def latency_table(path: Optional[str], context: str, device_id: int) -> Any:
     return path if table.is_for(device_fingerprint(context, device_id)) else table
 
 
+def check_sizes(shape: Tuple[int, ...], classes: int) -> None:
+    """Raise :class:`UsageError` unless the input shape and classes are positive and
+    within the bounds that keep memory finite."""
+    if min(shape) < 1 or classes < 1:
+        raise UsageError(f"--input-shape, --num-classes: expected positive sizes, got "
+                         f"{' '.join(map(str, shape))} and {classes}")
+    if shape[0] > MAX_CHANNELS or max(shape[1:]) > MAX_SIDE or classes > MAX_CLASSES:
+        raise UsageError(f"--input-shape, --num-classes: expected at most "
+                         f"{MAX_CHANNELS} channels, sides of {MAX_SIDE} and "
+                         f"{MAX_CLASSES} classes (bounds that keep memory finite), got "
+                         f"{' '.join(map(str, shape))} and {classes}")
+
+
 def network_options(args: argparse.Namespace) -> Tuple[Any, Any, dict]:
     """``(space, train options, settings)`` from ``--config`` or ``--space``;
     settings holds what the config says of the context, device, seed and dataset."""
@@ -116,6 +129,7 @@ class Estimate(Command):
 
     @staticmethod
     def run(args: argparse.Namespace) -> int:
+        check_sizes(args.input_shape or DEFAULT_SHAPE, args.num_classes or DEFAULT_CLASSES)
         space, options, settings = network_options(args)
         context = args.context or settings["context"]
         device_id = settings["device_id"] if args.device_id is None else args.device_id
@@ -130,14 +144,7 @@ class Estimate(Command):
             shape, classes = shape or data.shape, classes or data.num_classes
         shape = tuple(shape or DEFAULT_SHAPE)
         classes = classes or DEFAULT_CLASSES
-        if min(shape) < 1 or classes < 1:
-            raise UsageError(f"--input-shape, --num-classes: expected positive sizes, got "
-                             f"{' '.join(map(str, shape))} and {classes}")
-        if shape[0] > MAX_CHANNELS or max(shape[1:]) > MAX_SIDE or classes > MAX_CLASSES:
-            raise UsageError(f"--input-shape, --num-classes: expected at most "
-                             f"{MAX_CHANNELS} channels, sides of {MAX_SIDE} and "
-                             f"{MAX_CLASSES} classes (bounds that keep memory finite), got "
-                             f"{' '.join(map(str, shape))} and {classes}")
+        check_sizes(shape, classes)
         table = latency_table(args.table, context, device_id)
         here = device_fingerprint(context, device_id)
         with use_context(ctx):

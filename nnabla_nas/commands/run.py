@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import nnabla as nn
 import nnabla.random
@@ -29,7 +29,7 @@ from ..utils.context import make_context, use_context
 from ..config.fields import ConfigError
 from ..contrib.estimator.table import read_table_file
 from ..utils.interrupt import Interrupted, graceful_interrupts, stop_if_requested
-from ..utils.memory import checked_build
+from ..utils.memory import checked_build, require_fits
 from ..utils.output import RunOutput, check_output_folder
 from .base import USER_ERRORS, exit_status, one_line, print_values, read_input, report
 
@@ -50,14 +50,20 @@ def load_data(config: RunConfig) -> DatasetSplits:
                       config.seed)
 
 
+def supernet(config: RunConfig, data: DatasetSplits
+             ) -> Callable[[np.random.RandomState], Any]:
+    """Builds the config's search supernet with a given generator."""
+    space = SEARCH_SPACES.get(config.search.space.name)
+    return lambda rng: space.build_search(config.search.space.options, data.shape,
+                                          data.num_classes, rng)
+
+
 def search_phase(config: RunConfig, data: DatasetSplits, output: RunOutput
                  ) -> Dict[str, Any]:
     """Search, write ``arch.json``; return the search's summary figures."""
     space = SEARCH_SPACES.get(config.search.space.name)
-    model = checked_build(f"search.space ({space.name} supernet)",
-                          lambda rng: space.build_search(config.search.space.options,
-                                                         data.shape, data.num_classes, rng),
-                          config.seed)
+    # Its memory was checked before the run started (check_inputs).
+    model = supernet(config, data)(np.random.RandomState(config.seed))
     # Counted before any path is sampled: sampling marks the other candidates frozen.
     supernet_params = parameter_count(model.get_net_parameters(grad_only=True))
     searcher_cls = SEARCHERS.get(config.search.searcher.name)
@@ -119,6 +125,8 @@ def check_inputs(config: RunConfig, data: DatasetSplits,
         table = config.search.regularizers.latency.table
         if table and os.path.exists(table):
             read_table_file(table)  # this device's or not: checked when it is used
+        require_fits(f"search.space ({config.search.space.name} supernet)",
+                     supernet(config, data), config.seed)
         splits += [("search.batch_size", config.search.batch_size, "train", data.train),
                    ("search.batch_size", config.search.batch_size, "valid", data.valid)]
     if "train" in phases and config.train is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextvars
 import os
 from contextlib import contextmanager
-from typing import Callable, Iterator, Optional, TypeVar
+from typing import Any, Callable, Iterator, Optional, TypeVar
 
 import nnabla.random
 import numpy as np
@@ -86,14 +86,14 @@ def allocate(values: int) -> bool:
     return False
 
 
-def checked_build(what: str, build: Callable[[np.random.RandomState], T], seed: int
-                  ) -> T:
-    """``build(np.random.RandomState(seed))``, after a counting build showed that its
-    parameters fit in memory.
+def require_fits(what: str, build: Callable[[np.random.RandomState], Any], seed: int
+                 ) -> None:
+    """Build ``build(np.random.RandomState(seed))`` in counting mode, allocating no
+    parameter, and refuse if its parameters would not fit in memory. The random
+    generators are left as they were.
 
     Raises:
-        MemoryLimitError: naming ``what`` and the figure, before anything large is
-            allocated.
+        MemoryLimitError: naming ``what`` and the figure.
     """
     numpy_state, nnabla_state = np.random.get_state(), nnabla.random.prng.get_state()
     try:
@@ -104,4 +104,16 @@ def checked_build(what: str, build: Callable[[np.random.RandomState], T], seed: 
         nnabla.random.prng.set_state(nnabla_state)
     require_memory(count.values * BYTES_PER_VALUE, f"{what}: its {count.values:,} "
                    "parameters (values and gradients)")
+
+
+def checked_build(what: str, build: Callable[[np.random.RandomState], T], seed: int
+                  ) -> T:
+    """``build(np.random.RandomState(seed))``, after :func:`require_fits` showed that
+    its parameters fit in memory.
+
+    Raises:
+        MemoryLimitError: naming ``what`` and the figure, before anything large is
+            allocated.
+    """
+    require_fits(what, build, seed)
     return build(np.random.RandomState(seed))
