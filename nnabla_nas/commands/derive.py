@@ -12,6 +12,7 @@ from ..runner.regularizer import Regularizers
 from ..runner.searcher.search import derive_within_bounds
 from ..utils.context import make_context, use_context
 from ..utils.memory import checked_build
+from ..utils.output import adding_to
 from .base import COMMANDS, PROG, Command, UsageError, add_config_arguments, \
     load_config, output_root, print_values, require_section
 from .run import load_data, seed_everything
@@ -102,9 +103,14 @@ class Derive(Command):
                                         config.device_id)
             # The searchers' own derivation (hard bounds included), on the loaded state.
             arch, costs = derive_within_bounds(space, model, regularizers)
-        out = args.out or os.path.join(root, "arch.json")
         try:
-            space.save_arch(arch, out)
+            if args.out:
+                out = args.out
+                space.save_arch(arch, out)
+            else:
+                with adding_to(root) as add:
+                    out = add("arch.json")
+                    space.save_arch(arch, out)
         except OSError as e:
             raise UsageError(f"--out {out}: cannot write the architecture ({e})") from None
         epoch, step = int(state["epoch"]), int(state["step"])

@@ -46,9 +46,12 @@ def physical_memory() -> Optional[int]:
         return None
 
 
-def gib(n: float) -> str:
-    """Bytes in GiB, for messages."""
-    return f"{n / (1 << 30):.1f} GiB"
+def size_text(n: float) -> str:
+    """Bytes in GiB (or MiB, KiB for less), for messages."""
+    for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
+        if n >= 1 << shift:
+            return f"{n / (1 << shift):.1f} {unit}"
+    return f"{int(n)} bytes"
 
 
 def require_memory(nbytes: int, what: str) -> None:
@@ -59,8 +62,8 @@ def require_memory(nbytes: int, what: str) -> None:
     """
     limit = physical_memory()
     if limit and nbytes > limit:
-        raise MemoryLimitError(f"{what}: needs {gib(nbytes)}, and this machine has "
-                               f"{gib(limit)}; choose smaller sizes (channels, cells, "
+        raise MemoryLimitError(f"{what}: needs {size_text(nbytes)}, and this machine has "
+                               f"{size_text(limit)}; choose smaller sizes (channels, cells, "
                                "input shape)")
 
 

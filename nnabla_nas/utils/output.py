@@ -18,14 +18,15 @@ import logging
 import os
 import shutil
 import sys
-from typing import IO, Any, Iterable, List, Optional
+from contextlib import contextmanager
+from typing import IO, Any, Callable, Iterable, Iterator, List, Optional
 
 import yaml
 
 from .files import FileInputError, atomic_path, atomic_write_text, open_append, \
     quote, read_json, write_json
 
-__all__ = ["CONFIG_NAME", "LOCK_NAME", "MARKER", "OutputError", "RunOutput",
+__all__ = ["CONFIG_NAME", "LOCK_NAME", "MARKER", "OutputError", "RunOutput", "adding_to",
            "atomic_path", "atomic_write_text", "check_output_folder", "write_json"]
 
 CONFIG_NAME = "config.yaml"
@@ -198,6 +199,36 @@ def _lock(root: str) -> Optional[int]:
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode("ascii"))
     return fd
+
+
+@contextmanager
+def adding_to(root: str) -> Iterator[Callable[[str], str]]:
+    """Hold the lock of the run folder ``root`` while a command (``derive``,
+    ``export``) adds files to it. Yields ``add(name)``, which returns the path of the
+    top-level file ``name`` to write, after recording it in the folder's marker.
+
+    Raises:
+        OutputError: if another run holds the folder, or ``name`` is a symbolic link.
+    """
+    root = os.path.abspath(root)
+    fd = _lock(root)
+
+    def add(name: str) -> str:
+        path = os.path.join(root, name)
+        if os.path.islink(path):
+            raise OutputError(f"{path}: a symbolic link; refusing to write through it")
+        if os.path.lexists(os.path.join(root, MARKER)):
+            marker = _read_marker(root)
+            if name not in marker["files"]:
+                marker["files"].append(name)
+                write_json(os.path.join(root, MARKER), marker)
+        return path
+
+    try:
+        yield add
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 class RunOutput:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nnabla_nas.utils.files import atomic_path, atomic_write_text
-from nnabla_nas.utils.output import LOCK_NAME, MARKER, OutputError, RunOutput, \
+from nnabla_nas.utils.output import LOCK_NAME, MARKER, OutputError, RunOutput, adding_to, \
     refused_reason
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -229,3 +229,20 @@ def test_a_rerun_differing_only_in_presentation_is_the_same_run(tmp_path):
     make(tmp_path, {"seed": 1, "quiet": False})
     assert (tmp_path / "arch.json").exists()
     assert "quiet: false" in (tmp_path / "config.yaml").read_text()
+
+
+def test_commands_adding_files_record_them_and_wait_for_no_run(tmp_path):
+    make(tmp_path, {"seed": 1})
+    with adding_to(str(tmp_path)) as add:
+        Path(add("network.nnp")).write_text("exported")
+    marker = json.loads((tmp_path / MARKER).read_text())
+    assert "network.nnp" in marker["files"]
+    running = RunOutput(str(tmp_path), {"seed": 1}, quiet=True)
+    try:
+        with pytest.raises(OutputError, match=f"in use by another run \\(pid {os.getpid()}"):
+            with adding_to(str(tmp_path)):
+                pass
+    finally:
+        running.close()
+    make(tmp_path, {"seed": 2}, overwrite=True)  # the export goes with its run
+    assert not (tmp_path / "network.nnp").exists()
