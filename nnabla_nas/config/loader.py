@@ -119,7 +119,8 @@ def _component(key: str, value: Any, meta: Mapping[str, Any]) -> Component:
     if isinstance(value, str):
         value = {"name": value}
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{key}: expected a mapping with a 'name' key, got {quote(value)}")
+        raise ConfigError(f"{key}: expected a mapping with a 'name' key, got "
+                          f"{quote(value)}")
     value = dict(value)
     name = value.pop("name", meta["default_name"])
     if not isinstance(name, str) or name not in registry:

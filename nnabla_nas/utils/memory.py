@@ -62,9 +62,9 @@ def require_memory(nbytes: int, what: str) -> None:
     """
     limit = physical_memory()
     if limit and nbytes > limit:
-        raise MemoryLimitError(f"{what}: needs {size_text(nbytes)}, and this machine has "
-                               f"{size_text(limit)}; choose smaller sizes (channels, cells, "
-                               "input shape)")
+        raise MemoryLimitError(f"{what}: needs {size_text(nbytes)}, and this machine "
+                               f"has {size_text(limit)}; choose smaller sizes (channels, "
+                               "cells, input shape)")
 
 
 @contextmanager

@@ -65,7 +65,8 @@ def _check_calibration(path: str, calibration: Any) -> Optional[Dict[str, Any]]:
     if not ok:
         raise ProfileTableError(f"{path}: 'calibration': expected finite numbers >= 0 "
                                 f"{list(measure.CALIBRATION_TERMS)} (optionally "
-                                f"{list(CALIBRATION_FIELDS[2:])}), got {quote(calibration)}")
+                                f"{list(CALIBRATION_FIELDS[2:])}), got "
+                                f"{quote(calibration)}")
     return calibration
 
 
@@ -73,7 +74,8 @@ def _check_header(path: str, data: dict) -> None:
     """The header fields: statistic, fingerprint, units, checksum."""
     if data["statistic"] not in measure.STATISTICS:
         raise ProfileTableError(f"{path}: 'statistic': expected one of "
-                                f"{list(measure.STATISTICS)}, got {quote(data['statistic'])}")
+                                f"{list(measure.STATISTICS)}, got "
+                                f"{quote(data['statistic'])}")
     fingerprint = data["fingerprint"]
     if not isinstance(fingerprint, dict) or not all(
             isinstance(v, str) for v in fingerprint.values()):
