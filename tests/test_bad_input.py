@@ -580,3 +580,43 @@ def test_a_second_run_on_a_folder_in_use_stops_naming_the_holder(tmp_path, capsy
     finally:
         proc.kill()
         proc.wait()
+
+
+MANIFEST = {"format": "nnabla-nas-latency-bundle", "version": 1, "units": "ms",
+            "statistic": "median",
+            "function_timing": {"warmup": 1, "repeats": 2, "rounds": 1},
+            "network_timing": {"warmup": 1, "repeats": 2, "rounds": 1},
+            "functions": [{"key": "k", "file": "functions/0000.nnp", "network": "f"}],
+            "networks": []}
+
+BUNDLE_CASES = [
+    # (id, changes to a valid manifest, expected text of the message after the file)
+    ("statistic", {"statistic": "mean"}, "statistic: expected one of"),
+    ("repeats", {"function_timing": {"warmup": 1, "repeats": 10 ** 12, "rounds": 1}},
+     "function_timing.repeats: expected an integer from 1 to 1000000"),
+    ("boolean-rounds", {"network_timing": {"warmup": 1, "repeats": 1, "rounds": True}},
+     "network_timing.rounds: expected an integer"),
+    ("file-outside", {"functions": [{"key": "k", "file": "../../etc/passwd",
+                                     "network": "f"}]},
+     "functions[0].file: expected a file name inside the bundle"),
+    ("unknown-key-in-network", {"networks": [{"file": "n.nnp", "network": "n",
+                                              "functions": ["other"]}]},
+     "networks[0].functions: expected a list of the keys of 'functions'"),
+    ("unknown-field", {"comment": "edited"}, "expected the fields"),
+    ("infinite", None, "expected finite numbers"),
+]
+
+
+@pytest.mark.parametrize("changes, expected", [c[1:] for c in BUNDLE_CASES],
+                         ids=[c[0] for c in BUNDLE_CASES])
+def test_a_bad_bundle_manifest_is_one_line(tmp_path, capsys, changes, expected):
+    from nnabla_nas.contrib.estimator import runner
+    text = json.dumps(dict(MANIFEST, **changes)) if changes is not None else \
+        json.dumps(MANIFEST).replace('"warmup": 1', '"warmup": Infinity', 1)
+    (tmp_path / "manifest.json").write_text(text)
+    code = runner.main(["--bundle", str(tmp_path), "--output", str(tmp_path / "t.json")])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"error: {tmp_path}/manifest.json"), err[0]
+    assert expected in err[0], err[0]
+    assert not (tmp_path / "t.json").exists()
