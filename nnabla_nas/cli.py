@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from typing import List, Optional
 
@@ -26,6 +27,7 @@ from .commands import COMMANDS, USER_ERRORS, InputError, execute, load_config, r
 from .commands.base import PROG, add_config_arguments, commands_help, output_root, report
 from .commands.run import run, seed_everything
 from .config.plugins import ENV_VAR, import_env_plugins
+from .utils.interrupt import Interrupted
 
 __all__ = ["InputError", "USER_ERRORS", "load_config", "main", "parse_args", "run",
            "seed_everything"]
@@ -73,4 +75,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         config = load_config(args.config, args.overrides)
     except USER_ERRORS as e:
         return report(e)
+    except KeyboardInterrupt:
+        return report(Interrupted(signal.SIGINT, "stopped while reading the config; "
+                                                 "nothing was written"))
     return execute(config, output_root(args), args.overwrite)

@@ -16,6 +16,8 @@ import difflib
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, TypeVar
 
+from .utils.files import MAX_QUOTE, quote
+
 T = TypeVar("T")
 
 
@@ -64,6 +66,8 @@ class Registry:
     def closest(self, name: str, among: Optional[Iterable[str]] = None) -> Optional[str]:
         """The registered name (or name of ``among``) most similar to ``name``, if any
         is close."""
+        if len(str(name)) > MAX_QUOTE:  # no name is that long; and difflib is quadratic
+            return None
         names = list(self._items if among is None else among)
         matches = difflib.get_close_matches(str(name), names, n=1, cutoff=0.5)
         return matches[0] if matches else None
@@ -73,7 +77,7 @@ class Registry:
         ``among``, only those names are valid here."""
         names = sorted(self._items if among is None else among)
         hint = self.closest(name, names)
-        return (f"unknown {self.kind} {name!r}"
+        return (f"unknown {self.kind} {quote(name)}"
                 + (f"; did you mean {hint!r}?" if hint else "")
                 + f" Valid names: {', '.join(names) or '(none)'}")
 

@@ -1,8 +1,13 @@
-"""A corpus of broken configs and files: each ends with exit status 2 and one line that
-names the key or file and what was expected; no traceback, nothing executed from the
-file, and no output that could be mistaken for a result."""
+"""A corpus of broken configs, files and output folders: each ends with exit status 2
+and one short line that names the key or file and what was expected; no traceback,
+nothing executed from the file, no output that could be mistaken for a result, and the
+user's files byte-identical (a run refused before it starts writes nothing at all)."""
 import json
+import os
 import pickle
+import signal
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +16,9 @@ import yaml
 from nnabla_nas.cli import load_config, main
 from nnabla_nas.config.loader import to_dict
 from nnabla_nas.runner.checkpoint import Checkpointer, read_arrays
+from nnabla_nas.utils.output import MARKER, RunOutput
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SEARCH = {"seed": 0, "quiet": True, "search": {
     "epochs": 1, "batch_size": 64,
@@ -100,13 +108,17 @@ def profile_table(text):
     return make
 
 
+def own_folder(tmp, data=SEARCH):
+    """The config file of ``data`` and ``tmp/out`` made a folder of its very run."""
+    path = _write(tmp / "run.yaml", yaml.safe_dump(data))
+    RunOutput(str(tmp / "out"), to_dict(load_config(str(path), [])), quiet=True).close()
+    return path
+
+
 def damaged_checkpoints(tmp):
     """A folder of this very run whose only checkpoint is damaged."""
-    path = _write(tmp / "run.yaml", yaml.safe_dump(SEARCH))
+    path = own_folder(tmp)
     out = tmp / "out"
-    out.mkdir()
-    (out / "config.yaml").write_text(yaml.safe_dump(to_dict(load_config(str(path), [])),
-                                                    sort_keys=False))
     ck = out / "checkpoints" / "search" / "00001-000000"
     ck.mkdir(parents=True)
     (ck / "params.npz").write_bytes(b"PK\x03\x04 truncated")
@@ -115,10 +127,68 @@ def damaged_checkpoints(tmp):
 
 
 def folder_of_another_run(tmp):
-    out = tmp / "out"
-    out.mkdir()
-    (out / "config.yaml").write_text("seed: 99\n")
+    own_folder(tmp, with_(SEARCH, seed=99))
     return _write(tmp / "run.yaml", yaml.safe_dump(SEARCH))
+
+
+def foreign_output(files):
+    """``tmp/out`` holding the user's own ``files`` (name -> text)."""
+    def make(tmp):
+        for name, text in files.items():
+            (tmp / "out" / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / "out" / name).write_text(text)
+        return _write(tmp / "run.yaml", yaml.safe_dump(SEARCH))
+    return make
+
+
+def symlinked_log(tmp):
+    """This run's folder whose log.txt is a link to a file of the user's."""
+    path = own_folder(tmp)
+    (tmp / "victim.txt").write_text("precious\n")
+    (tmp / "out" / "log.txt").unlink()
+    (tmp / "out" / "log.txt").symlink_to(tmp / "victim.txt")
+    return path
+
+
+def output_file(tmp):
+    (tmp / "out").write_text("a file, not a folder")
+    return _write(tmp / "run.yaml", yaml.safe_dump(SEARCH))
+
+
+def alias_bomb(levels=9, width=9):
+    lines = ["l0: &l0 [" + ", ".join(["lol"] * width) + "]"]
+    for i in range(1, levels):
+        lines.append(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * width) + "]")
+    # Doubled braces: text_file fills in {tmp}.
+    return "\n".join(lines) + f"\nsearch: {{{{space: {{{{stages: *l{levels - 1}}}}}}}}}\n"
+
+
+def big_file(name, size, prefix="", suffix=""):
+    def make(tmp):
+        with open(tmp / name, "w") as f:
+            f.write(prefix)
+            f.write("x" * size)
+            f.write(suffix)
+        return tmp / name
+    return make
+
+
+def space(**options):
+    return yaml_file(with_(SEARCH, search__space=dict(SEARCH["search"]["space"], **options)))
+
+
+def pnas(**options):
+    return yaml_file(with_(SEARCH, search__space=dict(name="proxylessnas", stem="small",
+                                                      **options)))
+
+
+def table_with(**changes):
+    """A profile table with valid header fields, then ``changes``."""
+    table = {"format": "nnabla-nas-profile-table", "version": 1, "statistic": "median",
+             "units": "ms", "fingerprint": {"context": "cpu:float"}, "calibration": None,
+             "checksum": "sha256:0", "entries": {}}
+    table.update(changes)
+    return profile_table(json.dumps(table))
 
 
 def evil_pickle(root):
@@ -193,7 +263,7 @@ CASES = [
     ("override-unknown-key", yaml_file(SEARCH), ["search.epohcs=2"],
      "search.epohcs: unknown key"),
     ("override-type", yaml_file(SEARCH), ["search.epochs=two"],
-     "search.epochs: expected an integer >= 1, got 'two'"),
+     "search.epochs: expected an integer >= 1 and <= 10000, got 'two'"),
     ("cudnn-missing", yaml_file(with_(SEARCH, context="cudnn")), [],
      "context: cudnn needs NNabla's CUDA extension"),
     ("arch-missing", train_only(), [], "train.arch: [Errno 2] No such file"),
@@ -228,6 +298,118 @@ CASES = [
      "{tmp}/profile.json: not a profile table"),
     ("folder-of-another-run", folder_of_another_run, [],
      "{tmp}/out: holds a different run's config.yaml"),
+    # ---------------------------------------------------------------- config files
+    ("config-dev-zero", lambda tmp: Path("/dev/zero"), [], "/dev/zero: not a regular file"),
+    ("config-folder", lambda tmp: tmp, [], "{tmp}: not a regular file"),
+    ("config-too-large", big_file("run.yaml", 2 << 20, "seed: 1\nx: "), [],
+     "{tmp}/run.yaml: 2.0 MiB, more than the limit of 1.0 MiB"),
+    ("config-huge-value", big_file("run.yaml", 1000_000, "seed: "), [],
+     "seed: expected an integer >= 0 and <= 4294967295, got 'xxxxxxxx"),
+    ("config-huge-key", big_file("run.yaml", 1000_000, "seed: 1\n? ", "\n: 1\n"), [],
+     "xxxxxxxxxx"),
+    ("yaml-alias-bomb", text_file(alias_bomb()), [],
+     "{tmp}/run.yaml: not valid YAML at line 6: expands to more than 100000 values"),
+    ("yaml-recursive-alias", text_file("search: &a {{space: *a}}\n"), [],
+     "{tmp}/run.yaml: not valid YAML at line 1: an alias refers to the value"),
+    ("yaml-deep-flow", text_file("search: " + "[" * 5000 + "]" * 5000 + "\n"), [],
+     "{tmp}/run.yaml: not valid YAML: nested more than 64 levels deep"),
+    ("yaml-deep-block", text_file("".join(" " * i + "a:\n" for i in range(1000))), [],
+     "{tmp}/run.yaml: not valid YAML: nested more than 64 levels deep"),
+    ("yaml-duplicate-key", text_file("seed: 1\nquiet: true\nseed: 2\n"), [],
+     "{tmp}/run.yaml: not valid YAML at line 3: duplicate key 'seed' (first given at "
+     "line 1)"),
+    ("yaml-duplicate-nested-key", text_file("search:\n  epochs: 1\n  epochs: 5\n"), [],
+     "{tmp}/run.yaml: not valid YAML at line 3: duplicate key 'epochs'"),
+    ("override-huge-value", yaml_file(SEARCH), ["seed=" + "9" * 100_000],
+     "seed: override value '99999"),
+    ("yaml-huge-integer", text_file("seed: " + "9" * 100_000 + "\n"), [],
+     "{tmp}/run.yaml: not valid YAML at line 2: Exceeds the limit"),
+    # ------------------------------------------------- numeric options and their range
+    ("init-channels-range", space(init_channels=10 ** 6), [],
+     "search.space.init_channels: expected an integer >= 1 and <= 256, got 1000000"),
+    ("num-cells-range", space(num_cells=10 ** 5), [],
+     "search.space.num_cells: expected an integer >= 3 and <= 64"),
+    ("head-channels-range", pnas(head_channels=10 ** 9), [],
+     "search.space.head_channels: expected an integer >= 1 and <= 8192"),
+    ("stem-channels-range", pnas(stem_channels=10 ** 9), [],
+     "search.space.stem_channels: expected an integer >= 1 and <= 1024"),
+    ("width-multiplier-range", pnas(width_multiplier=1e6), [],
+     "search.space.width_multiplier: expected a number > 0 and <= 8"),
+    ("stage-channels-range", pnas(stages=[[1, 10 ** 7, 1, 1]]), [],
+     "search.space.stages[0][1]: expected at most 4096 channels"),
+    ("batch-size-range", yaml_file(with_(SEARCH, search__batch_size=10 ** 9)), [],
+     "search.batch_size: expected an integer >= 1 and <= 65536"),
+    ("epochs-range", yaml_file(with_(SEARCH, search__epochs=10 ** 12)), [],
+     "search.epochs: expected an integer >= 1 and <= 10000"),
+    ("seed-range", yaml_file(with_(SEARCH, seed=2 ** 40)), [],
+     "seed: expected an integer >= 0 and <= 4294967295"),
+    ("image-size-range", yaml_file(with_(SEARCH, dataset={"name": "image_folder",
+                                                          "image_size": 10 ** 6})), [],
+     "dataset.image_size: expected an integer >= 1 and <= 4096"),
+    ("lr-infinite", text_file("search: {{epochs: 1, net_optimizer: {{lr: .inf}}}}\n"), [],
+     "search.net_optimizer.lr: expected a finite number, got inf"),
+    ("override-nan", yaml_file(SEARCH), ["search.net_optimizer.weight_decay=.nan"],
+     "search.net_optimizer.weight_decay: expected a finite number, got nan"),
+    ("batch-larger-than-split", yaml_file(with_(SEARCH, search__batch_size=4096)), [],
+     "search.batch_size: 4096 is larger than the train split"),
+    ("train-batch-larger-than-split", train_only(json.dumps({"space": "darts"})),
+     ["train.batch_size=4096"], "train.batch_size: 4096 is larger than the train split"),
+    # ------------------------------------------------------------------- arch.json
+    ("arch-deep", train_only("[" * 100_000 + "]" * 100_000), [],
+     "train.arch: {tmp}/arch.json: nested more than 64 levels deep"),
+    ("arch-huge", train_only('{"space": "darts", "pad": "' + "x" * (17 << 20) + '"}'), [],
+     "train.arch: {tmp}/arch.json: 17.0 MiB, more than the limit of 16.0 MiB"),
+    ("arch-duplicate-key", train_only('{"space": "darts", "space": "darts"}'), [],
+     "train.arch: {tmp}/arch.json: space: key given more than once"),
+    ("arch-a-folder", lambda tmp: (tmp / "arch.json").mkdir() or train_only()(tmp), [],
+     "train.arch: {tmp}/arch.json: not a regular file"),
+    # ---------------------------------------------------------------- profile tables
+    ("profile-table-unknown-statistic", table_with(statistic="mean"), [],
+     "{tmp}/profile.json: 'statistic': expected one of"),
+    ("profile-table-infinite-calibration", table_with(calibration={"a": 1e999, "b": 0}),
+     [], "{tmp}/profile.json: not a valid profile table (corrupt or truncated JSON: "
+         "{tmp}/profile.json: Infinity: expected finite numbers only"),
+    ("profile-table-overflowing-calibration",
+     lambda tmp: profile_table(json.dumps({"format": "nnabla-nas-profile-table"})[:-1]
+                               + ', "calibration": {"a": 1e999}}')(tmp), [],
+     "{tmp}/profile.json: not a valid profile table (corrupt or truncated JSON: "
+     "{tmp}/profile.json: 1e999: expected finite numbers only"),
+    ("profile-table-negative-calibration", table_with(calibration={"a": -1, "b": 0}), [],
+     "{tmp}/profile.json: 'calibration': expected finite numbers >= 0"),
+    ("profile-table-unknown-field", table_with(comment="hand-edited"), [],
+     "{tmp}/profile.json: unknown fields ['comment']"),
+    ("profile-table-entry-field", table_with(entries={"k": {"ms": 1, "repeats": 1,
+                                                            "note": 2}}), [],
+     "{tmp}/profile.json: entry 'k': expected {{'ms': a finite number >= 0"),
+    ("profile-table-boolean-repeats", table_with(entries={"k": {"ms": 1,
+                                                                "repeats": True}}), [],
+     "{tmp}/profile.json: entry 'k': expected"),
+    ("profile-table-fingerprint", table_with(fingerprint={"context": 1}), [],
+     "{tmp}/profile.json: 'fingerprint': expected an object of strings"),
+    # ---------------------------------------------------------------- output folders
+    ("output-user-results", foreign_output({"summary.json": '{"mine": 1}',
+                                            "arch.json": '{"mine": 2}',
+                                            "log.txt": "my log\n"}), [],
+     "{tmp}/out: not empty and not a run folder of this tool (it holds arch.json, "
+     "log.txt, summary.json)"),
+    ("output-overwrite-foreign-config", foreign_output({
+        "config.yaml": "seed: 1\n", "checkpoints/mine.bin": "another tool's",
+        "notes.txt": "mine"}), ["--overwrite"],
+     "{tmp}/out: not empty and not a run folder of this tool (it holds checkpoints, "
+     "config.yaml, notes.txt)"),
+    ("output-symlinked-log", symlinked_log, [],
+     "{tmp}/out/log.txt: a symbolic link; refusing to write through it"),
+    ("output-is-a-file", output_file, [], "{tmp}/out: exists and is a file, not a folder"),
+    ("output-under-a-file", output_file, ["--output-path", "{tmp}/out/run"],
+     "{tmp}/out/run: cannot create the folder: {tmp}/out is a file"),
+    ("output-filesystem-root", yaml_file(SEARCH), ["--output-path", "/"],
+     "/: refusing to write a run into the filesystem root"),
+    ("output-home", yaml_file(SEARCH), ["--output-path", os.path.expanduser("~")],
+     os.path.expanduser("~") + ": refusing to write a run into the home folder"),
+    ("output-checkout", yaml_file(SEARCH), ["--output-path", str(ROOT)],
+     f"{ROOT}: refusing to write a run into the project checkout"),
+    ("output-system-folder", yaml_file(SEARCH), ["--output-path", "/etc/nnabla-nas"],
+     "/etc/nnabla-nas: refusing to write a run into a system folder"),
 ]
 
 
@@ -240,20 +422,61 @@ def test_the_corpus_is_large_enough():
     assert len(CASES) >= 30
 
 
+def snapshot(folder):
+    """Every path under ``folder`` with its bytes (a link as its target), or None if
+    ``folder`` does not exist."""
+    if not os.path.lexists(folder):
+        return None
+    if not folder.is_dir():
+        return folder.read_bytes()
+    return {str(p): ("link", os.readlink(p)) if p.is_symlink() else
+            p.read_bytes() if p.is_file() else "folder" for p in sorted(folder.rglob("*"))}
+
+
+@contextmanager
+def time_limit(seconds):
+    """Fail (instead of hanging) if the block runs longer than ``seconds``."""
+    def expire(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s")
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_the_corpus_covers_every_class():
+    ids = [c[0] for c in CASES]
+    assert len(ids) == len(set(ids))
+    for prefix in ("config-", "yaml-", "arch-", "profile-table-", "output-", "cifar-"):
+        assert any(i.startswith(prefix) for i in ids), prefix
+    assert sum(i.endswith("-range") for i in ids) >= 8
+
+
 @pytest.mark.parametrize("make, extra, expected", [c[1:] for c in CASES],
                          ids=[c[0] for c in CASES])
 def test_broken_input_gives_one_line_and_status_2(tmp_path, capsys, make, extra, expected):
     config = make(tmp_path)
     out = tmp_path / "out"
-    code = main(["--config", str(config), "--output-path", str(out), *extra])
+    ours = (out / MARKER).exists()
+    before, victim = snapshot(out), snapshot(tmp_path / "victim.txt")
+    extra = [e.format(tmp=tmp_path) for e in extra]
+    with time_limit(120):  # an alias bomb or deep nesting must not hang
+        code = main(["--config", str(config), "--output-path", str(out), *extra])
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code == 2
     assert len(err) == 1, err
-    assert err[0].startswith("error: " + expected.format(tmp=tmp_path)), err[0]
+    assert err[0].startswith("error: " + expected.format(tmp=tmp_path)), err[0][:300]
+    assert len(err[0]) < 1100, len(err[0])  # values are quoted only up to a length
     assert "Traceback" not in err[0]
     assert not (tmp_path / "executed").exists()  # nothing ran from the file
+    assert snapshot(tmp_path / "victim.txt") == victim
+    if not ours:  # refused before it started: the user's files, or nothing, as before
+        assert snapshot(out) == before
     for name in RESULTS:
-        assert not (out / name).exists(), name
+        assert not (out / name).exists() or not ours, name
 
 
 def test_a_diverging_run_stops_naming_step_and_quantity_and_keeps_good_checkpoints(
@@ -276,3 +499,124 @@ def test_a_diverging_run_stops_naming_step_and_quantity_and_keeps_good_checkpoin
         np.testing.assert_array_equal(np.isfinite(v), True, err_msg=k)
     for name in RESULTS:
         assert not (out / name).exists(), name
+
+
+def holder(lock_path):
+    """A live process holding the lock ``lock_path`` (as a running run would)."""
+    import subprocess
+    import sys
+    code = ("import fcntl, os, sys, time\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "os.ftruncate(fd, 0); os.write(fd, str(os.getpid()).encode())\n"
+            "print('locked', flush=True); time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(lock_path)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def tiny_machine(monkeypatch):
+    """A machine of 1 KiB: every network exceeds it."""
+    monkeypatch.setattr("nnabla_nas.utils.memory.physical_memory", lambda: 1 << 10)
+
+
+def arch_of_another_space(tmp):
+    (tmp / "arch.json").write_text(json.dumps({"space": "proxylessnas", "version": 1}))
+    return ["train", "--config", str(_write(tmp / "run.yaml", yaml.safe_dump(SEARCH))),
+            "--arch", str(tmp / "arch.json")]
+
+
+def estimate(*args):
+    def make(tmp):
+        (tmp / "arch.json").write_text("{}")
+        return ["estimate", "--arch", str(tmp / "arch.json"), "--space", "darts", *args]
+    return make
+
+
+COMMAND_CASES = [
+    # (id, argv from tmp, set-up of the machine or None, expected start of the message)
+    ("train-bad-arch", arch_of_another_space, None,
+     "train.arch: {tmp}/arch.json: space: expected 'darts', got 'proxylessnas'"),
+    ("estimate-huge-input-shape", estimate("--input-shape", "3", "100000", "100000"), None,
+     "--input-shape, --num-classes: expected at most 16 channels, sides of 2048"),
+    ("estimate-huge-classes", estimate("--num-classes", str(10 ** 9)), None,
+     "--input-shape, --num-classes: expected at most"),
+    ("search-larger-than-the-machine",
+     lambda tmp: ["search", "--config", str(_write(tmp / "run.yaml", yaml.safe_dump(SEARCH)))],
+     tiny_machine, "search.space (darts supernet): its "),
+]
+
+
+@pytest.mark.parametrize("argv, machine, expected", [c[1:] for c in COMMAND_CASES],
+                         ids=[c[0] for c in COMMAND_CASES])
+def test_a_refused_command_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch,
+                                                          argv, machine, expected):
+    if machine is not None:
+        machine(monkeypatch)
+    out = tmp_path / "out"
+    args = argv(tmp_path)
+    if args[0] in ("search", "train"):
+        args += ["--output-path", str(out)]
+    code = main(args)
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("error: " + expected.format(tmp=tmp_path)), err[0]
+    assert not out.exists()
+
+
+def test_a_second_run_on_a_folder_in_use_stops_naming_the_holder(tmp_path, capsys):
+    path = own_folder(tmp_path)
+    out = tmp_path / "out"
+    proc = holder(out / ".nnabla-nas.lock")
+    try:
+        before = snapshot(out)
+        code = main(["--config", str(path), "--output-path", str(out)])
+        err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert code == 2 and len(err) == 1, err
+        assert err[0] == (f"error: {out}: in use by another run (pid {proc.pid}); wait "
+                          "for it to end, or choose another --output-path")
+        assert snapshot(out) == before
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+MANIFEST = {"format": "nnabla-nas-latency-bundle", "version": 1, "units": "ms",
+            "statistic": "median",
+            "function_timing": {"warmup": 1, "repeats": 2, "rounds": 1},
+            "network_timing": {"warmup": 1, "repeats": 2, "rounds": 1},
+            "functions": [{"key": "k", "file": "functions/0000.nnp", "network": "f"}],
+            "networks": []}
+
+BUNDLE_CASES = [
+    # (id, changes to a valid manifest, expected text of the message after the file)
+    ("statistic", {"statistic": "mean"}, "statistic: expected one of"),
+    ("repeats", {"function_timing": {"warmup": 1, "repeats": 10 ** 12, "rounds": 1}},
+     "function_timing.repeats: expected an integer from 1 to 1000000"),
+    ("boolean-rounds", {"network_timing": {"warmup": 1, "repeats": 1, "rounds": True}},
+     "network_timing.rounds: expected an integer"),
+    ("file-outside", {"functions": [{"key": "k", "file": "../../etc/passwd",
+                                     "network": "f"}]},
+     "functions[0].file: expected a file name inside the bundle"),
+    ("unknown-key-in-network", {"networks": [{"file": "n.nnp", "network": "n",
+                                              "functions": ["other"]}]},
+     "networks[0].functions: expected a list of the keys of 'functions'"),
+    ("unknown-field", {"comment": "edited"}, "expected the fields"),
+    ("infinite", None, "expected finite numbers"),
+]
+
+
+@pytest.mark.parametrize("changes, expected", [c[1:] for c in BUNDLE_CASES],
+                         ids=[c[0] for c in BUNDLE_CASES])
+def test_a_bad_bundle_manifest_is_one_line(tmp_path, capsys, changes, expected):
+    from nnabla_nas.contrib.estimator import runner
+    text = json.dumps(dict(MANIFEST, **changes)) if changes is not None else \
+        json.dumps(MANIFEST).replace('"warmup": 1', '"warmup": Infinity', 1)
+    (tmp_path / "manifest.json").write_text(text)
+    code = runner.main(["--bundle", str(tmp_path), "--output", str(tmp_path / "t.json")])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"error: {tmp_path}/manifest.json"), err[0]
+    assert expected in err[0], err[0]
+    assert not (tmp_path / "t.json").exists()

@@ -109,7 +109,7 @@ def test_output_folder_of_another_run_is_refused(finished_run, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--config", "missing.yaml"], "error: missing.yaml: no such config file"),
     (["--config", "{cfg}", "search.epochs=zero"],
-     "error: search.epochs: expected an integer >= 1, got 'zero'"),
+     "error: search.epochs: expected an integer >= 1 and <= 10000, got 'zero'"),
     (["--config", "{cfg}", "search.space.name=dart"],
      "error: search.space.name: unknown search space 'dart'; did you mean 'darts'?"),
     (["--config", "{cfg}", "context=cudnn"], "error: context: cudnn needs NNabla's CUDA "),

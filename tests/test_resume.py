@@ -37,18 +37,23 @@ def run_to_end(config, out):
     return out
 
 
+def wait_for(proc, out, when):
+    """Wait until checkpoint ``when`` of the running ``proc`` exists."""
+    deadline = time.time() + 600
+    while not (out / "checkpoints" / when).exists():
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before checkpoint {when} appeared")
+        if time.time() > deadline:
+            pytest.fail(f"checkpoint {when} never appeared")
+        time.sleep(0.02)
+
+
 def run_and_kill(config, out, when):
     """Start a run and SIGKILL it as soon as the checkpoint ``when`` exists."""
     proc = subprocess.Popen(command(config, out), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    deadline = time.time() + 600
     try:
-        while not (out / "checkpoints" / when).exists():
-            if proc.poll() is not None:
-                pytest.fail(f"the run ended before checkpoint {when} appeared")
-            if time.time() > deadline:
-                pytest.fail(f"checkpoint {when} never appeared")
-            time.sleep(0.02)
+        wait_for(proc, out, when)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
@@ -105,6 +110,41 @@ def test_killed_and_rerun_ends_exactly_like_an_uninterrupted_run(config_file, re
     out = tmp_path / "out"
     for when in kill_points:
         run_and_kill(config_file, out, when)
+    log = (out / "log.txt").read_text()
+    run_to_end(config_file, out)
+    assert "resumed from checkpoint" in (out / "log.txt").read_text()[len(log):]
+    assert_same(results(out), reference)
+
+
+def run_and_signal(config, out, when, signum):
+    """Start a run, send ``signum`` once checkpoint ``when`` exists, and return its
+    exit status and standard error (without NNabla's start-up line)."""
+    proc = subprocess.Popen(command(config, out), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(proc, out, when)
+        os.kill(proc.pid, signum)
+        _, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    lines = [line for line in err.splitlines() if line.strip() and "[nnabla]" not in line]
+    return proc.returncode, lines
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_epoch_saves_a_checkpoint_and_a_rerun_ends_identically(
+        config_file, reference, tmp_path, signum, status):
+    out = tmp_path / "out"
+    code, err = run_and_signal(config_file, out, "search/00000-000002", signum)
+    assert code == status, err
+    assert len(err) == 1, err
+    assert err[0].startswith(f"interrupted by {signal.Signals(signum).name}: "), err[0]
+    assert "rerun the same command to resume" in err[0] and "Traceback" not in err[0]
+    assert "interrupted" in (out / "log.txt").read_text()
     log = (out / "log.txt").read_text()
     run_to_end(config_file, out)
     assert "resumed from checkpoint" in (out / "log.txt").read_text()[len(log):]

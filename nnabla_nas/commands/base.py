@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import os
+import signal
 import sys
 from typing import Any, Callable, List, Optional, Sequence
 
@@ -31,6 +32,9 @@ from ..runner.checkpoint import CheckpointError
 from ..runner.meter import NonFiniteError
 from ..runner.schema import RunConfig
 from ..utils.context import DeviceError
+from ..utils.files import FileInputError, clip
+from ..utils.interrupt import Interrupted
+from ..utils.memory import MemoryLimitError
 from ..utils.output import OutputError
 
 PROG = "main.py"
@@ -49,7 +53,10 @@ class UsageError(ValueError):
 
 #: Errors that are the user's to fix: reported as one line, exit status 2.
 USER_ERRORS = (ConfigError, DeviceError, OutputError, CheckpointError, NonFiniteError,
-               InputError, UsageError, ProfileTableError, BudgetError)
+               InputError, UsageError, ProfileTableError, BudgetError, FileInputError,
+               MemoryLimitError)
+#: Longest message printed for an error (a longer one is cut).
+MAX_MESSAGE = 1000
 
 
 def read_input(what: str, load: Callable[..., Any], *args: Any) -> Any:
@@ -61,10 +68,23 @@ def read_input(what: str, load: Callable[..., Any], *args: Any) -> Any:
         raise InputError(f"{what}: {e}") from None
 
 
+def one_line(error: BaseException) -> str:
+    """A user error, or an interruption, as one line of at most about
+    :data:`MAX_MESSAGE` characters."""
+    prefix = "" if isinstance(error, Interrupted) else "error: "
+    return clip(prefix + str(error), MAX_MESSAGE)
+
+
+def exit_status(error: BaseException) -> int:
+    """2 for a user error; 128 + the signal number for an :class:`Interrupted` run."""
+    return error.exit_status if isinstance(error, Interrupted) else 2
+
+
 def report(error: BaseException) -> int:
-    """Print a user error as one line on standard error; return the exit status, 2."""
-    print(f"error: {error}", file=sys.stderr)
-    return 2
+    """Print a user error (or an interruption) as one line on standard error; return
+    the exit status (see :func:`exit_status`)."""
+    print(one_line(error), file=sys.stderr)
+    return exit_status(error)
 
 
 def validate_config(data: Any) -> RunConfig:
@@ -100,7 +120,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, overwrite: bool = Fals
     if overwrite:
         parser.add_argument("--overwrite", action="store_true",
                             help="replace the run in an output folder that holds a "
-                            "different run's config (only the files runs write are "
+                            "different run's config (only the files that run wrote are "
                             "removed)")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="config overrides by dotted key, e.g. search.epochs=2")
@@ -163,8 +183,11 @@ def run_command(name: str, argv: List[str]) -> int:
     args = command_parser(name).parse_intermixed_args(argv)
     try:
         return COMMANDS.get(name).run(args)
-    except USER_ERRORS as e:
+    except (Interrupted, *USER_ERRORS) as e:
         return report(e)
+    except KeyboardInterrupt:  # Ctrl-C in a command without checkpoints to save
+        return report(Interrupted(signal.SIGINT, f"`{PROG} {name}` stopped; nothing to "
+                                                 "resume, rerun it"))
 
 
 def summary_of_doc(command: type) -> str:

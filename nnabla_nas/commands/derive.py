@@ -6,13 +6,13 @@ import os
 import sys
 from typing import Optional
 
-import numpy as np
-
 from ..contrib.spaces import SEARCH_SPACES
 from ..runner.checkpoint import CheckpointError, Checkpointer
 from ..runner.regularizer import Regularizers, cost_terms
 from ..runner.searcher.search import derive_within_bounds
 from ..utils.context import Device, use_context
+from ..utils.memory import checked_build
+from ..utils.output import adding_to
 from .base import COMMANDS, PROG, Command, UsageError, add_config_arguments, \
     load_config, output_root, print_values, require_section
 from .run import load_data, seed_everything
@@ -94,17 +94,24 @@ class Derive(Command):
         with use_context(device.context):
             seed_everything(config.seed)
             data = load_data(config)
-            model = space.build_search(config.search.space.options, data.shape,
-                                       data.num_classes, np.random.RandomState(config.seed))
+            model = checked_build(
+                f"search.space ({space.name} supernet)",
+                lambda rng: space.build_search(config.search.space.options, data.shape,
+                                               data.num_classes, rng), config.seed)
             state = checkpoints.load(tag, model.get_parameters(), {})
             regularizers = Regularizers(model, cost_terms(config.search),
                                         [(1,) + tuple(data.shape)], device)
             # The searchers' own derivation (hard bounds included), on the loaded state.
             arch, costs = derive_within_bounds(space, model, config.search.space.options,
                                                regularizers)
-        out = args.out or os.path.join(root, "arch.json")
         try:
-            space.save_arch(arch, out)
+            if args.out:
+                out = args.out
+                space.save_arch(arch, out)
+            else:
+                with adding_to(root) as add:
+                    out = add("arch.json")
+                    space.save_arch(arch, out)
         except OSError as e:
             raise UsageError(f"--out {out}: cannot write the architecture ({e})") from None
         epoch, step = int(state["epoch"]), int(state["step"])

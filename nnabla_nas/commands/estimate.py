@@ -8,8 +8,6 @@ import os
 from collections import OrderedDict
 from typing import Any, Optional, Tuple
 
-import numpy as np
-
 from ..config.loader import apply_overrides, from_dict
 from ..contrib.estimator.bundle import import_table
 from ..contrib.estimator.measure import describe_fingerprint, device_fingerprint
@@ -17,11 +15,15 @@ from ..contrib.model import parameter_count
 from ..contrib.spaces import SEARCH_SPACES
 from ..runner.hardware import hardware_summary
 from ..utils.context import Device, use_context
+from ..utils.memory import checked_build
 from .base import COMMANDS, Command, UsageError, load_config, print_values, read_input
 from .run import load_data
 
 #: Input shape and classes when neither a config nor --input-shape gives them.
 DEFAULT_SHAPE, DEFAULT_CLASSES = (3, 32, 32), 10
+#: Largest channels, side and classes accepted: ImageNet-size inputs fit with room to
+#: spare, and memory stays finite.
+MAX_CHANNELS, MAX_SIDE, MAX_CLASSES = 16, 2048, 100_000
 
 
 def profile_table(path: Optional[str], context: str, device_id: int) -> Any:
@@ -37,6 +39,19 @@ def profile_table(path: Optional[str], context: str, device_id: int) -> Any:
         return path
     table = import_table(path)
     return path if table.is_for(device_fingerprint(context, device_id)) else table
+
+
+def check_sizes(shape: Tuple[int, ...], classes: int) -> None:
+    """Raise :class:`UsageError` unless the input shape and classes are positive and
+    within the bounds that keep memory finite."""
+    if min(shape) < 1 or classes < 1:
+        raise UsageError(f"--input-shape, --num-classes: expected positive sizes, got "
+                         f"{' '.join(map(str, shape))} and {classes}")
+    if shape[0] > MAX_CHANNELS or max(shape[1:]) > MAX_SIDE or classes > MAX_CLASSES:
+        raise UsageError(f"--input-shape, --num-classes: expected at most "
+                         f"{MAX_CHANNELS} channels, sides of {MAX_SIDE} and "
+                         f"{MAX_CLASSES} classes (bounds that keep memory finite), got "
+                         f"{' '.join(map(str, shape))} and {classes}")
 
 
 def network_options(args: argparse.Namespace) -> Tuple[Any, Any, dict]:
@@ -90,11 +105,13 @@ class Estimate(Command):
                             help="a registered search space, with its default train "
                             "options (`main.py list --kind spaces`)")
         parser.add_argument("--input-shape", type=int, nargs=3, metavar=("C", "H", "W"),
-                            help="the shape of one input image (default: the config's "
+                            help="the shape of one input image, at most "
+                            f"{MAX_CHANNELS} {MAX_SIDE} {MAX_SIDE} (default: the config's "
                             f"dataset; {' '.join(map(str, DEFAULT_SHAPE))} with --space)")
         parser.add_argument("--num-classes", type=int, metavar="N",
-                            help="classes of the classifier (default: the config's "
-                            f"dataset; {DEFAULT_CLASSES} with --space)")
+                            help=f"classes of the classifier, at most {MAX_CLASSES} "
+                            "(default: the config's dataset; "
+                            f"{DEFAULT_CLASSES} with --space)")
         parser.add_argument("--context", choices=("cpu", "cudnn"), default=None,
                             help="the device to profile and measure on (default: the "
                             "config's context; cpu with --space)")
@@ -113,11 +130,13 @@ class Estimate(Command):
 
     @staticmethod
     def run(args: argparse.Namespace) -> int:
+        check_sizes(args.input_shape or DEFAULT_SHAPE, args.num_classes or DEFAULT_CLASSES)
         space, options, settings = network_options(args)
         context = args.context or settings["context"]
         device_id = settings["device_id"] if args.device_id is None else args.device_id
-        if device_id < 0:
-            raise UsageError(f"--device-id: expected an integer >= 0, got {device_id}")
+        if not 0 <= device_id <= 1023:
+            raise UsageError(f"--device-id: expected an integer from 0 to 1023, got "
+                             f"{device_id}")
         arch = read_input("--arch", space.load_arch, args.arch)
         shape, classes = args.input_shape, args.num_classes
         if settings["config"] is not None and (shape is None or classes is None):
@@ -125,14 +144,14 @@ class Estimate(Command):
             shape, classes = shape or data.shape, classes or data.num_classes
         shape = tuple(shape or DEFAULT_SHAPE)
         classes = classes or DEFAULT_CLASSES
-        if min(shape) < 1 or classes < 1:
-            raise UsageError(f"--input-shape, --num-classes: expected positive sizes, got "
-                             f"{' '.join(map(str, shape))} and {classes}")
+        check_sizes(shape, classes)
         device = Device(context, device_id, profile_table(args.table, context, device_id))
         here = device_fingerprint(context, device_id)
         with use_context(device.context):
-            model = space.build_train(arch, options, shape, classes,
-                                      np.random.RandomState(settings["seed"]))
+            model = checked_build(f"the {space.name} network",
+                                  lambda rng: space.build_train(arch, options, shape,
+                                                                classes, rng),
+                                  settings["seed"])
             figures = hardware_summary(model, shape, device)
         result = OrderedDict(
             arch=os.path.abspath(args.arch), space=space.name, input_shape=list(shape),

@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 import os
 
-import numpy as np
-
 from ..contrib.spaces import SEARCH_SPACES
 from ..export import ConverterNotInstalledError, OnnxExportError, export_nnp, export_onnx
 from ..export.onnx import DEFAULT_OPSET, OPSETS
 from ..runner.deliver import NNP_NAME
+from ..utils.memory import checked_build
+from ..utils.output import adding_to
 from .base import COMMANDS, PROG, Command, InputError, UsageError, add_config_arguments, \
     load_config, output_root, read_input, require_section
 from .run import load_data
@@ -83,18 +83,21 @@ class Export(Command):
         arch_path = config.train.arch or os.path.join(root, "arch.json")
         arch = read_input("train.arch", space.load_arch, arch_path)
         data = load_data(config)
-        model = space.build_train(arch, config.train.net.options, data.shape,
-                                  data.num_classes, np.random.RandomState(config.seed))
+        model = checked_build(f"train.net ({space.name} network)",
+                              lambda rng: space.build_train(arch, config.train.net.options,
+                                                            data.shape, data.num_classes,
+                                                            rng), config.seed)
         read_input(weights, model.load_parameters, weights)
-        nnp = export_nnp(model, data.shape, os.path.join(root, f"{args.name}.nnp"),
-                         arch=arch, preprocessing=data.preprocessing)
-        written = [nnp]
-        if "onnx" in args.format:
-            try:
-                written.append(export_onnx(nnp, os.path.join(root, f"{args.name}.onnx"),
-                                           opset=args.opset))
-            except (ConverterNotInstalledError, OnnxExportError) as e:
-                raise UsageError(f"--format onnx: {e}") from None
+        with adding_to(root) as add:  # not while a run writes there
+            nnp = export_nnp(model, data.shape, add(f"{args.name}.nnp"), arch=arch,
+                             preprocessing=data.preprocessing)
+            written = [nnp]
+            if "onnx" in args.format:
+                try:
+                    written.append(export_onnx(nnp, add(f"{args.name}.onnx"),
+                                               opset=args.opset))
+                except (ConverterNotInstalledError, OnnxExportError) as e:
+                    raise UsageError(f"--format onnx: {e}") from None
         for path in written:
             print(f"wrote {os.path.abspath(path)}")
         return 0

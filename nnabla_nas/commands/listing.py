@@ -68,6 +68,13 @@ def config_kind(registry: Registry) -> Callable[[], List[str]]:
     return lister
 
 
+@KINDS.register("config")
+def list_config() -> List[str]:
+    """The run config's own keys (components' options are listed by their kind)."""
+    return ["run config (the keys of a config file; `key=value` overrides them)"] + \
+        option_table(option_rows(RunConfig), 2)
+
+
 KINDS.register("spaces")(config_kind(SEARCH_SPACES))
 KINDS.register("searchers")(config_kind(SEARCHERS))
 KINDS.register("datasets")(config_kind(DATASETS))
@@ -125,10 +132,12 @@ def list_blocks() -> List[str]:
 class ListComponents(Command):
     """List the registered components, their options and defaults.
 
-    Search spaces, searchers and datasets with the config keys of their options
-    (type, default, constraint, description); estimators with their unit, their
-    summary.json keys, their options as costs (search.costs.<name>) and their
-    keyword arguments; and the candidate operations of the search spaces.
+    The run config's keys; search spaces, searchers and datasets with the config
+    keys of their options (type, default, constraint, description); estimators with
+    their unit, their summary.json keys, their options as costs (search.costs.<name>)
+    and their keyword arguments; and the candidate operations of the search spaces.
+    Numeric options are bounded so that memory stays finite: the constraint shows
+    the range.
     """
 
     epilog = """

@@ -9,9 +9,8 @@ newest checkpoint.
 from __future__ import annotations
 
 import os
-import sys
 import time
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import nnabla as nn
 import nnabla.random
@@ -23,14 +22,18 @@ from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS, DatasetSplits
 from ..runner.deliver import deliver
 from ..runner.hardware import hardware_summary
-from ..runner.regularizer import summary_figures
+from ..runner.regularizer import cost_terms, summary_figures
 from ..runner.run import Run
 from ..runner.schema import RunConfig
 from ..runner.searcher import SEARCHERS
 from ..runner.trainer import Trainer
+from ..config.fields import ConfigError
+from ..contrib.estimator.table import read_table_file
 from ..utils.context import Device, use_context
-from ..utils.output import RunOutput
-from .base import USER_ERRORS, print_values, read_input, report
+from ..utils.interrupt import Interrupted, graceful_interrupts, stop_if_requested
+from ..utils.memory import checked_build, require_fits
+from ..utils.output import RunOutput, check_output_folder
+from .base import USER_ERRORS, exit_status, one_line, print_values, read_input, report
 
 #: The phases of a run, in the order they run.
 PHASES = ("search", "train")
@@ -57,15 +60,22 @@ def phase_run(config: RunConfig, section: Any, model: Model, data: DatasetSplits
                checkpoint_every=config.checkpoint_every)
 
 
+def supernet(config: RunConfig, data: DatasetSplits
+             ) -> Callable[[np.random.RandomState], Any]:
+    """Builds the config's search supernet with a given generator."""
+    space = SEARCH_SPACES.get(config.search.space.name)
+    return lambda rng: space.build_search(config.search.space.options, data.shape,
+                                          data.num_classes, rng)
+
+
 def search_phase(config: RunConfig, data: DatasetSplits, output: RunOutput,
                  device: Optional[Device] = None) -> Dict[str, Any]:
     """Search on ``device`` (default: the config's), write ``arch.json``; return the
     search's summary figures."""
     device = device or Device(config.context, config.device_id)
     space = SEARCH_SPACES.get(config.search.space.name)
-    rng = np.random.RandomState(config.seed)
-    model = space.build_search(config.search.space.options, data.shape, data.num_classes,
-                               rng)
+    # Its memory was checked before the run started (check_inputs).
+    model = supernet(config, data)(np.random.RandomState(config.seed))
     supernet_params = parameter_count(model.get_modules())  # every candidate
     searcher = SEARCHERS.get(config.search.searcher.name)(
         phase_run(config, config.search, model, data, output, space, device))
@@ -90,8 +100,10 @@ def train_phase(config: RunConfig, data: DatasetSplits, output: RunOutput, arch_
     space = SEARCH_SPACES.get(config.train.net.name)
     arch = read_input("train.arch", space.load_arch, arch_path)
     seed_everything(config.seed)
-    model = space.build_train(arch, config.train.net.options, data.shape,
-                              data.num_classes, np.random.RandomState(config.seed))
+    model = checked_build(f"train.net ({space.name} network)",
+                          lambda rng: space.build_train(arch, config.train.net.options,
+                                                        data.shape, data.num_classes, rng),
+                          config.seed)
     trainer = Trainer(phase_run(config, config.train, model, data, output, space, device))
     test = trainer.train()
     summary = dict(arch_path=os.path.abspath(arch_path),
@@ -106,18 +118,57 @@ def train_phase(config: RunConfig, data: DatasetSplits, output: RunOutput, arch_
     return summary
 
 
+def check_inputs(config: RunConfig, data: DatasetSplits,
+                 phases: Sequence[str] = PHASES) -> None:
+    """What can be checked of the run's inputs once the data is loaded, before anything
+    is written: every batch fits its split, and a given ``train.arch`` is valid.
+
+    Raises:
+        ConfigError: naming the batch size that is larger than its split.
+        InputError: for a bad ``train.arch``.
+    """
+    splits = []
+    if "search" in phases and config.search is not None:
+        for term in cost_terms(config.search):  # a profile table given to a cost
+            table = getattr(term.config, "table", None)
+            if table and os.path.exists(table):
+                read_table_file(table)  # this device's or not: checked when it is used
+        require_fits(f"search.space ({config.search.space.name} supernet)",
+                     supernet(config, data), config.seed)
+        splits += [("search.batch_size", config.search.batch_size, "train", data.train),
+                   ("search.batch_size", config.search.batch_size, "valid", data.valid)]
+    if "train" in phases and config.train is not None:
+        splits.append(("train.batch_size", config.train.batch_size, "train", data.train))
+    for key, batch, name, split in splits:
+        if batch > len(split):
+            raise ConfigError(f"{key}: {batch} is larger than the {name} split "
+                              f"({len(split)} images), so an epoch would have no batch; "
+                              f"expected at most {len(split)}")
+    if "train" in phases and config.train is not None and config.train.arch:
+        read_input("train.arch", SEARCH_SPACES.get(config.train.net.name).load_arch,
+                   config.train.arch)
+
+
 def run(config: RunConfig, output: RunOutput, phases: Sequence[str] = PHASES,
-        device: Optional[Device] = None) -> dict:
+        data: Optional[DatasetSplits] = None, device: Optional[Device] = None) -> dict:
     """Run the ``phases`` the config has sections for on ``device`` (default: the
     config's); returns the summary written.
 
     Without a search phase, the training reads ``train.arch`` or, when the config
     has a search section, the ``arch.json`` that search wrote in the output folder.
+
+    Args:
+        config: The run.
+        output: Its output folder.
+        phases: The phases to run.
+        data: The dataset, already loaded by :func:`load_data` right after
+            :func:`seed_everything`; None loads it.
     """
     log = output.logger
     device = device or Device(config.context, config.device_id)
-    seed_everything(config.seed)
-    data = load_data(config)
+    if data is None:
+        seed_everything(config.seed)
+        data = load_data(config)
     log.info(f"dataset {data.name}: {len(data.train.x)} train, {len(data.valid.x)} valid, "
              f"{len(data.test.x)} test images of shape {data.shape}, "
              f"{data.num_classes} classes")
@@ -125,6 +176,8 @@ def run(config: RunConfig, output: RunOutput, phases: Sequence[str] = PHASES,
     if "search" in phases and config.search is not None:
         summary.update(search_phase(config, data, output, device))
         output.update_summary(**summary)
+        stop_if_requested("stopped after the search, before the training; rerun the "
+                          "same command to train")
     if "train" in phases and config.train is not None:
         arch_path = config.train.arch or output.path("arch.json")
         summary.update(train_phase(config, data, output, arch_path, device))
@@ -134,21 +187,36 @@ def run(config: RunConfig, output: RunOutput, phases: Sequence[str] = PHASES,
 def execute(config: RunConfig, root: str, overwrite: bool = False,
             phases: Sequence[str] = PHASES) -> int:
     """Run ``phases`` of ``config`` in the output folder ``root`` and print the
-    summary; returns the exit status (2 for a user's mistake, reported in one line)."""
+    summary; returns the exit status: 2 for a user's mistake, 130 or 143 for a run
+    stopped by SIGINT or SIGTERM (see :mod:`nnabla_nas.utils.interrupt`), each reported
+    in one line.
+
+    Everything that can be checked (the output folder, the device, the dataset, batch
+    sizes, a given ``train.arch``) is checked before anything is written, so a refused
+    run leaves the output folder as it was.
+    """
+    plain = to_dict(config)
     try:
-        device = Device(config.context, config.device_id)
-        output = RunOutput(root, to_dict(config), overwrite=overwrite, quiet=config.quiet)
-    except USER_ERRORS as e:
+        with graceful_interrupts():
+            check_output_folder(root, plain, overwrite)
+            device = Device(config.context, config.device_id)
+            with use_context(device.context):
+                seed_everything(config.seed)
+                data = load_data(config)
+                check_inputs(config, data, phases)
+            stop_if_requested("stopped before the run started; nothing was written")
+            output = RunOutput(root, plain, overwrite=overwrite, quiet=config.quiet)
+    except (Interrupted, *USER_ERRORS) as e:
         return report(e)
     start = time.perf_counter()
     try:
-        with use_context(device.context):
-            summary = run(config, output, phases, device)
-    except USER_ERRORS as e:
-        output.logger.error(f"error: {e}")  # to log.txt, and to the console unless quiet
+        with graceful_interrupts(), use_context(device.context):
+            summary = run(config, output, phases, data, device)
+    except (Interrupted, *USER_ERRORS) as e:
+        output.logger.error(one_line(e))  # to log.txt, and to the console unless quiet
         if config.quiet:
-            print(f"error: {e}", file=sys.stderr)
-        return 2
+            report(e)
+        return exit_status(e)
     finally:
         output.close()
     print(f"done in {time.perf_counter() - start:.1f} s; results in {output.root}")

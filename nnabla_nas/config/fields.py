@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Optional, Sequence
 
+from ..utils.files import quote
+
 
 class ConfigError(ValueError):
     """A user's config is wrong; the message starts with the dotted key."""
@@ -65,4 +67,4 @@ def check_constraint(key: str, value: Any, meta: dict, what: str) -> None:
     if not ok:
         constraint = describe_constraint(meta)
         raise ConfigError(f"{key}: expected {what}{' ' + constraint if constraint else ''}, "
-                          f"got {value!r}")
+                          f"got {quote(value)}")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
+import math
 import numbers
 import re
 import typing
@@ -17,8 +19,12 @@ import yaml
 
 from .fields import ConfigError, check_constraint, describe_constraint
 from ..registry import Registry
+from ..utils.files import MAX_DEPTH, FileInputError, clip, quote, read_text
 
 T = TypeVar("T")
+#: Largest config file read (bytes); configs are a few kB.
+MAX_CONFIG_BYTES = 1 << 20
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
@@ -75,13 +81,13 @@ def _convert(key: str, value: Any, tp: Any, meta: Mapping[str, Any]) -> Any:
         return from_dict(tp, value, key)
     if origin in (tuple, Tuple):
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
+            raise ConfigError(f"{key}: expected a list, got {quote(value)}")
         if len(args) == 2 and args[1] is Ellipsis:
             items = [_convert(f"{key}[{i}]", v, args[0], meta) for i, v in enumerate(value)]
         else:
             if len(value) != len(args):
                 raise ConfigError(f"{key}: expected a list of {len(args)} values, "
-                                  f"got {value!r}")
+                                  f"got {quote(value)}")
             items = [_convert(f"{key}[{i}]", v, a, meta)
                      for i, (v, a) in enumerate(zip(value, args))]
         return tuple(items)
@@ -94,6 +100,8 @@ def _convert(key: str, value: Any, tp: Any, meta: Mapping[str, Any]) -> Any:
             value = float(value)  # YAML 1.1 reads 3e-4 (no dot) as a string
         ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
         value = float(value) if ok else value
+        if ok and not math.isfinite(value):
+            raise ConfigError(f"{key}: expected a finite number, got {value}")
     elif tp is str:
         ok = isinstance(value, str)
     else:
@@ -101,7 +109,7 @@ def _convert(key: str, value: Any, tp: Any, meta: Mapping[str, Any]) -> Any:
     if not ok:
         constraint = describe_constraint(meta)
         raise ConfigError(f"{key}: expected {_type_name(tp)}"
-                          f"{' ' + constraint if constraint else ''}, got {value!r}")
+                          f"{' ' + constraint if constraint else ''}, got {quote(value)}")
     check_constraint(key, value, meta, _type_name(tp))
     return value
 
@@ -113,7 +121,8 @@ def _component(key: str, value: Any, meta: Mapping[str, Any]) -> Component:
     if isinstance(value, str):
         value = {"name": value}
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{key}: expected a mapping with a 'name' key, got {value!r}")
+        raise ConfigError(f"{key}: expected a mapping with a 'name' key, got "
+                          f"{quote(value)}")
     value = dict(value)
     name = value.pop("name", meta["default_name"])
     if not isinstance(name, str) or name not in registry:
@@ -134,14 +143,15 @@ def from_dict(cls: Type[T], data: Any, key: str = "") -> T:
         data = {}
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__} "
-                          f"{data!r}")
+                          f"{quote(data)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     prefix = f"{key}." if key else ""
     for name in data:
         if name not in fields:
             valid = ", ".join(fields)
-            raise ConfigError(f"{prefix}{name}: unknown key; valid keys here are: {valid}")
+            raise ConfigError(f"{prefix}{clip(str(name))}: unknown key; valid keys here "
+                              f"are: {valid}")
     values: Dict[str, Any] = {}
     for name, f in fields.items():
         sub = prefix + name
@@ -177,11 +187,11 @@ def parse_overrides(items: Sequence[str]) -> List[Tuple[List[str], Any]]:
         path, sep, raw = item.partition("=")
         keys = path.strip().split(".")
         if not sep or not all(keys):
-            raise ConfigError(f"override {item!r}: expected section.key=value")
+            raise ConfigError(f"override {quote(item)}: expected section.key=value")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value = load_yaml(raw) if raw.strip() else None
         except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: override value {raw!r} is not valid YAML "
+            raise ConfigError(f"{path}: override value {quote(raw)} is not valid YAML "
                               f"({e.__class__.__name__})") from None
         parsed.append((keys, value))
     return parsed
@@ -206,22 +216,126 @@ def apply_overrides(data: Dict[str, Any], overrides: Sequence[str]) -> Dict[str,
     return data
 
 
-def read_yaml(path: str) -> Dict[str, Any]:
-    """Read a YAML mapping safely: no tag can construct Python objects.
+#: Most values (scalars, lists and mappings, counted with every alias expanded) in a
+#: config: configs hold a few hundred; an alias "bomb" holds billions.
+MAX_YAML_VALUES = 100_000
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing duplicate keys, nesting deeper than
+    :data:`~nnabla_nas.utils.files.MAX_DEPTH` and documents that expand (through
+    aliases) to more than :data:`MAX_YAML_VALUES` values, before constructing them."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+        self._sizes: Dict[int, Tuple[int, int]] = {}  # id(node) -> (values, depth)
+
+    def _refuse(self, node: yaml.Node, problem: str) -> None:
+        raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):  # the anchored node, composed already
+            anchored = self.anchors.get(event.anchor)
+            if anchored is not None and id(anchored) not in self._sizes:
+                self._refuse(anchored, "an alias refers to the value that contains it")
+            return super().compose_node(parent, index)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep",
+                    self.peek_event().start_mark)
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if id(node) not in self._sizes:
+            if isinstance(node, yaml.MappingNode):
+                children = [n for pair in node.value for n in pair]
+            else:
+                children = node.value if isinstance(node, yaml.SequenceNode) else []
+            sizes = [self._sizes[id(c)] for c in children]
+            values = 1 + sum(s[0] for s in sizes)
+            depth = 1 + max((s[1] for s in sizes), default=0)
+            if values > MAX_YAML_VALUES:
+                self._refuse(node, f"expands to more than {MAX_YAML_VALUES} values "
+                                   "(through aliases)")
+            if depth > MAX_DEPTH:
+                self._refuse(node, f"nested more than {MAX_DEPTH} levels deep (through "
+                                   "aliases)")
+            self._sizes[id(node)] = (values, depth)
+        return node
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: Dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark.line + 1)
+                except TypeError:  # an unhashable key: PyYAML reports it
+                    continue
+                if first != key_node.start_mark.line + 1:
+                    self._refuse(key_node, f"duplicate key {quote(key)} (first given at "
+                                           f"line {first})")
+        return super().construct_mapping(node, deep)
+
+
+def _nesting_bound(text: str) -> int:
+    """An upper bound of the nesting depth of YAML text, found in linear time (PyYAML's
+    scanner takes quadratic time in the depth, so depth is bounded before it runs):
+    the deepest run of open brackets plus the number of distinct indentations."""
+    brackets = _NOT_BRACKET.sub("", text)
+    flow = max(itertools.accumulate((c in "[{") - (c in "]}") for c in brackets),
+               default=0)
+    indents = {len(line) - len(line.lstrip(" ")) for line in text.splitlines()}
+    return flow + len(indents)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML text safely (no tag constructs Python objects), within the bounds of
+    :class:`_BoundedLoader`.
 
     Raises:
-        ConfigError: naming the file, for a missing, unreadable, empty, non-YAML or
-            non-mapping file.
+        yaml.YAMLError: for invalid YAML, a duplicate key, too deep nesting or too
+            many values.
+    """
+    if _nesting_bound(text) > MAX_DEPTH:
+        raise yaml.composer.ComposerError(problem=f"nested more than {MAX_DEPTH} "
+                                          "levels deep")
+    loader = _BoundedLoader(text)
+    try:
+        return loader.get_single_data()
+    except ValueError as e:  # a constructor's conversion, e.g. an int of 100000 digits
+        raise yaml.constructor.ConstructorError(
+            None, None, clip(str(e)), loader.get_mark()) from None
+    finally:
+        loader.dispose()
+
+
+def read_yaml(path: str) -> Dict[str, Any]:
+    """Read a YAML mapping safely: no tag can construct Python objects, the file must
+    be a regular file of at most 1 MiB, and duplicate keys, deep nesting and alias
+    bombs are refused.
+
+    Raises:
+        ConfigError: naming the file, for a missing, unreadable, empty, oversized,
+            non-YAML or non-mapping file.
     """
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = read_text(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
+    except FileInputError as e:
+        raise ConfigError(f"{e}") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read the config file ({e})") from None
+        raise ConfigError(f"{path}: cannot read the config file "
+                          f"({quote(getattr(e, 'strerror', None) or str(e))})") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

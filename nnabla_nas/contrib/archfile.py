@@ -3,11 +3,12 @@
 Errors name the file (``source``) and the key."""
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Sequence, Union
 
 import numpy as np
+
+from ..utils.files import read_json
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -54,19 +55,4 @@ def read_json_strict(path: PathLike) -> Any:
         FileNotFoundError: if ``path`` does not exist.
         ValueError: naming the file, for invalid JSON or a repeated key.
     """
-    source = os.fspath(path)
-    with open(source, encoding="utf-8") as f:
-        text = f.read()
-
-    def unique(pairs):
-        seen = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise ValueError(f"{source}: {key}: key given more than once")
-            seen.add(key)
-        return dict(pairs)
-
-    try:
-        return json.loads(text, object_pairs_hook=unique)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{source}: not valid JSON: {e}") from None
+    return read_json(os.fspath(path))  # bounded: a regular file, size, depth, finite

@@ -133,7 +133,8 @@ class Cifar10:
         download: bool = option(False, f"when files are missing, fetch them from {URL}")
         # Off for the search; DARTS retrains with 16.
         cutout: int = option(0, "side in pixels of the square zeroed at random in each "
-                                "training image after normalization (0: off)", minimum=0)
+                                "training image after normalization (0: off)", minimum=0,
+                          maximum=32)
 
         def __post_init__(self):
             C.non_empty_str("root", self.root)

@@ -12,6 +12,8 @@ import urllib.request
 from pathlib import Path, PurePosixPath
 from typing import List, Union
 
+from ..utils.files import atomic_path
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 _CHUNK = 1 << 20  # bytes read at a time
@@ -51,10 +53,9 @@ def fetch(url: str, md5: str, dest: PathLike, timeout: float = 60.0) -> Path:
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
+    with atomic_path(str(dest), ".part") as tmp:
         digest = _md5()
-        with os.fdopen(fd, "wb") as out:
+        with open(tmp, "wb") as out:
             try:
                 with urllib.request.urlopen(url, timeout=timeout) as response:
                     for chunk in iter(lambda: response.read(_CHUNK), b""):
@@ -67,10 +68,6 @@ def fetch(url: str, md5: str, dest: PathLike, timeout: float = 60.0) -> Path:
         if digest.hexdigest() != md5.lower():
             raise ValueError(f"{url}: checksum mismatch, expected MD5 {md5}, got "
                              f"{digest.hexdigest()}; the download was discarded")
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return dest
 
 

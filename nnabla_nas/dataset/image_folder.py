@@ -177,7 +177,7 @@ class ImageFolder:
         # Small images keep a search fast; the networks see image_size x image_size.
         image_size: int = option(32, "side in pixels of the square RGB images: the "
                                      "shorter side is resized to it, then the centre "
-                                     "cropped", minimum=1)
+                                     "cropped", minimum=1, maximum=4096)
         valid_fraction: float = option(
             0.2, "fraction of the training images held out as the validation split",
             minimum=0, maximum=1, exclusive_minimum=True, exclusive_maximum=True)
@@ -185,10 +185,11 @@ class ImageFolder:
                                      "padded image and a random horizontal flip")
         # CIFAR's 4 pixels for 32x32 images.
         padding: int = option(4, "black pixels added on each side of an image before "
-                                 "its random crop", minimum=0)
+                                 "its random crop", minimum=0, maximum=1024)
         # DARTS retrains CIFAR-10 with 16 for 32x32 images.
         cutout: int = option(0, "side in pixels of the square zeroed at random in each "
-                                "training image after normalization (0: off)", minimum=0)
+                                "training image after normalization (0: off)", minimum=0,
+                          maximum=4096)
 
         def __post_init__(self):
             for name in ("root", "train_dir", "test_dir"):

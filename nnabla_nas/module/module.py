@@ -10,6 +10,7 @@ import nnabla as nn
 import nnabla.functions as F
 import numpy as np
 
+from ..utils.files import atomic_path
 from .parameter import Parameter
 
 #: Separator of hierarchical names, as in NNabla's parameter scopes (``cell1/conv/W``).
@@ -74,13 +75,8 @@ def save_parameter_file(path: str, params: Mapping[str, nn.Variable]) -> None:
     for p in params.values():
         # `p.d = array` keeps the array's dtype; NNabla parameter files hold float32.
         p.data.cast(np.float32)
-    tmp = f"{path}.tmp-{os.getpid()}{ext}"
-    try:
+    with atomic_path(path, ext) as tmp:
         nn.save_parameters(tmp, OrderedDict(params), extension=ext)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def read_parameter_file(path: str) -> "OrderedDict[str, nn.Variable]":

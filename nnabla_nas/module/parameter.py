@@ -1,11 +1,14 @@
 """`Parameter`: an ``nn.Variable`` that a :class:`Module` registers as its own."""
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, Callable, Sequence, Union
 
 import nnabla as nn
 import numpy as np
+
+from ..utils.memory import allocate
 
 Initializer = Union[None, np.ndarray, numbers.Real, Callable[..., Any]]
 
@@ -47,6 +50,8 @@ class Parameter(nn.Variable):
     def __init__(self, shape: Sequence[int], need_grad: bool = True,
                  initializer: Initializer = None):
         shape = tuple(self.shape)
+        if not allocate(math.prod(shape)):  # a build that only counts parameters
+            return
         if initializer is None:
             value = np.zeros(shape, dtype=np.float32)
         elif isinstance(initializer, numbers.Real) and not isinstance(initializer, bool):

@@ -22,7 +22,7 @@ import nnabla as nn
 import numpy as np
 
 from ..module.module import copy_parameters, read_parameter_file
-from ..utils.output import atomic_write_text
+from ..utils.files import atomic_path, atomic_write_text
 
 KEEP = 2
 PARAMS = "params.npz"
@@ -107,10 +107,7 @@ class Checkpointer:
         """Write a checkpoint named ``tag`` (tags sort by age) and return its folder."""
         os.makedirs(self.root, exist_ok=True)
         final = os.path.join(self.root, tag)
-        tmp = os.path.join(self.root, f".tmp-{tag}-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        os.makedirs(tmp)
-        try:
+        with atomic_path(final, folder=True) as tmp:
             write_arrays(os.path.join(tmp, PARAMS),
                          {k: np.asarray(p.d, dtype=np.float32) for k, p in params.items()})
             for name, opt in optimizers.items():
@@ -120,10 +117,6 @@ class Checkpointer:
             manifest = {name: _sha256(os.path.join(tmp, name)) for name in os.listdir(tmp)}
             with open(os.path.join(tmp, "manifest.json"), "w", encoding="utf-8") as f:
                 json.dump(manifest, f, indent=2)
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         atomic_write_text(os.path.join(self.root, "latest"), tag + "\n")
         for old in self._tags()[:-KEEP]:
             shutil.rmtree(os.path.join(self.root, old), ignore_errors=True)

@@ -12,8 +12,10 @@ import numpy as np
 
 from ..contrib.estimator.base import Inference, module_estimators
 from ..contrib.model import Model
+from ..contrib.estimator.peak_memory import forward_order
 from ..module import training_mode
 from ..utils.context import Device
+from ..utils.memory import require_memory
 
 
 def hardware_summary(model: Model, shape: Sequence[int], device: Optional[Device] = None,
@@ -25,9 +27,12 @@ def hardware_summary(model: Model, shape: Sequence[int], device: Optional[Device
     device = device or Device()
     with training_mode(model, False):
         x = nn.Variable((1,) + tuple(shape))
-        x.d = np.random.RandomState(0).randn(*x.shape)
-        out = model(x)
+        out = model(x)  # a graph: nothing allocated before the check below
         outputs = list(out) if isinstance(out, (list, tuple)) else [out]
+        # At most every value of the graph at once (NNabla releases some earlier).
+        values = x.size + sum(v.size for f in forward_order(outputs) for v in f.outputs)
+        require_memory(4 * values, "one inference of the network (input and activations)")
+        x.d = np.random.RandomState(0).randn(*x.shape)
         inference = Inference(model, outputs, device, nnp_path)
         figures: Dict[str, float] = OrderedDict()
         for cls in module_estimators().values():

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from ..dataset import DataLoader, Split
 from ..module import training_mode
+from ..utils.interrupt import Interrupted, requested
 from .callbacks import Callback
 from .checkpoint import Checkpointer
 from .meter import Meter, NonFiniteError, check_finite
@@ -168,6 +169,17 @@ class EpochLoop:
             if cb.name and cb.name in state:
                 cb.load_state_dict(state[cb.name])
         self.load_extra_state(state)
+    def _stop(self, epoch: int, step: int) -> None:
+        """Raise :class:`Interrupted` after the checkpoint "``step`` steps into
+        ``epoch``" was written."""
+        where = f"{step} steps into epoch {epoch + 1}" if step else \
+            f"after epoch {epoch}"
+        signum = requested()
+        message = (f"{self.phase} stopped {where} of {self.epochs}, checkpoint saved in "
+                   f"{self.checkpointer.root.rstrip('/')}; rerun the same command to "
+                   "resume from it")
+        self.log.info(f"{self.phase}: interrupted; {message}")
+        raise Interrupted(signum, message)
 
     def _resume(self) -> Tuple[int, int, Meter, Optional[dict]]:
         tag = self.checkpointer.latest(warn=self.log.warning)
@@ -211,11 +223,14 @@ class EpochLoop:
             means = meter.means()
             bar.set_postfix(loss=f"{means['loss']:.3f}", acc=f"{1 - means['error']:.3f}")
             done = i + 1
-            if self.checkpoint_every and done % self.checkpoint_every == 0 \
-                    and done < self.steps_per_epoch:
+            stop = requested() is not None and done < self.steps_per_epoch
+            if stop or (self.checkpoint_every and done % self.checkpoint_every == 0
+                        and done < self.steps_per_epoch):
                 self.elapsed += time.perf_counter() - started
                 started = time.perf_counter()
                 self._checkpoint(epoch, done, meter)
+            if stop:
+                self._stop(epoch, done)
         self.elapsed += time.perf_counter() - started
         metrics = OrderedDict(meter.means())
         metrics.update(self.epoch_metrics(epoch))
@@ -255,5 +270,7 @@ class EpochLoop:
             self.history.append(dict(metrics))
             start_step, meter = 0, Meter()
             self._checkpoint(epoch + 1, 0, meter)
+            if requested() is not None and epoch + 1 < self.epochs:
+                self._stop(epoch + 1, 0)
         return self.history
 

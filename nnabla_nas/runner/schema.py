@@ -69,10 +69,11 @@ class SearchConfig:
     space: Component = component(SEARCH_SPACES, "darts", "the search space and its size",
                                  config_attr="SearchConfig")
     searcher: Component = component(SEARCHERS, "darts", "the search algorithm")
-    epochs: int = option(10, "search epochs", minimum=1)
-    warmup_epochs: int = option(0, "first epochs that train the weights only", minimum=0)
+    epochs: int = option(10, "search epochs", minimum=1, maximum=10_000)
+    warmup_epochs: int = option(0, "first epochs that train the weights only", minimum=0,
+                                maximum=10_000)
     batch_size: int = option(64, "batch size of both the weight and architecture steps",
-                             minimum=1)
+                             minimum=1, maximum=65_536)
     net_optimizer: OptimizerConfig = option(None, "optimizer of the network weights",
                                             default_factory=OptimizerConfig)
     arch_optimizer: ArchOptimizerConfig = option(
@@ -101,8 +102,8 @@ class TrainConfig:
                                        "config's search writes in the output folder")
     net: Component = component(SEARCH_SPACES, "darts", "the network built from the "
                                "architecture, and its size", config_attr="TrainConfig")
-    epochs: int = option(20, "training epochs", minimum=1)
-    batch_size: int = option(64, "batch size", minimum=1)
+    epochs: int = option(20, "training epochs", minimum=1, maximum=10_000)
+    batch_size: int = option(64, "batch size", minimum=1, maximum=65_536)
     optimizer: OptimizerConfig = option(None, "optimizer of the weights",
                                         default_factory=OptimizerConfig)
 
@@ -111,14 +112,15 @@ class TrainConfig:
 class RunConfig:
     """A whole run: search, training, or search then training of what it found."""
 
-    seed: int = option(0, "seed of every random number in the run", minimum=0)
+    seed: int = option(0, "seed of every random number in the run", minimum=0,
+                       maximum=2**32 - 1)
     context: str = option("cpu", "device: cpu, or cudnn for NVIDIA GPUs (needs the CUDA "
                           "extension)", choices=("cpu", "cudnn"))
-    device_id: int = option(0, "GPU index for the cudnn context", minimum=0)
+    device_id: int = option(0, "GPU index for the cudnn context", minimum=0, maximum=1023)
     quiet: bool = option(False, "no progress bars (for logs)")
     checkpoint_every: int = option(0, "also checkpoint every this many steps (0: after "
                                       "each epoch only); a rerun resumes from the newest",
-                                   minimum=0)
+                                   minimum=0, maximum=10**9)
     dataset: Component = component(DATASETS, "digits", "the data and its splits")
     search: Optional[SearchConfig] = option(None, "the search; omit to only train")
     train: Optional[TrainConfig] = option(None, "the retraining; omit to only search")

@@ -245,7 +245,7 @@ def test_config_errors_name_the_option(option, value, message):
 
 def test_config_loader_checks_ranges_with_the_dotted_key():
     with pytest.raises(ConfigError, match=r"^dataset\.image_size: expected an integer "
-                                          r">= 1, got 0$"):
+                                          r">= 1 and <= 4096, got 0$"):
         from_dict(ImageFolder.Config, {"image_size": 0}, "dataset")
     config = from_dict(ImageFolder.Config, {"root": "x", "cutout": 16}, "dataset")
     assert (config.root, config.cutout, config.image_size) == ("x", 16, 32)

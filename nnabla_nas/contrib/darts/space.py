@@ -44,12 +44,15 @@ class DartsSpace(SearchSpace):
     class SearchConfig:
         """Size of the DARTS supernet (the paper: 16 channels, 8 cells)."""
 
-        init_channels: int = option(8, "channels of the first cells", minimum=1)
-        num_cells: int = option(5, "cells; reductions at 1/3 and 2/3 depth", minimum=3)
-        num_nodes: int = option(4, "intermediate nodes per cell", minimum=1)
+        init_channels: int = option(8, "channels of the first cells", minimum=1,
+                                    maximum=256)
+        num_cells: int = option(5, "cells; reductions at 1/3 and 2/3 depth", minimum=3,
+                                maximum=64)
+        num_nodes: int = option(4, "intermediate nodes per cell", minimum=1, maximum=16)
         multiplier: int = option(4, "last nodes concatenated into a cell's output",
-                                 minimum=1)
-        stem_multiplier: int = option(3, "stem channels per init channel", minimum=1)
+                                 minimum=1, maximum=16)
+        stem_multiplier: int = option(3, "stem channels per init channel", minimum=1,
+                                      maximum=16)
         shared: bool = option(True, "share alphas between the cells of each kind, as "
                                     "in the paper")
 
@@ -63,9 +66,12 @@ class DartsSpace(SearchSpace):
         """Size and regularization of the retrained network (the paper: 36 channels,
         20 cells, auxiliary weight 0.4, drop path 0.2)."""
 
-        init_channels: int = option(16, "channels of the first cells", minimum=1)
-        num_cells: int = option(8, "cells; reductions at 1/3 and 2/3 depth", minimum=3)
-        stem_multiplier: int = option(3, "stem channels per init channel", minimum=1)
+        init_channels: int = option(16, "channels of the first cells", minimum=1,
+                                    maximum=1024)
+        num_cells: int = option(8, "cells; reductions at 1/3 and 2/3 depth", minimum=3,
+                                maximum=128)
+        stem_multiplier: int = option(3, "stem channels per init channel", minimum=1,
+                                      maximum=16)
         auxiliary: bool = option(True, "auxiliary classifier at 2/3 depth")
         auxiliary_weight: float = option(0.4, "weight of the auxiliary loss", minimum=0)
         drop_path_prob: float = option(0.2, "final drop-path probability (ramped up "

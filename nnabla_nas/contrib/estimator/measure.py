@@ -366,10 +366,18 @@ def table_text(fingerprint: Dict[str, str], calibration: Optional[Dict[str, Any]
 
 
 def write_text_atomically(path: str, text: str) -> None:
-    """Write through a temporary file in the same folder and a rename."""
-    tmp = f"{path}.tmp-{os.getpid()}"
+    """Write through a temporary file in the same folder and a rename: the package's
+    one helper (:func:`nnabla_nas.utils.files.atomic_write_text`), or, in a bundle
+    where this file runs alone, an exclusive temporary file of its own."""
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        from ...utils.files import atomic_write_text
+    except ImportError:  # copied into a bundle: no package around this file
+        pass
+    else:
+        return atomic_write_text(path, text)
+    tmp = f"{path}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
+    try:
+        with open(tmp, "x", encoding="utf-8") as f:  # exclusive: never through a link
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

@@ -63,14 +63,101 @@ def _load(folder: str, entry: dict, ctx):
     return list(network.outputs.values())
 
 
+def _bad(where: str, expected: str, value) -> ValueError:
+    text = repr(value)
+    return ValueError(f"{where}: expected {expected}, got "
+                      f"{text if len(text) <= 80 else text[:80] + '...'}")
+
+
+def _int(where: str, value, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _bad(where, f"an integer from {low} to {high}", value)
+    return value
+
+
+def _entry(folder: str, where: str, entry, fields: tuple) -> dict:
+    """A ``functions`` or ``networks`` entry: its fields, and a plain relative file
+    name inside ``folder``."""
+    if not isinstance(entry, dict) or set(entry) != set(fields):
+        raise _bad(where, f"an object with the fields {list(fields)}", entry)
+    for name in ("file", "network") + (("key",) if "key" in fields else ()):
+        if not isinstance(entry[name], str) or not entry[name]:
+            raise _bad(f"{where}.{name}", "a non-empty string", entry[name])
+    parts = entry["file"].split("/")
+    if entry["file"].startswith("/") or ".." in parts or "\\" in entry["file"]:
+        raise _bad(f"{where}.file", "a file name inside the bundle", entry["file"])
+    return entry
+
+
+def check_manifest(folder: str, manifest) -> dict:
+    """The bundle's manifest with every field checked.
+
+    Raises:
+        ValueError: naming the field and what was expected.
+    """
+    where = f"{folder}/manifest.json"
+    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT \
+            or manifest.get("version") != BUNDLE_VERSION:
+        raise ValueError(f"{where}: not a version {BUNDLE_VERSION} latency bundle")
+    expected = {"format", "version", "units", "statistic", "function_timing",
+                "network_timing", "functions", "networks"}
+    if set(manifest) != expected:
+        raise _bad(where, f"the fields {sorted(expected)}", sorted(manifest))
+    if manifest["units"] != "ms":
+        raise _bad(f"{where}: units", "'ms'", manifest["units"])
+    if manifest["statistic"] not in measure.STATISTICS:
+        raise _bad(f"{where}: statistic", f"one of {list(measure.STATISTICS)}",
+                   manifest["statistic"])
+    for name in ("function_timing", "network_timing"):
+        timing = manifest[name]
+        if not isinstance(timing, dict) or set(timing) != {"warmup", "repeats", "rounds"}:
+            raise _bad(f"{where}: {name}", "{'warmup', 'repeats', 'rounds'}", timing)
+        _int(f"{where}: {name}.warmup", timing["warmup"], 0, 10_000)
+        _int(f"{where}: {name}.repeats", timing["repeats"], 1, 1_000_000)
+        _int(f"{where}: {name}.rounds", timing["rounds"], 1, 10_000)
+    keys = set()
+    for name, fields in (("functions", ("key", "file", "network")),
+                         ("networks", ("file", "network", "functions"))):
+        entries = manifest[name]
+        if not isinstance(entries, list) or len(entries) > 1_000_000:
+            raise _bad(f"{where}: {name}", "a list", type(entries).__name__)
+        for i, entry in enumerate(entries):
+            _entry(folder, f"{where}: {name}[{i}]", entry, fields)
+            if name == "functions":
+                keys.add(entry["key"])
+            elif not isinstance(entry["functions"], list) or not all(
+                    k in keys for k in entry["functions"]):
+                raise _bad(f"{where}: networks[{i}].functions", "a list of the keys of "
+                           "'functions'", entry["functions"])
+    return manifest
+
+
+def read_manifest(folder: str) -> dict:
+    """The checked manifest of the bundle in ``folder`` (a regular file of at most
+    64 MiB).
+
+    Raises:
+        ValueError: naming the file, for a file that is too large, not JSON, or not a
+            valid manifest.
+    """
+    path = os.path.join(folder, "manifest.json")
+    if not os.path.isfile(path) or os.path.getsize(path) > 64 << 20:
+        raise ValueError(f"{path}: expected a regular file of at most 64 MiB")
+    def non_finite(word):
+        raise _bad(path, "finite numbers", word)
+
+    with open(path, encoding="utf-8") as f:
+        try:
+            manifest = json.load(f, parse_constant=non_finite)
+        except RecursionError:
+            raise ValueError(f"{path}: nested too deeply") from None
+    return check_manifest(folder, manifest)
+
+
 def run(folder: str, output: str, context: str = "cpu", device_id: int = 0,
         log=print) -> dict:
     """Profile the bundle in ``folder`` and write the table to ``output``."""
-    with open(os.path.join(folder, "manifest.json"), encoding="utf-8") as f:
-        manifest = json.load(f)
-    if manifest.get("format") != BUNDLE_FORMAT or manifest.get("version") != BUNDLE_VERSION:
-        raise ValueError(f"{folder}/manifest.json: not a version {BUNDLE_VERSION} "
-                         "latency bundle")
+    manifest = read_manifest(folder)
     ctx, sync = _context(context, device_id)
     statistic = manifest["statistic"]
     timing = manifest["function_timing"]
@@ -115,7 +202,11 @@ def main(argv=None) -> int:
     parser.add_argument("--context", default="cpu", help="cpu or cudnn (default: cpu)")
     parser.add_argument("--device-id", type=int, default=0)
     args = parser.parse_args(argv)
-    run(args.bundle, args.output, args.context, args.device_id)
+    try:
+        run(args.bundle, args.output, args.context, args.device_id)
+    except (OSError, ValueError) as e:  # a damaged bundle: one line, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -12,17 +12,34 @@ with a :class:`ProfileTableError` naming the file; it is never used silently.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from typing import Any, Dict, Iterator, Optional
 
-from ...utils.output import atomic_write_text
+from ...utils.files import atomic_write_text, quote, read_json
 from . import measure
+
+
+#: Every field of a table file.
+TABLE_FIELDS = ("format", "version", "statistic", "units", "fingerprint", "calibration",
+                "checksum", "entries")
 
 
 class ProfileTableError(ValueError):
     """A profile table file cannot be used: corrupt, or made for another device."""
+
+
+#: The fields of a table's calibration: the coefficients, and how they were fitted.
+CALIBRATION_FIELDS = measure.CALIBRATION_TERMS + ("networks", "rms_relative_error")
+
+
+def _number(value: Any, integer: bool = False) -> bool:
+    """A finite number >= 0 (an int >= 1 with ``integer``); never a boolean."""
+    if isinstance(value, bool):
+        return False
+    if integer:
+        return isinstance(value, int) and value >= 1
+    return isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
 
 
 def _check_entries(path: str, entries: Any) -> Dict[str, Dict[str, Any]]:
@@ -30,24 +47,50 @@ def _check_entries(path: str, entries: Any) -> Dict[str, Dict[str, Any]]:
         raise ProfileTableError(f"{path}: 'entries' must be an object, "
                                 f"got {type(entries).__name__}")
     for key, entry in entries.items():
-        ok = (isinstance(entry, dict) and isinstance(entry.get("ms"), (int, float))
-              and not isinstance(entry.get("ms"), bool) and math.isfinite(entry["ms"])
-              and entry["ms"] >= 0 and isinstance(entry.get("repeats"), int))
+        ok = (isinstance(entry, dict) and set(entry) == {"ms", "repeats"}
+              and _number(entry["ms"]) and _number(entry["repeats"], integer=True))
         if not ok:
-            raise ProfileTableError(f"{path}: entry {key!r}: expected "
-                                    f"{{'ms': number >= 0, 'repeats': int}}, got {entry!r}")
+            raise ProfileTableError(f"{path}: entry {quote(key)}: expected "
+                                    "{'ms': a finite number >= 0, 'repeats': an int >= 1}, "
+                                    f"got {quote(entry)}")
     return entries
 
 
 def _check_calibration(path: str, calibration: Any) -> Optional[Dict[str, Any]]:
     if calibration is None:
         return None
-    if not isinstance(calibration, dict) or not all(
-            isinstance(calibration.get(k), (int, float)) and calibration[k] >= 0
-            for k in measure.CALIBRATION_TERMS):
-        raise ProfileTableError(f"{path}: 'calibration': expected non-negative numbers "
-                                f"{list(measure.CALIBRATION_TERMS)}, got {calibration!r}")
+    ok = (isinstance(calibration, dict) and set(calibration) <= set(CALIBRATION_FIELDS)
+          and all(k in calibration for k in measure.CALIBRATION_TERMS)
+          and all(_number(v, integer=k == "networks") for k, v in calibration.items()))
+    if not ok:
+        raise ProfileTableError(f"{path}: 'calibration': expected finite numbers >= 0 "
+                                f"{list(measure.CALIBRATION_TERMS)} (optionally "
+                                f"{list(CALIBRATION_FIELDS[2:])}), got "
+                                f"{quote(calibration)}")
     return calibration
+
+
+def _check_header(path: str, data: dict) -> None:
+    """The header fields: statistic, fingerprint, units, checksum."""
+    if data["statistic"] not in measure.STATISTICS:
+        raise ProfileTableError(f"{path}: 'statistic': expected one of "
+                                f"{list(measure.STATISTICS)}, got "
+                                f"{quote(data['statistic'])}")
+    fingerprint = data["fingerprint"]
+    if not isinstance(fingerprint, dict) or not all(
+            isinstance(v, str) for v in fingerprint.values()):
+        raise ProfileTableError(f"{path}: 'fingerprint': expected an object of strings, "
+                                f"got {quote(fingerprint)}")
+    if data.get("units", "ms") != "ms":
+        raise ProfileTableError(f"{path}: 'units': expected 'ms', got "
+                                f"{quote(data['units'])}")
+    if not isinstance(data["checksum"], str):
+        raise ProfileTableError(f"{path}: 'checksum': expected a string, got "
+                                f"{quote(data['checksum'])}")
+    unknown = sorted(set(data) - set(TABLE_FIELDS))
+    if unknown:
+        raise ProfileTableError(f"{path}: unknown fields {quote(unknown)}; expected "
+                                f"only {list(TABLE_FIELDS)}")
 
 
 def read_table_file(path: str) -> Dict[str, Any]:
@@ -61,8 +104,7 @@ def read_table_file(path: str) -> Dict[str, Any]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"profile table {path!r} does not exist")
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        data = read_json(path)
     except (ValueError, UnicodeDecodeError) as e:
         raise ProfileTableError(
             f"{path}: not a valid profile table (corrupt or truncated JSON: {e}); "
@@ -77,8 +119,7 @@ def read_table_file(path: str) -> Dict[str, Any]:
                if k not in data]
     if missing:
         raise ProfileTableError(f"{path}: missing keys {missing}")
-    if not isinstance(data["fingerprint"], dict):
-        raise ProfileTableError(f"{path}: 'fingerprint' must be an object")
+    _check_header(path, data)
     entries = _check_entries(path, data["entries"])
     calibration = _check_calibration(path, data.get("calibration"))
     expected = measure.checksum(data["fingerprint"], calibration, entries)

@@ -15,10 +15,14 @@ import numpy as np
 from ...module import (BatchNormalization, Conv, DwConv, GlobalAvgPool, Linear, Module,
                        ReLU6, Sequential)
 from ...module import checks as C
+from ...utils.files import quote
 
 #: The choices of the MobileNetV2-style spaces: kernel sizes and expansion ratios.
 KERNELS = (3, 5, 7)
 EXPANSIONS = (1, 3, 6)
+#: Bounds of the stage rows that keep a network's memory finite (MobileNetV2 for
+#: ImageNet: 7 rows, at most 320 channels and 4 repeats).
+MAX_STAGES, MAX_STAGE_CHANNELS, MAX_REPEATS = 32, 4096, 64
 
 #: A row of the layout: (expansion of plain MobileNetV2, channels, repeats, stride).
 Stage = Tuple[int, int, int, int]
@@ -48,24 +52,29 @@ def check_stages(stages: Any, where: str = "stages") -> Tuple[Stage, ...]:
         ValueError: beginning with ``where`` and the bad row or entry, e.g.
             ``stages[2][3]: expected a stride of 1 or 2, got 3``.
     """
-    if not isinstance(stages, (list, tuple)) or not stages:
-        raise ValueError(f"{where}: expected a non-empty list of rows [expansion, "
-                         f"channels, repeats, stride], got {stages!r}")
+    if not isinstance(stages, (list, tuple)) or not 1 <= len(stages) <= MAX_STAGES:
+        raise ValueError(f"{where}: expected a non-empty list of at most {MAX_STAGES} "
+                         "rows [expansion, channels, repeats, stride], got "
+                         f"{quote(stages)}")
     rows = []
     for i, row in enumerate(stages):
         if not isinstance(row, (list, tuple)) or len(row) != 4 \
                 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
                            for v in row):
             raise ValueError(f"{where}[{i}]: expected a row [expansion, channels, "
-                             f"repeats, stride] of 4 ints, got {row!r}")
+                             f"repeats, stride] of 4 ints, got {quote(row)}")
         expansion, channels, repeats, stride = (int(v) for v in row)
         if expansion not in EXPANSIONS:
             raise ValueError(f"{where}[{i}][0]: expected an expansion in "
                              f"{list(EXPANSIONS)}, got {expansion}")
-        for j, value, what in ((1, channels, "channels"), (2, repeats, "repeats")):
+        for j, value, what, most in ((1, channels, "channels", MAX_STAGE_CHANNELS),
+                                     (2, repeats, "repeats", MAX_REPEATS)):
             if value < 1:
                 raise ValueError(f"{where}[{i}][{j}]: expected positive {what}, "
                                  f"got {value}")
+            if value > most:
+                raise ValueError(f"{where}[{i}][{j}]: expected at most {most} {what} (a "
+                                 f"bound that keeps memory finite), got {value}")
         if stride not in (1, 2):
             raise ValueError(f"{where}[{i}][3]: expected a stride of 1 or 2, got {stride}")
         rows.append((expansion, channels, repeats, stride))

@@ -56,11 +56,11 @@ class ProxylessSpace(SearchSpace):
                              "expansion-1 rows are fixed, all others searched")
         width_multiplier: float = option(1.0, "scales every channel count (multiples of "
                                               "8); the head only grows", minimum=0,
-                                         exclusive_minimum=True)
+                                         exclusive_minimum=True, maximum=8)
         stem_channels: int = option(32, "stem channels before the width multiplier",
-                                    minimum=1)
+                                    minimum=1, maximum=1024)
         head_channels: int = option(1280, "channels of the 1x1 head convolution before "
-                                          "the width multiplier", minimum=1)
+                                          "the width multiplier", minimum=1, maximum=8192)
         dropout: float = option(0.0, "probability of dropping a pooled feature before "
                                      "the classifier", minimum=0, maximum=1,
                                 exclusive_maximum=True)
