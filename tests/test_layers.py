@@ -2,7 +2,7 @@
 
 This module is the one place the layer order is written. Lowest first::
 
-    registry < utils < config < module < dataset < visual < export < contrib < runner
+    utils < registry < config < module < dataset < visual < export < contrib < runner
              < commands < builtins < cli
 
 A module may import from its own layer or lower ones only. The layer of a module is its
@@ -32,7 +32,7 @@ import pytest
 
 import nnabla_nas
 
-LAYERS = ("registry", "utils", "config", "module", "dataset", "visual", "export",
+LAYERS = ("utils", "registry", "config", "module", "dataset", "visual", "export",
           "contrib", "runner", "commands", "builtins", "cli")
 
 PACKAGE = "nnabla_nas"
