@@ -11,11 +11,16 @@ machine drift cancels, and the medians are compared.
 Reproduce with::
 
     make venv && .venv/bin/python bench/darts_step.py [--rounds 5] [--steps 10]
+
+``--baseline DIR`` compares instead ours against ours as another checkout ``DIR`` of
+nnabla-nas builds it (e.g. the previous commit, ``git worktree add /tmp/prev HEAD~1``),
+alternating the two the same way: the cost of a change, measured side by side.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -165,8 +170,10 @@ def child(variant, steps):
         times.append(time.perf_counter() - t0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     count = int(sum(np.prod(p.shape) for p in params.values()))
+    import nnabla_nas
     print(json.dumps({"step_s": float(np.median(times)), "peak_mib": (peak - base_rss) / 1024,
-                      "params": count, "nnabla": nn.__version__}))
+                      "params": count, "nnabla": nn.__version__,
+                      "source": os.path.dirname(os.path.dirname(nnabla_nas.__file__))}))
 
 
 def main():
@@ -174,29 +181,46 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--child", choices=("ours", "plain"), help=argparse.SUPPRESS)
+    parser.add_argument("--baseline", metavar="DIR", default=None,
+                        help="another checkout of nnabla-nas to compare ours against, "
+                             "instead of plain NNabla")
     args = parser.parse_args()
     if args.child:
         return child(args.child, args.steps)
-    results = {"ours": [], "plain": []}
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    other = "baseline" if args.baseline else "plain"
+    sources = {"ours": here, "baseline": os.path.abspath(args.baseline or here)}
+    results = {"ours": [], other: []}
     for _ in range(args.rounds):
-        for variant in ("ours", "plain"):
-            out = subprocess.run([sys.executable, __file__, "--child", variant,
+        for variant in ("ours", other):
+            env = dict(os.environ)
+            if variant in sources:  # that checkout's nnabla_nas comes first
+                env["PYTHONPATH"] = os.pathsep.join(
+                    [sources[variant]] + [p for p in [env.get("PYTHONPATH")] if p])
+            out = subprocess.run([sys.executable, __file__, "--child",
+                                  "plain" if variant == "plain" else "ours",
                                   "--steps", str(args.steps)], capture_output=True,
-                                 text=True, check=True).stdout
-            results[variant].append(json.loads(out.strip().splitlines()[-1]))
+                                 text=True, check=True, env=env).stdout
+            result = json.loads(out.strip().splitlines()[-1])
+            if variant in sources and result["source"] != sources[variant]:
+                raise SystemExit(f"{variant}: imported nnabla_nas from {result['source']}, "
+                                 f"expected {sources[variant]}")
+            results[variant].append(result)
     counts = {v: r[0]["params"] for v, r in results.items()}
-    if counts["ours"] != counts["plain"]:
+    if counts["ours"] != counts[other]:
         raise SystemExit(f"trainable parameter counts differ: {counts}")
     med = {v: {k: float(np.median([r[k] for r in rs])) for k in ("step_s", "peak_mib")}
            for v, rs in results.items()}
     print(f"DARTS supernet: init_channels {INIT_CHANNELS}, {NUM_CELLS} cells, batch {BATCH}, "
           f"{SIZE}x{SIZE} input, {counts['ours']:,} trainable parameters, "
           f"nnabla {results['ours'][0]['nnabla']}, CPU")
-    print(f"{'':26}{'ours':>10}{'plain':>10}{'ours/plain':>12}")
-    a, b = med["ours"]["step_s"] * 1e3, med["plain"]["step_s"] * 1e3
-    print(f"{'train step (ms)':26}{a:10.1f}{b:10.1f}{a / b:12.3f}")
-    a, b = med["ours"]["peak_mib"], med["plain"]["peak_mib"]
-    print(f"{'peak memory growth (MiB)':26}{a:10.1f}{b:10.1f}{a / b:12.3f}")
+    if args.baseline:
+        print(f"ours: {sources['ours']}; baseline: {sources['baseline']}")
+    print(f"{'':26}{'ours':>10}{other:>10}{'ours/' + other:>16}")
+    a, b = med["ours"]["step_s"] * 1e3, med[other]["step_s"] * 1e3
+    print(f"{'train step (ms)':26}{a:10.1f}{b:10.1f}{a / b:16.3f}")
+    a, b = med["ours"]["peak_mib"], med[other]["peak_mib"]
+    print(f"{'peak memory growth (MiB)':26}{a:10.1f}{b:10.1f}{a / b:16.3f}")
     print(f"medians of {args.rounds} alternating rounds of {args.steps} steps, one process "
           "per measurement")
 

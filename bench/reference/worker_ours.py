@@ -41,16 +41,20 @@ def our_searcher(cls, space, model, options, output_dir: str, batch: int, size: 
                  classes: int, net_optimizer, arch_optimizer):
     """Our searcher of class ``cls``, built as ``main`` builds it, on random
     CIFAR-sized splits of one batch each (the steps are fed fixed batches)."""
-    from nnabla_nas.runner.schema import SearchConfig
+    from nnabla_nas.config.loader import Component
     from nnabla_nas.dataset import DatasetSplits, Split
+    from nnabla_nas.runner.run import Run
+    from nnabla_nas.runner.schema import SearchConfig
     from nnabla_nas.utils.output import RunOutput
 
     splits = [Split(*C.cifar_batch(batch, size, classes, seed)) for seed in (0, 1, 2)]
     data = DatasetSplits(*splits, num_classes=classes, name="random")
     config = SearchConfig(epochs=1, batch_size=batch, net_optimizer=net_optimizer,
-                          arch_optimizer=arch_optimizer)
+                          arch_optimizer=arch_optimizer,
+                          searcher=Component(cls.__name__, options))
     output = RunOutput(output_dir, {"bench": "vs_reference"}, quiet=True)
-    return cls(model, space, data, config, options, output, seed=0, quiet=True)
+    return cls(Run(model=model, data=data, config=config, output=output, space=space,
+                   quiet=True))
 
 
 def search_workload(args, memory, build, checks) -> dict:

@@ -34,6 +34,7 @@ from typing import Any, Dict, List, Sequence, Tuple, Union
 import numpy as np
 
 from ...module.mixedop import softmax
+from ...utils.files import atomic_write_text
 from ..archfile import check_header, is_int, read_json_strict
 from .ops import CANDIDATES, PRIMITIVES
 
@@ -252,15 +253,7 @@ def save_genotype(genotype: Genotype, path: PathLike) -> None:
     if not isinstance(genotype, Genotype):
         raise TypeError(f"save_genotype: genotype: expected a Genotype, got "
                         f"{type(genotype).__name__}")
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(_format(genotype.to_dict()))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write_text(os.fspath(path), _format(genotype.to_dict()))
 
 
 def load_genotype(path: PathLike) -> Genotype:
