@@ -177,7 +177,7 @@ class DartsSpace(SearchSpace):
 
     @classmethod
     def from_legacy(cls, data: Any, source: str) -> Architecture:
-        """An ``arch.json`` of version 1 (a :class:`~.genotype.Genotype`)."""
+        """An ``arch.json`` of version 1 (a :class:`~nnabla_nas.contrib.darts.genotype.Genotype`)."""
         genotype = Genotype.from_dict(data, source)
         return arch_of(genotype, source=source)
 

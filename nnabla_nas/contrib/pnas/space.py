@@ -122,7 +122,7 @@ class ProxylessSpace(SearchSpace):
 
     @classmethod
     def from_legacy(cls, data: Any, source: str) -> Architecture:
-        """An ``arch.json`` of version 1 (a :class:`~.genotype.Genotype`)."""
+        """An ``arch.json`` of version 1 (a :class:`~nnabla_nas.contrib.pnas.genotype.Genotype`)."""
         return arch_of(Genotype.from_dict(data, source))
 
 
