@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Sequence, Tuple, Union
 
 from ..utils.output import atomic_write_text
-from .archfile import check_keys, is_int, read_json_strict
+from .archfile import check_keys, is_int
 
 #: The ``version`` of the ``arch.json`` files written in this format.
 VERSION = 2
@@ -152,11 +152,6 @@ def architecture_from_dict(data: Any, source: str = "architecture") -> Architect
             raise ValueError(f"{source}: choices.{label}: expected a candidate name, got "
                              f"{name!r}")
     return Architecture(data["space"], data["options"], data["choices"])
-
-
-def read_architecture_data(path: PathLike) -> Tuple[str, Any]:
-    """``(source, data)``: the file's name for messages and its strict JSON content."""
-    return os.fspath(path), read_json_strict(path)
 
 
 def format_architecture(arch: Architecture) -> str:

@@ -46,7 +46,6 @@ class EpochLoop:
 
     def __init__(self, run: Run, epochs: int, batch_size: int,
                  callbacks: Sequence[Callback] = ()):
-        self.run_info = run
         self.model = run.model
         self.data = run.data
         self.epochs = epochs
