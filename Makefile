@@ -42,7 +42,9 @@ $(STAMP): requirements.txt pyproject.toml tools/find_python.sh Makefile
 	@# NNabla's ONNX converter must match nnabla's version exactly; --no-deps because
 	@# its declared requirements pull TensorFlow for converters we do not use.
 	$(VPY) -m pip install --quiet --no-deps "nnabla-converter==$$($(VPY) -c 'import nnabla; print(nnabla.__version__)' 2>/dev/null)"
-	$(VPY) -m pip install --quiet --no-deps -e .
+	@# The package itself, editable, with its `mpi` extra (mpi4py and Open MPI's
+	@# `mpirun`), so the data-parallel tests run under a real `mpirun -n 2`.
+	$(VPY) -m pip install --quiet -e ".[mpi]"
 	@touch $(STAMP)
 
 $(DOCS_STAMP): docs/requirements.txt $(STAMP)
