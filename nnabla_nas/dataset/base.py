@@ -24,8 +24,9 @@ the section.
 """
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -38,36 +39,92 @@ DATASETS = Registry("dataset")
 Augment = Callable[[np.ndarray, np.random.RandomState], np.ndarray]
 
 
-def _describe(a: np.ndarray) -> str:
+class LazyImages(abc.ABC):
+    """Images read from storage when they are indexed, for a :class:`Split` too large
+    to hold in memory: what holds them is small, and reading is done by :meth:`read`.
+
+    It indexes like a read-only float32 array of shape (N, C, H, W), on the first axis
+    only: an int gives one image (C, H, W); a slice, a list or an array of indices gives
+    a new array of those images, in that order. ``np.asarray(images)`` reads them all
+    (for small sets and tests).
+    """
+
+    dtype = np.dtype(np.float32)
+    ndim = 4
+
+    @property
+    @abc.abstractmethod
+    def shape(self) -> Tuple[int, int, int, int]:
+        """(N, C, H, W)."""
+
+    @abc.abstractmethod
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        """The images at ``indices`` (int64, each in [0, N)), as a new float32 array of
+        shape (len(indices), C, H, W)."""
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        n = len(self)
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            if not -n <= key < n:
+                raise IndexError(f"index {key} is out of range for {n} images")
+            return self.read(np.array([key % n], np.int64))[0]
+        if isinstance(key, slice):
+            return self.read(np.arange(n, dtype=np.int64)[key])
+        index = np.asarray(key)
+        if index.dtype == bool:
+            if index.shape != (n,):
+                raise IndexError(f"a boolean index needs shape ({n},), got {index.shape}")
+            return self.read(np.flatnonzero(index).astype(np.int64))
+        if index.ndim != 1 or (index.size and index.dtype.kind not in "iu"):
+            raise IndexError(f"expected an int, a slice or a 1-D array of indices, got "
+                             f"{key!r:.60}")
+        index = index.astype(np.int64)
+        if index.size and (index.min() < -n or index.max() >= n):
+            raise IndexError(f"indices out of range for {n} images")
+        return self.read(index % n if n else index)
+
+    def __array__(self, dtype: Any = None) -> np.ndarray:
+        chunks = [self[i:i + 256] for i in range(0, len(self), 256)]
+        x = np.concatenate(chunks) if chunks else np.empty(self.shape, np.float32)
+        return x if dtype is None else x.astype(dtype)
+
+
+def _describe(a: Any) -> str:
     return f"{a.dtype} array of shape {a.shape}" if isinstance(a, np.ndarray) \
         else type(a).__name__
 
 
 @dataclass(frozen=True, eq=False)
 class Split:
-    """One split of a dataset, in memory and ready for a network.
+    """One split of a dataset, ready for a network: its images in memory, or read from
+    storage as batches are taken (:class:`LazyImages`).
 
-    The arrays are made read-only: batches are copies, so nothing downstream can alter
-    the split by accident.
+    Arrays are made read-only: batches are copies, so nothing downstream can alter the
+    split by accident.
 
     Attributes:
-        x: Images, float32 of shape (N, C, H, W), already normalized.
+        x: Images, float32 of shape (N, C, H, W), already normalized: an array or
+            :class:`LazyImages`.
         y: Class indices, int32 of shape (N, 1).
     """
 
-    x: np.ndarray
+    x: Union[np.ndarray, LazyImages]
     y: np.ndarray
 
     def __post_init__(self):
         x, y = self.x, self.y
-        if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.ndim != 4 \
-                or len(x) == 0:
+        if not isinstance(x, (np.ndarray, LazyImages)) or x.dtype != np.float32 \
+                or x.ndim != 4 or len(x) == 0:
             raise ValueError(f"x: expected a non-empty float32 array of shape "
-                             f"(N, C, H, W), got a {_describe(x)}")
+                             f"(N, C, H, W) or LazyImages, got a {_describe(x)}")
         if not isinstance(y, np.ndarray) or y.dtype != np.int32 or y.shape != (len(x), 1):
             raise ValueError(f"y: expected an int32 array of shape ({len(x)}, 1), got a "
                              f"{_describe(y)}")
-        x.flags.writeable = False
+        if isinstance(x, np.ndarray):
+            x.flags.writeable = False
         y.flags.writeable = False
 
     def __len__(self) -> int:

@@ -13,9 +13,18 @@ the files directly in a class folder whose names end in one of
 ignored. Pillow decodes them, several at a time in threads, into RGB; large JPEGs are
 decoded at a reduced scale (``Image.draft``) that still covers the target size.
 
-Every image is kept in memory, decoded and resized, as float32: 12 KB per 32x32 image
-(1.2 GB for 100,000). Fine for the small image sets a search runs on; stream from disk
-for more.
+Images are streamed: a split holds the file names only (:class:`ImageFiles`, about
+the length of ``<class>/<file>`` in bytes per image), and the images of a batch are
+decoded when the batch is taken, in threads, from the background thread of the
+:class:`~nnabla_nas.dataset.DataLoader`, which keeps at most ``prefetch`` batches
+ready. Memory does not
+grow with the number of images. Loading makes one pass over every file, decoding it
+without keeping it, to check that each one can be read (a damaged file is named
+before anything runs) and to compute the per-channel mean and deviation of the
+training split; that pass takes about as long as one epoch of reading.
+
+The batches are exactly those of reading everything into memory first (what this
+dataset did before): the same values, in the same order, for the same seed.
 """
 from __future__ import annotations
 
@@ -25,14 +34,14 @@ import struct
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _checks as C
 from ..config.fields import option
 from .augment import crop_flip_cutout, cutout
-from .base import Augment, DATASETS, DatasetSplits, Split
+from .base import Augment, DATASETS, DatasetSplits, LazyImages, Split
 from .split import stratified_split
 
 #: File name endings read as images (compared in lower case).
@@ -40,6 +49,9 @@ IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".pgm", ".png", ".ppm", ".t
                     ".tiff", ".webp")
 #: Threads decoding images (Pillow releases the GIL while decoding and resizing).
 MAX_WORKERS = 8
+#: Images decoded at a time by the pass that checks the files and computes the
+#: channel statistics.
+SCAN_CHUNK = 256
 
 # What Pillow raises for a file it cannot decode, depending on the format plugin.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
@@ -58,25 +70,30 @@ def find_classes(folder: Path) -> List[str]:
                   if p.is_dir() and not p.name.startswith("."))
 
 
-def list_images(folder: Path, classes: Sequence[str]) -> Tuple[List[Path], np.ndarray]:
-    """The image files of each class folder of ``folder``, sorted by name, and their
-    labels (the class's index in ``classes``, int32 of shape (N,)).
+def list_images(folder: Path, classes: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+    """The image files of each class folder of ``folder``, sorted by name within a
+    class, and their labels (the class's index in ``classes``, int32 of shape (N,)).
+
+    The files are given as ``<class>/<file>`` relative to ``folder``, in one numpy
+    bytes array (the file system's encoding), which takes far less memory than path
+    objects; :class:`ImageFiles` turns them back into paths.
 
     Raises:
         ValueError: naming a class folder that holds no image.
     """
-    files: List[Path] = []
+    names: List[bytes] = []
     labels: List[int] = []
     for label, name in enumerate(classes):
-        found = sorted(p for p in (folder / name).iterdir()
-                       if p.suffix.lower() in IMAGE_EXTENSIONS
-                       and not p.name.startswith(".") and p.is_file())
+        with os.scandir(Path(folder) / name) as entries:
+            found = sorted(e.name for e in entries
+                           if os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS
+                           and not e.name.startswith(".") and e.is_file())
         if not found:
-            raise ValueError(f"{folder / name}: no images in this class folder; expected "
-                             f"files ending in {', '.join(IMAGE_EXTENSIONS)}")
-        files += found
+            raise ValueError(f"{Path(folder) / name}: no images in this class folder; "
+                             f"expected files ending in {', '.join(IMAGE_EXTENSIONS)}")
+        names += [os.fsencode(os.path.join(name, f)) for f in found]
         labels += [label] * len(found)
-    return files, np.asarray(labels, np.int32)
+    return np.asarray(names, dtype=bytes), np.asarray(labels, np.int32)
 
 
 def decode(path: Path, size: int) -> np.ndarray:
@@ -99,7 +116,7 @@ def decode(path: Path, size: int) -> np.ndarray:
     return np.asarray(rgb, dtype=np.uint8)
 
 
-def read_images(files: Sequence[Path], size: int) -> np.ndarray:
+def read_images(files: Sequence[Union[str, Path]], size: int) -> np.ndarray:
     """:func:`decode` every file, in threads; uint8 of shape (N, 3, size, size).
 
     Raises:
@@ -109,7 +126,7 @@ def read_images(files: Sequence[Path], size: int) -> np.ndarray:
     images = np.empty((len(files), size, size, 3), np.uint8)
 
     def read(i: int) -> None:
-        images[i] = decode(files[i], size)
+        images[i] = decode(Path(files[i]), size)
 
     workers = max(1, min(MAX_WORKERS, os.cpu_count() or 1, len(files)))
     with ThreadPoolExecutor(workers, thread_name_prefix="image-folder-decode") as pool:
@@ -118,18 +135,22 @@ def read_images(files: Sequence[Path], size: int) -> np.ndarray:
     return images.transpose(0, 3, 1, 2)
 
 
-def channel_stats(images: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation of each channel of uint8 images (N, C, H, W), in
-    [0, 1] units, computed exactly from a histogram of the 256 values.
+def channel_histogram(images: np.ndarray) -> np.ndarray:
+    """How many times each of the 256 values occurs in each channel of uint8 images
+    (N, C, H, W): int64 of shape (C, 256). Histograms of parts add up to the whole's."""
+    return np.stack([np.bincount(images[:, c].ravel(), minlength=256)
+                     for c in range(images.shape[1])]).astype(np.int64)
 
-    A channel with no variation gets a deviation of 1 (it normalizes to 0).
-    """
+
+def histogram_stats(counts: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each channel, in [0, 1] units, from a
+    :func:`channel_histogram` (exact). A channel with no variation gets a deviation
+    of 1 (it normalizes to 0)."""
     values = np.arange(256) / 255.0
     mean, std = [], []
-    for c in range(images.shape[1]):
-        counts = np.bincount(images[:, c].ravel(), minlength=256)
-        m = counts @ values / counts.sum()
-        var = counts @ (values - m) ** 2 / counts.sum()
+    for channel in counts:
+        m = channel @ values / channel.sum()
+        var = channel @ (values - m) ** 2 / channel.sum()
         mean.append(m)
         std.append(np.sqrt(var) if var > 0 else 1.0)
     return np.asarray(mean), np.asarray(std)
@@ -145,6 +166,78 @@ def normalize(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarr
     return x
 
 
+class ImageFiles(LazyImages):
+    """Image files of one folder, decoded and normalized when indexed: the ``x`` of an
+    ``image_folder`` split. It holds the names only, so it pickles small (for worker
+    processes) and its memory does not grow with the images'.
+
+    Args:
+        folder: The folder the names are relative to.
+        names: ``<class>/<file>`` of each image (bytes, see :func:`list_images`).
+        size: Side of the square images (:func:`decode`).
+        mean: Per-channel mean, in [0, 1] units, subtracted after scaling to [0, 1].
+        std: Per-channel deviation the result is divided by.
+    """
+
+    def __init__(self, folder: Union[str, Path], names: np.ndarray, size: int,
+                 mean: Sequence[float] = (0.0, 0.0, 0.0),
+                 std: Sequence[float] = (1.0, 1.0, 1.0)):
+        self.folder = os.fspath(folder)
+        self.names = np.asarray(names, dtype=bytes)
+        self.size = size
+        self.channel_mean = np.asarray(mean, np.float64)
+        self.channel_std = np.asarray(std, np.float64)
+
+    @property
+    def shape(self) -> Tuple[int, int, int, int]:
+        return (len(self.names), 3, self.size, self.size)
+
+    def path(self, i: int) -> Path:
+        """The file of image ``i``."""
+        return Path(self.folder) / os.fsdecode(self.names[i])
+
+    def subset(self, indices: np.ndarray) -> "ImageFiles":
+        """The images at ``indices``, in that order, with the same normalization."""
+        return ImageFiles(self.folder, self.names[indices], self.size, self.channel_mean,
+                          self.channel_std)
+
+    def normalized(self, mean: np.ndarray, std: np.ndarray) -> "ImageFiles":
+        """The same images normalized with ``mean`` and ``std``."""
+        return ImageFiles(self.folder, self.names, self.size, mean, std)
+
+    def read_raw(self, indices: np.ndarray) -> np.ndarray:
+        """The decoded images at ``indices``, uint8 of shape (len(indices), 3, size,
+        size).
+
+        Raises:
+            ValueError: naming the first file that cannot be decoded.
+        """
+        return read_images([self.path(i) for i in indices], self.size)
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        return normalize(self.read_raw(indices), self.channel_mean, self.channel_std)
+
+
+def scan(parts: Sequence[Tuple[ImageFiles, Optional[np.ndarray]]]) -> np.ndarray:
+    """Decode every image of ``parts`` once, in chunks of :data:`SCAN_CHUNK`, keeping
+    none: each part is ``(files, counted)``, where ``counted`` (a boolean mask, or
+    ``None`` for none) marks the images whose pixels enter the returned
+    :func:`channel_histogram`.
+
+    Raises:
+        ValueError: naming the first file, in the order of ``parts``, that cannot be
+            decoded.
+    """
+    counts = np.zeros((3, 256), np.int64)
+    for files, counted in parts:
+        for start in range(0, len(files), SCAN_CHUNK):
+            index = np.arange(start, min(start + SCAN_CHUNK, len(files)))
+            images = files.read_raw(index)
+            if counted is not None:
+                counts += channel_histogram(images[counted[index]])
+    return counts
+
+
 @DATASETS.register("image_folder")
 class ImageFolder:
     """Your own images, one folder per class: ``root/<train_dir>/<class>/<image>`` and
@@ -158,8 +251,9 @@ class ImageFolder:
     split. Training batches are augmented, if ``augment``, by a random crop of the image
     padded with ``padding`` black pixels and a random horizontal flip, then, if
     ``cutout`` > 0, by :func:`~nnabla_nas.dataset.augment.cutout`. Class names, in label
-    order, are in :attr:`DatasetSplits.classes`. See :mod:`nnabla_nas.dataset.image_folder`
-    for the file layout and memory use.
+    order, are in :attr:`DatasetSplits.classes`. Images are read from disk as batches
+    are taken (:class:`ImageFiles`). See :mod:`nnabla_nas.dataset.image_folder` for
+    the file layout and memory use.
     """
 
     @dataclass(frozen=True)
@@ -209,7 +303,9 @@ class ImageFolder:
 
     @staticmethod
     def load(config: "ImageFolder.Config", seed: int) -> DatasetSplits:
-        """Read, resize and split the images under ``config.root``.
+        """List and split the images under ``config.root``, checking that each one
+        decodes and computing the training split's channel statistics (one pass,
+        keeping no image); the splits read their images when batches are taken.
 
         Raises:
             FileNotFoundError: naming ``root``, ``train_dir`` or ``test_dir`` if it is
@@ -238,21 +334,23 @@ class ImageFolder:
             extra = sorted(set(test_classes) - set(classes))
             raise ValueError(f"{test_path}: its class folders differ from those of "
                              f"{train_path}: missing {missing}, extra {extra}")
-        train_files, labels = list_images(train_path, classes)
-        test_files, test_labels = list_images(test_path, classes)
+        train_names, labels = list_images(train_path, classes)
+        test_names, test_labels = list_images(test_path, classes)
         kept, held = stratified_split(labels, config.valid_fraction,
                                       np.random.RandomState(seed), "valid_fraction")
-        images = read_images(train_files + test_files, config.image_size)
-        images, test_images = images[:len(train_files)], images[len(train_files):]
-        mean, std = channel_stats(images[kept])
+        train = ImageFiles(train_path, train_names, config.image_size)
+        test = ImageFiles(test_path, test_names, config.image_size)
+        in_train = np.zeros(len(labels), bool)
+        in_train[kept] = True
+        mean, std = histogram_stats(scan([(train, in_train), (test, None)]))
 
-        def split(x: np.ndarray, y: np.ndarray) -> Split:
-            return Split(normalize(x, mean, std), y.reshape(-1, 1))
+        def split(files: ImageFiles, y: np.ndarray) -> Split:
+            return Split(files.normalized(mean, std), y.reshape(-1, 1))
 
         return DatasetSplits(
-            train=split(images[kept], labels[kept]),
-            valid=split(images[held], labels[held]),
-            test=split(test_images, test_labels),
+            train=split(train.subset(kept), labels[kept]),
+            valid=split(train.subset(held), labels[held]),
+            test=split(test, test_labels),
             num_classes=len(classes), name="image_folder",
             augment=training_augment(config, fill=-mean / std),
             classes=tuple(classes),

@@ -1,13 +1,16 @@
 """image_folder on class folders of PNG and JPEG images written by the test: labels by
 sorted class name, resizing, the stratified split, normalization (against numpy), the
 augmentation, and errors that name the folder or file."""
+import os
+import pickle
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from nnabla_nas.config.fields import ConfigError
 from nnabla_nas.config.loader import from_dict
-from nnabla_nas.dataset import DATASETS
+from nnabla_nas.dataset import DATASETS, DataLoader, Split
 from nnabla_nas.dataset import image_folder
 from nnabla_nas.dataset.augment import cutout, random_crop_flip
 from nnabla_nas.dataset.image_folder import ImageFolder
@@ -16,6 +19,11 @@ from nnabla_nas.dataset.split import stratified_split
 from .image_files import CHANNEL, write_image_folder, write_split
 
 SORTED = ("ant", "cat", "dog")
+
+
+def paths(folder, names):
+    """The files of :func:`image_folder.list_images`'s names, as plain paths."""
+    return [folder / os.fsdecode(n) for n in names]
 
 
 def load(root, seed=0, **options):
@@ -41,7 +49,7 @@ def test_registered_shapes_and_sizes(root):
 def test_labels_follow_the_sorted_class_names(root):
     data = load(root, image_size=8, valid_fraction=0.4)
     for part in (data.train, data.valid, data.test):
-        bright = part.x.mean(axis=(2, 3)).argmax(axis=1)  # the class's colour channel
+        bright = np.asarray(part.x).mean(axis=(2, 3)).argmax(axis=1)  # the class's colour channel
         expected = [CHANNEL[SORTED[label]] for label in part.y[:, 0]]
         assert bright.tolist() == expected
         assert set(part.y[:, 0]) == {0, 1, 2}
@@ -52,9 +60,9 @@ def test_matches_a_numpy_reference_of_split_and_normalization(root):
     data = load(root, seed=seed, image_size=size, valid_fraction=0.4)
     classes = image_folder.find_classes(root / "train")
     files, labels = image_folder.list_images(root / "train", classes)
-    raw = image_folder.read_images(files, size).astype(np.float64) / 255
+    raw = image_folder.read_images(paths(root / "train", files), size) / 255.0
     test_files, test_labels = image_folder.list_images(root / "val", classes)
-    raw_test = image_folder.read_images(test_files, size).astype(np.float64) / 255
+    raw_test = image_folder.read_images(paths(root / "val", test_files), size) / 255.0
     kept, held = stratified_split(labels, 0.4, np.random.RandomState(seed))
     mean = raw[kept].mean(axis=(0, 2, 3))[:, None, None]
     std = raw[kept].std(axis=(0, 2, 3))[:, None, None]
@@ -63,8 +71,9 @@ def test_matches_a_numpy_reference_of_split_and_normalization(root):
                        (data.test, raw_test, test_labels)):
         np.testing.assert_allclose(part.x, (x - mean) / std, atol=1e-5)
         assert np.array_equal(part.y[:, 0], y)
-    np.testing.assert_allclose(data.train.x.mean(axis=(0, 2, 3)), 0, atol=1e-5)
-    np.testing.assert_allclose(data.train.x.std(axis=(0, 2, 3)), 1, atol=1e-5)
+    train = np.asarray(data.train.x)
+    np.testing.assert_allclose(train.mean(axis=(0, 2, 3)), 0, atol=1e-5)
+    np.testing.assert_allclose(train.std(axis=(0, 2, 3)), 1, atol=1e-5)
     # Stratified: 2 of the 5 training images of each class are held out.
     assert np.bincount(data.valid.y[:, 0]).tolist() == [2, 2, 2]
 
@@ -125,7 +134,7 @@ def black(root, size, seed=0, fraction=0.2):
     """numpy reference of normalized black: -mean / std of the training split."""
     files, labels = image_folder.list_images(root / "train", SORTED)
     kept, _ = stratified_split(labels, fraction, np.random.RandomState(seed))
-    raw = image_folder.read_images(files, size)[kept].astype(np.float64) / 255
+    raw = image_folder.read_images(paths(root / "train", files), size)[kept] / 255.0
     return -raw.mean(axis=(0, 2, 3)) / raw.std(axis=(0, 2, 3))
 
 
@@ -249,3 +258,75 @@ def test_config_loader_checks_ranges_with_the_dotted_key():
         from_dict(ImageFolder.Config, {"image_size": 0}, "dataset")
     config = from_dict(ImageFolder.Config, {"root": "x", "cutout": 16}, "dataset")
     assert (config.root, config.cutout, config.image_size) == ("x", 16, 32)
+
+
+# ------------------------------------------------------------------------ streaming
+def test_splits_hold_file_names_not_pixels(root):
+    data = load(root, image_size=16)
+    for part in (data.train, data.valid, data.test):
+        assert isinstance(part.x, image_folder.ImageFiles)
+        assert part.x.shape == (len(part), 3, 16, 16) and part.x.dtype == np.float32
+        # What a split keeps (and sends to a worker process) is its names: a few dozen
+        # bytes per image, where one decoded 16x16 image is 3 KB.
+        assert len(pickle.dumps(part.x)) < 1000 + 100 * len(part)
+
+
+def test_images_are_decoded_once_at_load_then_per_batch_taken(root, monkeypatch):
+    calls = []
+    decode = image_folder.decode
+    monkeypatch.setattr(image_folder, "decode",
+                        lambda path, size: calls.append(path) or decode(path, size))
+    data = load(root, image_size=8)
+    assert len(calls) == 21 and len(set(calls)) == 21  # the checking pass: every file
+    with DataLoader(data.train, batch_size=4, shuffle=True, seed=0, prefetch=0) as loader:
+        loader.next_batch()
+        assert len(calls) == 21 + 4
+        loader.next_batch()
+        assert len(calls) == 21 + 8
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_batches_equal_those_of_the_images_in_memory(root, prefetch):
+    # The same seed gives the same batches as reading every image first (as this
+    # dataset did before streaming), across an epoch boundary and with augmentation.
+    data = load(root, seed=5, image_size=8, cutout=2)
+    in_memory = Split(np.asarray(data.train.x), data.train.y)
+    kwargs = dict(batch_size=5, shuffle=True, seed=7, augment=data.augment)
+    with DataLoader(data.train, prefetch=prefetch, **kwargs) as streamed, \
+            DataLoader(in_memory, prefetch=0, **kwargs) as reference:
+        for _ in range(7):  # 12 images: 3 batches an epoch
+            (x, y), (x_ref, y_ref) = streamed.next_batch(), reference.next_batch()
+            assert x.tobytes() == x_ref.tobytes() and np.array_equal(y, y_ref)
+        assert streamed.state_dict()["epoch"] == reference.state_dict()["epoch"] == 3
+
+
+@pytest.mark.parametrize("key", [3, -1, slice(2, 9, 3), [4, 0, 4], np.array([11, 2]),
+                                 np.arange(12) % 3 == 0],
+                         ids=["int", "negative", "slice", "list", "array", "mask"])
+def test_indexing_is_that_of_the_array(root, key):
+    x = load(root, image_size=4).train.x
+    whole = np.asarray(x)
+    assert whole.shape == (12, 3, 4, 4)
+    np.testing.assert_array_equal(x[key], whole[key])
+
+
+@pytest.mark.parametrize("key", [12, -13, [0, 12], np.zeros(5, bool), 1.5, [[0]]])
+def test_bad_indices_are_index_errors(root, key):
+    with pytest.raises(IndexError):
+        load(root, image_size=4).train.x[key]
+
+
+def test_a_file_damaged_after_loading_is_named_by_the_batch_that_reads_it(tmp_path):
+    write_image_folder(tmp_path)
+    data = load(tmp_path, image_size=4, augment=False)
+    x = data.train.x
+    damaged = x.path(0)
+    damaged.write_bytes(b"overwritten after loading")
+    with DataLoader(data.train, batch_size=len(x), shuffle=False, seed=0) as loader:
+        with pytest.raises(ValueError) as info:
+            loader.next_batch()
+    assert str(info.value).startswith(f"{damaged}: cannot decode the image (")
+    x.path(1).unlink()
+    with pytest.raises(ValueError, match=f"^{x.path(1)}: cannot decode the image "
+                                         r"\(FileNotFoundError"):
+        x[1]
