@@ -158,6 +158,9 @@ def main(argv: List[str] = None) -> None:
                         help="image_folder: also run another checkout's nnabla_nas")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if min(args.images) < CLASSES * TEST_SHARE:
+        parser.error(f"--images: at least {CLASSES * TEST_SHARE} images ({CLASSES} "
+                     f"classes, 1 in {TEST_SHARE} of each in val/)")
     if args.child:
         print(json.dumps(CHILDREN[args.child[0]](*args.child[1:])))
         return
