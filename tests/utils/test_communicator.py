@@ -161,20 +161,19 @@ def test_two_ranks_share_rank_zeros_parameters_and_average_gradients(tmp_path):
 
 @pytest.mark.slow
 @needs_mpirun
-def test_a_rank_that_fails_stops_the_other_with_a_line_naming_it(tmp_path):
-    done = mpirun("crash", tmp_path, timeout=120)  # a hang would time out
+@pytest.mark.parametrize("scenario, line", [
+    # rank 1 raises while rank 0 waits in a barrier: rank 1 stops the job.
+    ("crash", "rank 1 of 2 failed, stopping all ranks: RuntimeError: boom in the forward "
+              "pass\n"),
+    # rank 1 sleeps 120 s: rank 0's barrier gives up after its 3 s timeout.
+    ("slow_rank", "rank 0 of 2: the other ranks did not join a barrier within 3 s, "
+                  "stopping all ranks\n"),
+], ids=["a-rank-fails", "a-rank-never-joins"])
+def test_the_job_stops_with_a_line_naming_the_rank_instead_of_hanging(tmp_path, scenario,
+                                                                      line):
+    done = mpirun(scenario, tmp_path, timeout=100)  # a hang would time out
     assert done.returncode != 0
-    assert ("rank 1 of 2 failed, stopping all ranks: RuntimeError: boom in the forward "
-            "pass\n") in done.stderr
-
-
-@pytest.mark.slow
-@needs_mpirun
-def test_a_rank_that_never_joins_times_out_instead_of_hanging(tmp_path):
-    done = mpirun("slow_rank", tmp_path, timeout=100)  # rank 1 would sleep 120 s
-    assert done.returncode != 0
-    assert ("rank 0 of 2: the other ranks did not join a barrier within 3 s, stopping "
-            "all ranks\n") in done.stderr
+    assert line in done.stderr
 
 
 @pytest.mark.slow
