@@ -37,9 +37,11 @@ class _Stream:
     """
 
     def __init__(self, split: Split, batch_size: int, shuffle: bool, seed: int,
-                 augment: Optional[Augment], batches_per_epoch: int):
+                 augment: Optional[Augment], batches_per_epoch: int,
+                 shard: Tuple[int, int] = (0, 1)):
         self.split, self.batch_size, self.shuffle = split, batch_size, shuffle
         self.augment, self.batches_per_epoch = augment, batches_per_epoch
+        self.shard = shard
         self.rng = np.random.RandomState(seed)
         self.epoch, self.position = 0, 0
         self.order: Optional[np.ndarray] = None
@@ -61,9 +63,21 @@ class _Stream:
         start = self.position * self.batch_size
         index = self.order[start:start + self.batch_size]
         self.position += 1
-        x, y = self.split.x[index], self.split.y[index]
+        rank, size = self.shard
+        if size == 1:
+            x, y = self.split.x[index], self.split.y[index]
+            if self.augment is not None:
+                x = self.augment(x, self.rng)
+            return (x, y), self.tell()
+        # This shard's rows of the batch; only they are read. The augmentation runs on
+        # a batch of the whole size (other rows zero), so that it draws what it draws
+        # for the whole batch and gives this shard's rows what they get there.
+        mine = np.array_split(np.arange(len(index)), size)[rank]
+        x, y = self.split.x[index[mine]], self.split.y[index[mine]]
         if self.augment is not None:
-            x = self.augment(x, self.rng)
+            whole = np.zeros((len(index),) + x.shape[1:], x.dtype)
+            whole[mine] = x
+            x = self.augment(whole, self.rng)[mine]
         return (x, y), self.tell()
 
 
@@ -144,6 +158,16 @@ class DataLoader:
             ``batch_size``; otherwise it is yielded smaller.
         prefetch: Batches prepared ahead in a background thread; 0: prepared on
             request, in the caller's thread.
+        shard: ``(rank, size)`` for data-parallel training: every rank draws the same
+            batches of ``batch_size`` (give each the same ``seed``) and yields only
+            its part of each, the ``rank``-th of ``size`` contiguous near-equal parts
+            (equal when ``size`` divides the batch), reading only those images. The
+            parts of all ranks, in rank order, are the batch of ``(0, 1)``, augmented
+            the same, provided ``augment`` treats each image on its own (the built-in
+            ones do). :meth:`state_dict` is the same on every rank. The last, smaller
+            batch of an epoch may give unequal or empty parts: with ``drop_last`` and
+            ``size`` dividing ``batch_size`` every part has ``batch_size // size``
+            images, and the mean of the ranks' mean gradients is exactly the batch's.
 
     Example:
         >>> import numpy as np
@@ -156,7 +180,7 @@ class DataLoader:
 
     def __init__(self, split: Split, batch_size: int, shuffle: bool, seed: int,
                  augment: Optional[Augment] = None, drop_last: bool = False,
-                 prefetch: int = 2):
+                 prefetch: int = 2, shard: Tuple[int, int] = (0, 1)):
         if not isinstance(split, Split):
             raise TypeError(f"split: expected a Split, got {type(split).__name__}")
         self._split = split
@@ -171,8 +195,17 @@ class DataLoader:
             raise ValueError(f"batch_size: {batch_size} is larger than the split "
                              f"({len(split)} samples) and drop_last is true, so an epoch "
                              "would have no batch")
+        if not (isinstance(shard, tuple) and len(shard) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in shard)
+                and 0 <= shard[0] < shard[1]):
+            raise ValueError(f"shard: expected (rank, size) with 0 <= rank < size, got "
+                             f"{shard!r}")
+        if shard[1] > self._batch_size:
+            raise ValueError(f"shard: {shard[1]} parts of a batch of {self._batch_size} "
+                             "would leave some empty; use a batch_size of at least the "
+                             "number of ranks")
         self._stream = _Stream(split, self._batch_size, shuffle, C.seed(seed), augment,
-                               len(self))
+                               len(self), shard)
         self._taken = self._stream.tell()     # the position after the batches taken
         self._worker: Optional[_Prefetcher] = None
         self._finalizer: Optional[weakref.finalize] = None

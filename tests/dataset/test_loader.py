@@ -359,3 +359,53 @@ def test_a_failed_batch_raises_for_the_caller_and_is_not_taken(prefetch):
     got += run(loader, 2)  # the failed batch is prepared again
     assert_same_batches(got, reference)
     loader.close()
+
+
+# --------------------------------------------------------------------- data parallel
+@pytest.mark.parametrize("size", [2, 3])
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_shards_of_all_ranks_make_the_batches_of_one(size, prefetch):
+    # n=10, batch 4: the last batch of each epoch has 2 images, parts of 1 or 0 images.
+    reference = take_mixed(augmented(images_split(), 0))
+    shards = []
+    for rank in range(size):
+        with DataLoader(images_split(), 4, shuffle=True, seed=3,
+                        augment=crop_flip_cutout(1, -1.0, 2), prefetch=prefetch,
+                        shard=(rank, size)) as loader:
+            shards.append(take_mixed(loader))
+            state = loader.state_dict()
+        if rank == 0:
+            first_state = state
+        for key in ("epoch", "position", "rng_pos"):
+            assert state[key] == first_state[key]
+        np.testing.assert_array_equal(state["order"], first_state["order"])
+    joined = [(np.concatenate([s[i][0] for s in shards]),
+               np.concatenate([s[i][1] for s in shards])) for i in range(len(reference))]
+    assert_same_batches(joined, reference)
+    # Near-equal contiguous parts: 4 images over 2 ranks is 2 + 2, over 3 is 2 + 1 + 1.
+    assert [len(s[0][1]) for s in shards] == ([2, 2] if size == 2 else [2, 1, 1])
+
+
+def test_a_shard_reads_only_its_images():
+    read = []
+
+    class Recording(np.ndarray):
+        def __getitem__(self, key):
+            read.append(np.asarray(key).tolist())
+            return np.asarray(self).__getitem__(key)
+
+    split = images_split(8)
+    x = split.x.view(Recording)
+    object.__setattr__(split, "x", x)
+    loader = DataLoader(split, 4, shuffle=False, seed=0, prefetch=0, shard=(1, 2))
+    assert ids(loader.next_batch()) == [2, 3] and read == [[2, 3]]
+
+
+@pytest.mark.parametrize("shard, message", [
+    ((2, 2), r"^shard: expected \(rank, size\) with 0 <= rank < size, got \(2, 2\)$"),
+    ([0, 2], r"^shard: expected \(rank, size\)"),
+    ((0, 5), r"^shard: 5 parts of a batch of 4 would leave some empty"),
+])
+def test_bad_shards_are_refused(shard, message):
+    with pytest.raises(ValueError, match=message):
+        DataLoader(make_split(), 4, shuffle=True, seed=0, shard=shard)
