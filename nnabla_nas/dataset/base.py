@@ -86,7 +86,7 @@ class LazyImages(abc.ABC):
             raise IndexError(f"indices out of range for {n} images")
         return self.read(index % n if n else index)
 
-    def __array__(self, dtype: Any = None) -> np.ndarray:
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         chunks = [self[i:i + 256] for i in range(0, len(self), 256)]
         x = np.concatenate(chunks) if chunks else np.empty(self.shape, np.float32)
         return x if dtype is None else x.astype(dtype)

@@ -237,8 +237,9 @@ class MPICommunicator(Communicator):
         self.timeout = float(timeout)
 
     def _wait(self, request: Any, what: str) -> None:
-        """Wait for a non-blocking collective, polling with growing sleeps (so a rank
-        waiting for a slow one does not spin a core), at most ``timeout`` seconds."""
+        """Wait for a non-blocking collective, polling with sleeps growing to 1 ms (so a
+        rank waiting for a slow one does not spin a core), at most ``timeout``
+        seconds."""
         deadline = time.monotonic() + self.timeout
         pause = 1e-5
         while not request.Test():
@@ -246,7 +247,7 @@ class MPICommunicator(Communicator):
                 self.abort(f"rank {self.rank} of {self.size}: the other ranks did not "
                            f"join {what} within {self.timeout:g} s, stopping all ranks")
             time.sleep(pause)
-            pause = min(2 * pause, 0.01)
+            pause = min(2 * pause, 0.001)
 
     def _bcast_buffer(self, buffer: np.ndarray, root: int, what: str) -> None:
         self._wait(self._comm.Ibcast(buffer, root=root), what)
