@@ -78,5 +78,44 @@ def no_mpi4py(out_dir):
     make_communicator("cpu")
 
 
+def train(out_dir):
+    """Three SGD steps of a small MLP on a global batch of 8, split over the ranks
+    (DataLoader shards), gradients averaged: what data-parallel training does."""
+    import nnabla.functions as F
+    import nnabla.parametric_functions as PF
+    import nnabla.solvers as S
+
+    from nnabla_nas.dataset import DataLoader, Split
+
+    comm = make_communicator("cpu")
+    data = np.random.RandomState(0)
+    split = Split(data.randn(40, 1, 4, 4).astype(np.float32),
+                  data.randint(0, 3, (40, 1)).astype(np.int32))
+    batch = 8 // comm.size
+    x, t = nn.Variable((batch, 1, 4, 4)), nn.Variable((batch, 1))
+    nn.clear_parameters()
+    init = np.random.RandomState(7 + comm.rank)  # rank 0's start must win
+    h = F.relu(PF.affine(x, 12, name="fc1",
+                         w_init=init.randn(16, 12).astype(np.float32) * 0.3))
+    y = PF.affine(h, 3, name="fc2", w_init=init.randn(12, 3).astype(np.float32) * 0.3)
+    loss = F.mean(F.softmax_cross_entropy(y, t))
+    params = nn.get_parameters()
+    solver = S.Momentum(lr=0.1, momentum=0.9)
+    solver.set_parameters(params)
+    with comm.stop_all_on_error(), \
+            DataLoader(split, 8, shuffle=True, seed=3, drop_last=True,
+                       shard=(comm.rank, comm.size)) as loader:
+        comm.bcast_parameters(params)
+        for _ in range(3):
+            x.d, t.d = loader.next_batch()
+            loss.forward()
+            solver.zero_grad()
+            loss.backward()
+            comm.allreduce_mean_grads(params)
+            solver.update()
+    np.savez(f"{out_dir}/train{comm.size}-rank{comm.rank}.npz",
+             **{k: v.d for k, v in params.items()})
+
+
 if __name__ == "__main__":
     globals()[sys.argv[1]](sys.argv[2])

@@ -196,3 +196,26 @@ def test_mpirun_without_mpi4py_fails_saying_what_to_install(tmp_path):
     lines = [l for l in done.stderr.splitlines() if "needs mpi4py" in l]
     assert 1 <= len(lines) <= 2, done.stderr
     assert all(l.endswith(f"install it with: {C.INSTALL_HINT}") for l in lines)
+
+
+@pytest.mark.slow
+@needs_mpirun
+def test_two_ranks_of_half_batches_train_as_one_process_of_the_whole(tmp_path):
+    # Three SGD-with-momentum steps of an MLP (no batch statistics): 2 ranks x batch 4,
+    # with DataLoader shards and averaged gradients, against 1 process x batch 8.
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    for name in C.SIZE_VARIABLES:
+        env.pop(name, None)
+    one = subprocess.run([sys.executable, str(JOB), "train", str(tmp_path)], env=env,
+                         capture_output=True, text=True, timeout=180)
+    assert one.returncode == 0, one.stderr
+    two = mpirun("train", tmp_path)
+    assert two.returncode == 0, two.stdout + two.stderr
+    single = np.load(tmp_path / "train1-rank0.npz")
+    r0, r1 = (np.load(tmp_path / f"train2-rank{r}.npz") for r in (0, 1))
+    assert sorted(single.files) == sorted(r0.files) and len(single.files) == 4
+    for name in single.files:
+        assert r0[name].tobytes() == r1[name].tobytes()  # the ranks agree bit for bit
+        np.testing.assert_allclose(r0[name], single[name], rtol=0, atol=1e-5)
+    start = np.random.RandomState(7).randn(16, 12).astype(np.float32) * 0.3  # rank 0's
+    assert np.abs(single["fc1/affine/W"] - start).max() > 1e-3  # the steps moved it
