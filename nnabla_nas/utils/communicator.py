@@ -221,7 +221,8 @@ class MPICommunicator(Communicator):
                  environ: Optional[Mapping[str, str]] = None):
         try:
             mpi = importlib.import_module("mpi4py.MPI")
-        except ImportError as error:
+        except (ImportError, RuntimeError, OSError) as error:
+            # mpi4py's binary wheels raise RuntimeError when no MPI library is found.
             raise CommunicatorError(
                 f"this process was started by mpirun with {launched_size(environ)} processes, "
                 f"which needs mpi4py ({error}); install it with: {INSTALL_HINT}") from None
