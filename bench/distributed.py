@@ -17,11 +17,11 @@ the figures. Parts so far:
     little), epoch images per second, the memory the loaded dataset keeps (the
     ``tracemalloc`` total after loading: Python objects and numpy arrays), resident
     memory after the imports, and the peak over the whole run (``ru_maxrss``, which
-    also counts freed memory that the allocator keeps, so a few MB of it is noise). ``--baseline DIR`` runs the same in
-    a second process per count with another checkout's ``nnabla_nas`` (e.g. one
-    before streaming: ``git worktree add /tmp/prev dec16b8``), side by side. The
-    images are written under ``--workdir`` (default: a new folder in the system's
-    temporary folder) and deleted afterwards.
+    also counts freed memory that the allocator keeps, so a few MB of it is noise).
+    ``--baseline DIR`` runs the same in a second process per count with another
+    checkout's ``nnabla_nas`` (e.g. one before streaming: ``git worktree add /tmp/prev
+    dec16b8``), side by side. The images are written under ``--workdir`` (default: a
+    new folder in the system's temporary folder) and deleted afterwards.
 
 Reproduce with::
 

@@ -151,10 +151,11 @@ class Communicator(abc.ABC):
                      if not same]
         if differing:
             ranks = ", ".join(str(r) for r in differing)
-            raise RanksDisagree(f"{what}: rank{'s' if len(differing) > 1 else ''} {ranks} "
-                                f"of {self.size} differ{'' if len(differing) > 1 else 's'}"
-                                f" from rank 0 ({reference[:19]}...); start every rank "
-                                f"with the same {what}")
+            many = len(differing) > 1
+            raise RanksDisagree(f"{what}: rank{'s' if many else ''} {ranks} of "
+                                f"{self.size} differ{'' if many else 's'} from rank 0 "
+                                f"({reference[:19]}...); start every rank with the same "
+                                f"{what}")
 
     @contextmanager
     def stop_all_on_error(self, collective: Tuple[Type[BaseException], ...] = ()
@@ -205,9 +206,9 @@ class MPICommunicator(Communicator):
     """Data parallelism on CPU over ``mpi4py``'s ``COMM_WORLD``.
 
     Parameters and gradients are exchanged as float32 (NNabla's parameter type),
-    packed into one buffer per collective. Collectives are non-blocking calls waited on for at most
-    ``timeout`` seconds; past it, this rank aborts the job naming itself and the
-    collective.
+    packed into one buffer per collective. Collectives are non-blocking calls waited on
+    for at most ``timeout`` seconds; past it, this rank aborts the job naming itself
+    and the collective.
 
     Args:
         timeout: Seconds a collective waits for the other ranks.
@@ -223,9 +224,11 @@ class MPICommunicator(Communicator):
             mpi = importlib.import_module("mpi4py.MPI")
         except (ImportError, RuntimeError, OSError) as error:
             # mpi4py's binary wheels raise RuntimeError when no MPI library is found.
+            why = " ".join(str(error).split())[:200]  # one line
             raise CommunicatorError(
-                f"this process was started by mpirun with {launched_size(environ)} processes, "
-                f"which needs mpi4py ({error}); install it with: {INSTALL_HINT}") from None
+                f"this process was started by mpirun with {launched_size(environ)} "
+                f"processes, which needs mpi4py and an MPI library ({why}); install "
+                f"them with: {INSTALL_HINT}") from None
         self._MPI = mpi
         self._comm = mpi.COMM_WORLD
         self.rank, self.size = self._comm.Get_rank(), self._comm.Get_size()

