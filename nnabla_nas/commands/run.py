@@ -135,7 +135,8 @@ def check_inputs(config: RunConfig, data: DatasetSplits,
                 read_table_file(table)  # this device's or not: checked when it is used
         require_fits(f"search.space ({config.search.space.name} supernet)",
                      supernet(config, data), config.seed)
-        SEARCHERS.get(config.search.searcher.name).check_inputs(config.search)
+        SEARCHERS.get(config.search.searcher.name).check_inputs(
+            config.search, data, Device(config.context, config.device_id))
         splits += [("search.batch_size", config.search.batch_size, "train", data.train),
                    ("search.batch_size", config.search.batch_size, "valid", data.valid)]
     if "train" in phases and config.train is not None:

@@ -37,12 +37,13 @@ import numpy as np
 from ...config.fields import ConfigError, option
 from ...config.loader import Component
 from ...contrib.architecture import Architecture
-from ...contrib.spaces import SEARCH_SPACES, labelled_ops
+from ...contrib.spaces import SEARCH_SPACES, Decision, labelled_ops
 from ...utils.interrupt import Interrupted, requested
 from .. import candidate as C
-from ..budget import BudgetError, cheapest, within_budget
+from ..budget import Bound, BudgetError, cheapest, within_budget
 from ..journal import NAME as JOURNAL, Candidate, read_journal, write_journal
 from ..pareto import pareto_front, plot_pareto, write_pareto_csv
+from ..regularizer import Regularizers, cost_terms
 from ..run import Run
 from ..supernet import META, WEIGHTS, read_supernet
 from . import SEARCHERS
@@ -74,21 +75,47 @@ class BlackBoxConfig:
                         maximum=10_000)
 
 
+def check_feasible(decisions: List[Decision], bounds: List[Bound]) -> None:
+    """Raise a :class:`~..budget.BudgetError` naming the bounds and the cheapest cost
+    per bound when no architecture meets every hard bound at once (as
+    :func:`~..budget.within_budget` finds, exact up to its rounding)."""
+    if not bounds:
+        return
+    try:
+        within_budget(decisions, bounds)
+    except BudgetError:
+        low = [(b, cheapest(decisions, b.costs)) for b in bounds]
+        over = [b.name for b, c in low if c > b.limit] or [b.name for b in bounds]
+        raise BudgetError(
+            f"{', '.join(k + '.bound' for k in over)}: no architecture of the search "
+            "space meets every bound; the cheapest architecture per cost: " +
+            ", ".join(f"{b.name.rsplit('.', 1)[-1]} {c:.4g} {b.costs.unit} (bound "
+                      f"{b.limit:g})" for b, c in low)) from None
+
+
 class BlackBoxSearcher(Searcher):
     """Proposes architectures and evaluates them; see the module docstring."""
 
     Config = BlackBoxConfig
 
     @classmethod
-    def check_inputs(cls, search: Any) -> None:
-        """Check the options against the space (and a given supernet) before anything
-        is written."""
+    def check_inputs(cls, search: Any, data: Any = None, device: Any = None) -> None:
+        """Before anything is written: options against the space's size, a given
+        supernet against the space, and (with ``data``) the hard bounds against the
+        cheapest architectures."""
         space = SEARCH_SPACES.get(search.space.name)
         options = search.searcher.options
         cls.check_space(options, space.size(space.arch_options(search.space.options)))
         if options.evaluate == "supernet" and options.supernet_path:
             read_supernet(options.supernet_path, space.name, search.space.options,
                           "search.searcher.supernet_path")
+        terms = cost_terms(search)
+        if data is not None and any(t.config.mode == "hard" for t in terms):
+            model = space.build_search(search.space.options, data.shape, data.num_classes,
+                                       np.random.RandomState(0))
+            regularizers = Regularizers(model, terms, [(1,) + tuple(data.shape)], device)
+            check_feasible(space.decisions(model, search.space.options),
+                           regularizers.bounds)
 
     @classmethod
     def check_space(cls, options: Any, size: int) -> None:
@@ -112,22 +139,7 @@ class BlackBoxSearcher(Searcher):
 
     # --------------------------------------------------------------- bounds
     def _check_budget(self) -> None:
-        """Stop before anything runs when no architecture meets every hard bound at
-        once (checked by :func:`~..budget.within_budget`, exact up to its rounding)."""
-        bounds = self.regularizers.bounds
-        if not bounds:
-            return
-        decisions = self.decisions()
-        try:
-            within_budget(decisions, bounds)
-        except BudgetError:
-            low = [(b, cheapest(decisions, b.costs)) for b in bounds]
-            over = [b.name for b, c in low if c > b.limit] or [b.name for b in bounds]
-            raise BudgetError(
-                f"{', '.join(k + '.bound' for k in over)}: no architecture of the search "
-                f"space meets every bound; the cheapest architecture per cost: " +
-                ", ".join(f"{b.name.rsplit('.', 1)[-1]} {c:.4g} {b.costs.unit} "
-                          f"(bound {b.limit:g})" for b, c in low)) from None
+        check_feasible(self.decisions(), self.regularizers.bounds)
 
     def costs(self, arch: Architecture) -> Dict[str, float]:
         """The estimated cost of ``arch`` per cost term."""

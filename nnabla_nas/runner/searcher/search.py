@@ -96,10 +96,11 @@ class Searcher(EpochLoop):
         self.build()
 
     @classmethod
-    def check_inputs(cls, search: Any) -> None:
+    def check_inputs(cls, search: Any, data: Any = None, device: Any = None) -> None:
         """Check what this searcher's options need of the ``search`` config section
-        (the space, files it names) before anything is written; raise a ConfigError
-        naming the dotted key. Nothing by default."""
+        (the space, files it names, with the dataset ``data`` and the run's
+        ``device``) before anything is written; raise a ConfigError (or a
+        BudgetError) naming the dotted key. Nothing by default."""
 
     def summary_values(self) -> Dict[str, Any]:
         """The search's figures for ``summary.json``, after :meth:`search`."""
