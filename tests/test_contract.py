@@ -20,10 +20,17 @@ from nnabla_nas.contrib.spaces import SEARCH_SPACES, SearchSpace
 from nnabla_nas.dataset import DatasetSplits, Split
 from nnabla_nas.runner.run import Run
 from nnabla_nas.runner.searcher import SEARCHERS
+from nnabla_nas.runner.searcher.blackbox import BlackBoxSearcher
 from nnabla_nas.runner.trainer import Trainer
 from nnabla_nas.utils.output import RunOutput
 
 SHAPE, CLASSES, BATCH = (1, 8, 8), 10, 4
+#: Searchers that only evaluate architectures (no weight or architecture steps).
+BLACK_BOX = [n for n in SEARCHERS.names() if issubclass(SEARCHERS.get(n), BlackBoxSearcher)]
+STEPPED = [n for n in SEARCHERS.names() if n not in BLACK_BOX]
+#: The smallest black-box search: two candidates, each trained two steps.
+TINY_BLACK_BOX = {"evaluate": "train", "evaluations": 2, "population": 2,
+                  "sample_size": 1}
 
 
 def data() -> DatasetSplits:
@@ -36,7 +43,7 @@ def data() -> DatasetSplits:
 
 
 @pytest.mark.parametrize("cost", list(module_estimators()))
-@pytest.mark.parametrize("searcher", SEARCHERS.names())
+@pytest.mark.parametrize("searcher", STEPPED)
 @pytest.mark.parametrize("space_name", SEARCH_SPACES.names())
 def test_every_space_searcher_and_cost_search_derive_reload_and_train(
         tmp_path, space_name, searcher, cost):
@@ -70,6 +77,47 @@ def test_every_space_searcher_and_cost_search_derive_reload_and_train(
                           space=space, quiet=True))
     trainer.begin_epoch(0)
     assert np.isfinite(trainer.train_step(0, 0)["loss"])
+    output.close()
+
+
+def tiny_options(searcher):
+    """Options of ``searcher`` for the smallest run (black-box searchers: two
+    candidates; ``population`` and ``sample_size`` only where the searcher has them)."""
+    if searcher not in BLACK_BOX:
+        return {}
+    fields = SEARCHERS.get(searcher).Config.__dataclass_fields__
+    return {k: v for k, v in TINY_BLACK_BOX.items() if k in fields}
+
+
+@pytest.mark.parametrize("cost", list(module_estimators()))
+@pytest.mark.parametrize("searcher", BLACK_BOX)
+@pytest.mark.parametrize("space_name", SEARCH_SPACES.names())
+def test_every_space_black_box_searcher_and_cost_evaluate_choose_reload_and_train(
+        tmp_path, space_name, searcher, cost):
+    space = SEARCH_SPACES.get(space_name)
+    nn.random.seed(0)
+    search = from_dict(SearchConfig, {
+        "epochs": 1, "batch_size": BATCH,
+        "space": {"name": space_name, **space.smoke_options},
+        "searcher": {"name": searcher, **tiny_options(searcher)},
+        "costs": {cost: {"weight": 1e-3}}}, "search")
+    model = space.build_search(search.space.options, SHAPE, CLASSES,
+                               np.random.RandomState(0))
+    output = RunOutput(str(tmp_path), {"test": "contract"}, quiet=True)
+    s = SEARCHERS.get(searcher)(Run(model=model, data=data(), config=search,
+                                    output=output, space=space, quiet=True))
+    arch = s.search()
+    lines = [json.loads(line) for line in (tmp_path / "candidates.jsonl").read_text()
+             .splitlines()]
+    assert len(lines) == 2 and all(0 <= c["accuracy"] <= 1 for c in lines)
+    assert set(s.derived_costs) == {cost} and np.isfinite(s.derived_costs[cost])
+    loaded = space.load_arch(str(tmp_path / "arch.json"))
+    assert loaded == arch and dict(arch.choices) in [c["arch"] for c in lines]
+    net = space.build_train(loaded, from_dict(TrainConfig, {
+        "net": {"name": space_name, **space.smoke_train_options}}, "train").net.options,
+        SHAPE, CLASSES, np.random.RandomState(0))
+    out = net(nn.Variable((1,) + SHAPE))
+    assert (out[0] if isinstance(out, (list, tuple)) else out).shape == (1, CLASSES)
     output.close()
 
 
@@ -133,7 +181,7 @@ def test_a_space_defined_in_a_test_searches_and_retrains_from_yaml(tmp_path, cap
     config = {"seed": 0, "quiet": True,
               "dataset": {"name": "digits", "valid_fraction": 0.3, "test_fraction": 0.3},
               "search": {"epochs": 1, "batch_size": 64, "space": {"name": "chain"},
-                         "searcher": {"name": searcher}},
+                         "searcher": {"name": searcher, **tiny_options(searcher)}},
               "train": {"epochs": 1, "batch_size": 64, "net": {"name": "chain"}}}
     path = tmp_path / "chain.yaml"
     path.write_text(yaml.safe_dump(config))
