@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import nnabla as nn
 import numpy as np
 
-from ...config.fields import option
+from ...config.fields import ConfigError, option
 from ...contrib.architecture import Architecture
 from ...contrib.spaces import labelled_ops
 from ...utils.files import write_json
@@ -87,7 +87,7 @@ class OneShotTrainer(Searcher):
     def build(self) -> None:
         self.groups = labelled_ops(self.model)
         if not self.groups:
-            raise ValueError(
+            raise ConfigError(
                 f"search.space.name: space {self.space.name!r} has no labelled choices "
                 f"(MixedOps), so the {self.trainer_name} supernet trainer has no paths "
                 "to train")
