@@ -25,6 +25,7 @@ from .contrib import random_wired, zoph  # noqa: F401
 from .runner.searcher import darts as darts_searcher  # noqa: F401
 from .runner.searcher import pnas as pnas_searcher  # noqa: F401
 from .runner.searcher import fairnas, spos  # noqa: F401
+from .runner.searcher import evolution, random_search  # noqa: F401
 # Estimators.
 from .contrib.estimator import flops, graph, latency, memory  # noqa: F401
 # Datasets.
