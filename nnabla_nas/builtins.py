@@ -27,7 +27,8 @@ from .runner.searcher import pnas as pnas_searcher  # noqa: F401
 from .runner.searcher import fairnas, spos  # noqa: F401
 from .runner.searcher import evolution, random_search  # noqa: F401
 # Estimators.
-from .contrib.estimator import flops, graph, latency, memory  # noqa: F401
+from .contrib.estimator import graph, latency, memory  # noqa: F401
+from .contrib.estimator import flops, activation  # noqa: F401  (after: summary order)
 # Datasets.
 from .dataset import cifar10, digits, image_folder  # noqa: F401
 # Commands, in the order of a session (``main.py --help`` lists them so).

@@ -18,7 +18,7 @@ from nnabla_nas.runner.run import Run
 from nnabla_nas.runner.schema import SearchConfig
 from nnabla_nas.runner.searcher import SEARCHERS
 from nnabla_nas.runner.searcher.fairnas import fair_orders
-from nnabla_nas.runner.searcher.oneshot import file_sha256
+from nnabla_nas.runner.supernet import file_sha256, read_supernet
 from nnabla_nas.utils.output import RunOutput
 from tests.test_contract import BATCH, CLASSES, SHAPE, ChainNet, ChainSpace, data
 from tests.test_resume import run_and_kill, run_to_end
@@ -186,6 +186,9 @@ def test_killed_and_rerun_supernet_is_identical_and_recorded(tmp_path, searcher)
     assert record["space"] == "proxylessnas" and record["trainer"] == searcher
     assert record["epochs"] == 2 and record["options"]["stem"] == "small"
     assert record["sha256"] == file_sha256(tmp_path / "ref" / "supernet.h5")
+    space = SEARCH_SPACES.get("proxylessnas")  # what the black-box searchers accept
+    options = from_dict(space.SearchConfig, space.smoke_options, "search.space")
+    read_supernet(str(tmp_path / "ref" / "supernet.h5"), "proxylessnas", options, "key")
 
     out = tmp_path / "out"
     run_and_kill(path, out, "search/00000-000002")

@@ -41,15 +41,14 @@ Example:
 from __future__ import annotations
 
 import functools
-import weakref
-from typing import Callable, Dict, Hashable, Sequence, Tuple
+from typing import Callable, Dict, Sequence, Tuple
 
 import nnabla as nn
 import nnabla.function as _function
 
-from ...module import MixedOp, Module, ModuleList
-from .base import ESTIMATORS, Estimator, NamedModules, active_index
-from .graph import graph_functions, module_graph
+from .base import ESTIMATORS
+from .function_cost import FunctionCostEstimator
+from .graph import graph_functions
 from .measure import FunctionSpec
 
 Shape = Tuple[int, ...]
@@ -63,7 +62,7 @@ def _prod(values: Sequence[int]) -> int:
 
 
 @functools.lru_cache(maxsize=4096)
-def _output_shape(key: str) -> Shape:
+def output_shape(key: str) -> Shape:
     """The first output shape of the function of a spec key, from NNabla's own setup
     (variables are created without data)."""
     spec = FunctionSpec.from_key(key)
@@ -75,7 +74,7 @@ def _output_shape(key: str) -> Shape:
 
 
 def _conv(spec: FunctionSpec) -> int:
-    return _prod(_output_shape(spec.key)) * _prod(spec.inputs[1][0][1:])
+    return _prod(output_shape(spec.key)) * _prod(spec.inputs[1][0][1:])
 
 
 def _deconv(spec: FunctionSpec) -> int:
@@ -90,11 +89,11 @@ def _affine(spec: FunctionSpec) -> int:
 def _batch_matmul(spec: FunctionSpec) -> int:
     a = spec.inputs[0][0]
     inner = a[-2] if spec.args.get("transpose_a") else a[-1]
-    return _prod(_output_shape(spec.key)) * int(inner)
+    return _prod(output_shape(spec.key)) * int(inner)
 
 
 def _pooling(spec: FunctionSpec) -> int:
-    return _prod(_output_shape(spec.key)) * _prod(spec.args["kernel"])
+    return _prod(output_shape(spec.key)) * _prod(spec.args["kernel"])
 
 
 def _every_input(spec: FunctionSpec) -> int:
@@ -130,7 +129,7 @@ def graph_macs(outputs) -> int:
 
 
 @ESTIMATORS.register("flops")
-class FlopsEstimator(Estimator):
+class FlopsEstimator(FunctionCostEstimator):
     """Multiply-accumulates (MACs) of one inference of a module, or of the active path
     of a search space (see the module docstring for what is counted).
 
@@ -142,45 +141,5 @@ class FlopsEstimator(Estimator):
     unit = "MACs"
     summary_key = "macs"
 
-    def __init__(self) -> None:
-        super().__init__()
-        # module -> {signature: own MACs}, filled by the graph of an enclosing module
-        self._own: "weakref.WeakKeyDictionary[Module, dict]" = weakref.WeakKeyDictionary()
-
-    def _signature(self, module: Module) -> Hashable:
-        """Input shapes and the candidate each MixedOp below runs."""
-        mixed = tuple((m.mode, None if m.mode == "full" else active_index(m))
-                      for _, m in module.get_modules() if isinstance(m, MixedOp))
-        return tuple(tuple(s) for s in module.input_shapes), mixed
-
-    def _predict(self, module: Module) -> float:
-        if not module.input_shapes and type(module).call in (Module.call, ModuleList.call):
-            return 0.0  # a container that is never called runs nothing itself
-        signature = self._signature(module)
-        known = self._own.get(module, {})
-        if signature in known:
-            return known[signature]
-        _, _, own = module_graph(module, nn.get_current_context(), trace=True)
-        for m, specs in own.items():  # the graph gives every submodule's own share
-            self._own.setdefault(m, {})[self._signature(m)] = float(
-                sum(function_macs(s) for s in specs))
-        return self._own[module].get(signature, 0.0) if module in self._own else 0.0
-
-    def total(self, modules: NamedModules) -> float:
-        """MACs of a set of modules of one tree: the sum of their own MACs (every
-        module, not only leaves, since a ``call()`` may add functions of its own)."""
-        return float(sum(self.predict(m) for _, m in modules))
-
-    def get_estimation(self, module: Module) -> float:
-        """MACs of one inference of ``module`` (or of its active path)."""
-        if not isinstance(module, Module):
-            raise TypeError(f"{type(self).__name__}.get_estimation: expected a Module, "
-                            f"got {type(module).__name__}")
-        _, outputs = module_graph(module, nn.get_current_context())
-        return float(graph_macs(outputs))
-
-    def reset(self) -> None:
-        super().reset()
-        self._own = weakref.WeakKeyDictionary()
-
-
+    def function_cost(self, spec: FunctionSpec) -> float:
+        return float(function_macs(spec))

@@ -7,15 +7,14 @@ weight-sharing supernet on paths (architectures of the space, run through
 :meth:`~nnabla_nas.contrib.spaces.SearchSpace.fixed`), so that black-box searchers
 (``evolution``, ``random``) can later rank architectures by the weights they inherit.
 It writes the trained supernet as ``supernet.h5`` (NNabla parameters) and
-``supernet.json`` (:func:`supernet_record`): the contract those searchers read.
+``supernet.json`` with :func:`~nnabla_nas.runner.supernet.write_supernet`: the contract
+those searchers read (:mod:`nnabla_nas.runner.supernet`).
 
 Randomness: the paths of step ``s`` come from ``RandomState([seed, s])``, so they are
 the same in a resumed run as in an uninterrupted one without any state to save.
 """
 from __future__ import annotations
 
-import hashlib
-import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
@@ -26,32 +25,10 @@ import numpy as np
 from ...config.fields import ConfigError, option
 from ...contrib.architecture import Architecture
 from ...contrib.spaces import labelled_ops
-from ...utils.files import write_json
 from ..budget import within_budget
 from ..meter import check_finite
+from ..supernet import WEIGHTS, write_supernet
 from .search import Searcher
-
-#: The files of a trained supernet in the run folder.
-SUPERNET_WEIGHTS, SUPERNET_RECORD = "supernet.h5", "supernet.json"
-
-
-def file_sha256(path: str) -> str:
-    """The hex SHA-256 digest of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def supernet_record(space: str, options: Dict[str, Any], trainer: str, epochs: int,
-                    weights: str) -> Dict[str, Any]:
-    """The content of ``supernet.json`` for the parameters file ``weights``: the space
-    and its options (as ``arch_options`` gives them), the trainer, its epochs, and the
-    file's SHA-256."""
-    return OrderedDict(space=space, options=options, trainer=trainer, epochs=int(epochs),
-                       sha256=file_sha256(weights))
-
 
 @dataclass(frozen=True)
 class OneShotConfig:
@@ -238,24 +215,19 @@ class OneShotTrainer(Searcher):
         self.derived_costs = dict(self.path_costs(best))
         return best
 
-    def search(self) -> Architecture:
-        """Train the supernet (resuming from a checkpoint if one exists), write
-        ``supernet.h5`` and ``supernet.json``, then ``arch.json`` (see :meth:`derive`)
-        and ``search_weights.h5``; returns the architecture."""
+    def train_supernet(self) -> str:
+        """Train the supernet (resuming from a checkpoint if one exists) and write
+        ``supernet.h5`` and then ``supernet.json`` in the run folder; returns the
+        parameters' path. Writes no ``arch.json``: the black-box searchers call this."""
         self.run()
-        self.save_supernet(self.output.path(""))
+        return write_supernet(self.model, self.output.path(WEIGHTS), self.space.name,
+                              self.space_options, self.trainer_name, self.epochs)
+
+    def search(self) -> Architecture:
+        """:meth:`train_supernet`, then ``arch.json`` (see :meth:`derive`) and
+        ``search_weights.h5``; returns the architecture."""
+        self.train_supernet()
         arch = self.derive()
         self.space.save_arch(arch, self.output.path("arch.json"))
         self.model.save_parameters(self.output.path("search_weights.h5"))
         return arch
-
-    def save_supernet(self, folder: str) -> str:
-        """Write ``supernet.h5`` and then ``supernet.json`` into ``folder``, each
-        atomically (the record is written last: a supernet without one is
-        incomplete); returns the record's path."""
-        weights = os.path.join(folder, SUPERNET_WEIGHTS)
-        self.model.save_parameters(weights)
-        record = os.path.join(folder, SUPERNET_RECORD)
-        write_json(record, supernet_record(self.space.name, self.arch_options,
-                                           self.trainer_name, self.epochs, weights))
-        return record
