@@ -6,6 +6,10 @@ Every :class:`~nnabla_nas.module.MixedOp` runs candidate ``i`` with probability
     cost of the modules outside MixedOps
       + sum over MixedOps m of  sum_i softmax(alpha_m)_i * cost(candidate_i of m)
 
+A MixedOp's own work (in ``'full'`` mode the weighted sum of its candidates' outputs)
+belongs to the relaxation, not to any architecture, so it is not counted: counting it
+priced every architecture of a DARTS supernet with the plumbing of all its edges.
+
 :func:`expected_cost` builds it as a scalar NNabla variable from the alphas, to be
 added to an architecture loss (DARTS) or read with ``forward()``. Candidate costs
 are constants in that graph; a candidate that itself holds MixedOps contributes its
@@ -115,9 +119,10 @@ class _Builder:
         its terms are weighted by that MixedOp and must not join a group."""
         outside, terms = [], []
         for name, module in active_modules(root, prefix, descend_mixed=False):
-            outside.append((name, module))
             if isinstance(module, MixedOp):  # yielded without its candidates
                 terms.extend(self.mixed(module, name, nested))
+            else:  # a MixedOp's own work (a weighted sum) is in no architecture
+                outside.append((name, module))
         return self.estimator.total(outside), terms
 
     def mixed(self, mixed: MixedOp, name: str, nested: bool) -> List[nn.Variable]:
@@ -182,7 +187,8 @@ class PathCosts:
         self.mixed: List[MixedOp] = []
         self.costs: List[np.ndarray] = []
         for name, module in active_modules(model, "", descend_mixed=False):
-            outside.append((name, module))
+            if not isinstance(module, MixedOp):  # see _Builder.cost
+                outside.append((name, module))
             if isinstance(module, MixedOp):
                 per_op = [builder.cost(op, join_name(name, f"ops/{i}"), nested=True)
                           for i, op in enumerate(module.ops)]
