@@ -459,6 +459,10 @@ CASES = [
     ("blackbox-supernet-other-options", supernet_of(head_channels=32), [],
      "search.searcher.supernet_path: a supernet built with other options of the space "
      "(search.space.head_channels differ)"),
+    ("blackbox-train-top-k-range",
+     blackbox(search__searcher__top_k=2, train={"epochs": 1, "top_k": 3,
+                                                "net": {"name": "proxylessnas"}}), [],
+     "train.top_k: expected 1 unless the search section's searcher ranks at least 3"),
     ("blackbox-supernet-missing",
      blackbox(search__searcher__supernet_path="/nonexistent/supernet.h5"), [],
      "search.searcher.supernet_path: /nonexistent/supernet.h5: no such file"),

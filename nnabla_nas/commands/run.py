@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import nnabla as nn
 import nnabla.random
@@ -118,6 +118,31 @@ def train_phase(config: RunConfig, data: DatasetSplits, output: RunOutput, arch_
     return summary
 
 
+def retrain_ranked(config: RunConfig, data: DatasetSplits, output: RunOutput,
+                   device: Device) -> List[Dict[str, Any]]:
+    """Retrain the architectures a black-box search ranked 2 to ``train.top_k``
+    (``top_k/arch_<rank>.json``), each into ``retrain/<rank>/``, a run folder of its
+    own (weights, exported network, ``summary.json``); return what each reached."""
+    out = []
+    for rank in range(2, config.train.top_k + 1):
+        arch_path = output.path("top_k", f"arch_{rank}.json")
+        if not os.path.exists(arch_path):  # fewer distinct architectures evaluated
+            break
+        sub = RunOutput(output.path("retrain", str(rank), ""),
+                        dict(to_dict(config), retrain_rank=rank), quiet=config.quiet)
+        try:
+            seed_everything(config.seed)
+            summary = sub.update_summary(rank=rank, **train_phase(config, data, sub,
+                                                                  arch_path, device))
+        finally:
+            sub.close()
+        out.append({"rank": rank, "folder": sub.root,
+                    **{k: summary[k] for k in ("valid_accuracy", "test_accuracy")}})
+        output.logger.info(f"retrained rank {rank}: test accuracy "
+                           f"{summary['test_accuracy']:.4f} ({sub.root})")
+    return out
+
+
 def check_inputs(config: RunConfig, data: DatasetSplits,
                  phases: Sequence[str] = PHASES) -> None:
     """What can be checked of the run's inputs once the data is loaded, before anything
@@ -183,6 +208,8 @@ def run(config: RunConfig, output: RunOutput, phases: Sequence[str] = PHASES,
     if "train" in phases and config.train is not None:
         arch_path = config.train.arch or output.path("arch.json")
         summary.update(train_phase(config, data, output, arch_path, device))
+        if config.train.top_k > 1:
+            summary["retrained"] = retrain_ranked(config, data, output, device)
     return output.update_summary(**summary)
 
 

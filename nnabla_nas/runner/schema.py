@@ -106,6 +106,10 @@ class TrainConfig:
     batch_size: int = option(64, "batch size", minimum=1, maximum=65_536)
     optimizer: OptimizerConfig = option(None, "optimizer of the weights",
                                         default_factory=OptimizerConfig)
+    top_k: int = option(1, "after a black-box search (evolution, random): retrain this "
+                           "many of its best architectures: the best into the run "
+                           "folder, top_k/arch_<r>.json into retrain/<r>/ for r >= 2",
+                        minimum=1, maximum=1000)
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,13 @@ class RunConfig:
         if self.search is not None and self.train is not None and self.train.arch:
             raise ConfigError("train.arch: expected no value when the config has a search "
                               "section (the architecture the search finds is trained)")
+        if self.train is not None and self.train.top_k > 1:
+            ranked = getattr(getattr(self.search, "searcher", None), "options", None)
+            if getattr(ranked, "top_k", 0) < self.train.top_k:
+                raise ConfigError(f"train.top_k: expected 1 unless the search section's "
+                                  f"searcher ranks at least {self.train.top_k} "
+                                  "architectures (search.searcher.top_k of evolution or "
+                                  f"random), got {self.train.top_k}")
         if self.search is None and self.train.arch is None:
             raise ConfigError("train.arch: expected the path of an arch.json when the "
                               "config has no search section")

@@ -243,3 +243,40 @@ def test_resume_after_kill_9_gives_the_same_candidates_and_choice(tmp_path):
     ref = json.loads((tmp_path / "ref" / "summary.json").read_text())
     again = json.loads((killed / "summary.json").read_text())
     assert again["chosen_candidate"] == ref["chosen_candidate"]
+
+
+@pytest.mark.slow
+def test_one_config_trains_a_supernet_searches_it_and_retrains_the_top_two(tmp_path):
+    data = {"seed": 0, "quiet": True,
+            "dataset": {"name": "digits", "valid_fraction": 0.2, "test_fraction": 0.2},
+            "search": {"epochs": 1, "batch_size": 32,
+                       "space": {"name": "proxylessnas", **SPACE.smoke_options},
+                       "searcher": {"name": "evolution", "supernet": "fairnas",
+                                    "evaluations": 6, "population": 3, "sample_size": 2,
+                                    "bn_batches": 1, "top_k": 2},
+                       "costs": {"flops": {"mode": "hard", "bound": 1.2e5},
+                                 "memory": {"mode": "hard", "bound": 4000}}},
+            "train": {"epochs": 1, "batch_size": 32, "top_k": 2,
+                      "net": {"name": "proxylessnas"}}}
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(data))
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    subprocess.run([sys.executable, str(ROOT / "main.py"), "--config", str(path),
+                    "--output-path", str(out)], env=env, check=True, capture_output=True,
+                   timeout=900)
+    meta = json.loads((out / "supernet.json").read_text())
+    assert meta["trainer"] == "fairnas" and meta["space"] == "proxylessnas"
+    cands = journal(out)
+    assert len(cands) == 6
+    assert all(c["costs"]["flops"] <= 1.2e5 and c["costs"]["memory"] <= 4000
+               for c in cands)
+    summary = json.loads((out / "summary.json").read_text())
+    chosen = cands[summary["chosen_candidate"]]
+    assert chosen["accuracy"] == max(c["accuracy"] for c in cands)
+    assert json.loads((out / "arch.json").read_text())["choices"] == chosen["arch"]
+    assert summary["pareto_front_size"] >= 1 and (out / "network.nnp").exists()
+    assert [r["rank"] for r in summary["retrained"]] == [2]
+    second = json.loads((out / "retrain" / "2" / "summary.json").read_text())
+    assert second["arch_path"] == str(out / "top_k" / "arch_2.json")
+    assert (out / "retrain" / "2" / "network.nnp").exists()
