@@ -1,5 +1,6 @@
 """The black-box searchers (evolution, random): the Pareto front, reproducibility,
 hard bounds, BN re-estimation, the supernet file, and resume after ``kill -9``."""
+import doctest
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from nnabla_nas.dataset import DatasetSplits, Split
 from nnabla_nas.module import BatchNormalization
 from nnabla_nas.runner import candidate as C
 from nnabla_nas.runner.budget import BudgetError
+from nnabla_nas.runner import pareto as pareto_module
 from nnabla_nas.runner.pareto import pareto_front
 from nnabla_nas.runner.run import Run
 from nnabla_nas.runner.schema import SearchConfig
@@ -90,6 +92,7 @@ def test_pareto_front_of_a_fixed_list_of_points():
     assert pareto_front(accuracy, costs) == [1, 2, 3, 4, 5, 6]
     assert pareto_front([0.5, 0.7, 0.7], [[], [], []]) == [1, 2]
     assert pareto_front([0.9, 0.8, 0.7, 0.9], [[3.0], [1.0], [2.0], [4.0]]) == [0, 1]
+    assert doctest.testmod(pareto_module).failed == 0
 
 
 # ------------------------------------------------------------- the searchers
