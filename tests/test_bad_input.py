@@ -222,8 +222,9 @@ def blackbox(**sections):
     return yaml_file(with_(BLACKBOX, **sections))
 
 
-def supernet_of(**space):
-    """An evolution search over a supernet saved with other space options."""
+def supernet_of(recorded_as=None, **space):
+    """An evolution search over a supernet saved with other space options (or recorded
+    as one of the space ``recorded_as``)."""
     def make(tmp):
         import nnabla_nas.builtins  # noqa: F401
         from nnabla_nas.config.loader import from_dict
@@ -236,7 +237,8 @@ def supernet_of(**space):
         model = cls.build_search(config.space.options, (1, 8, 8), 10,
                                  np.random.RandomState(0))
         (tmp / "sn").mkdir()
-        weights = write_supernet(model, str(tmp / "sn" / "supernet.h5"), cls.name,
+        weights = write_supernet(model, str(tmp / "sn" / "supernet.h5"),
+                                 recorded_as or cls.name,
                                  config.space.options, "spos", 1)
         return blackbox(search__searcher__supernet_path=weights)(tmp)
     return make
@@ -463,6 +465,9 @@ CASES = [
      blackbox(search__searcher__top_k=2, train={"epochs": 1, "top_k": 3,
                                                 "net": {"name": "proxylessnas"}}), [],
      "train.top_k: expected 1 unless the search section's searcher ranks at least 3"),
+    ("blackbox-supernet-other-space", supernet_of(recorded_as="darts"), [],
+     "search.searcher.supernet_path: a supernet of the space 'darts', expected one of "
+     "'proxylessnas'"),
     ("blackbox-supernet-missing",
      blackbox(search__searcher__supernet_path="/nonexistent/supernet.h5"), [],
      "search.searcher.supernet_path: /nonexistent/supernet.h5: no such file"),
