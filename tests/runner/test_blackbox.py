@@ -29,6 +29,7 @@ from nnabla_nas.runner.schema import SearchConfig
 from nnabla_nas.runner.searcher import SEARCHERS
 from nnabla_nas.runner.supernet import read_supernet, write_supernet
 from nnabla_nas.utils.output import RunOutput
+from tests.tensorboard_events import scalar_tags
 
 ROOT = Path(__file__).resolve().parents[2]
 SHAPE, CLASSES, BATCH = (1, 8, 8), 4, 8
@@ -118,7 +119,10 @@ def test_evolution_with_a_fixed_seed_is_reproducible_and_writes_its_outputs(tmp_
     rows = (out_a / "pareto.csv").read_text().splitlines()
     assert rows[0] == "index,accuracy,memory,seconds,arch,on_front" and len(rows) == 7
     assert (out_a / "pareto.png").read_bytes()[:4] == b"\x89PNG"
-    assert len(os.listdir(out_a / "tensorboard")) >= 6  # one HParams run per candidate
+    runs = sorted(p.name for p in (out_a / "tensorboard").iterdir() if p.is_dir())
+    assert runs == [f"candidate_{i:05d}" for i in range(6)]  # one HParams row each
+    assert scalar_tags(out_a / "tensorboard" / runs[0]) == {"hparam/accuracy",
+                                                            "hparam/memory"}
 
 
 def test_every_candidate_is_within_every_bound(tmp_path):
