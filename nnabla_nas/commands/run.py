@@ -20,6 +20,7 @@ from ..config.loader import to_dict
 from ..contrib.model import Model, parameter_count
 from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS, DatasetSplits
+from ..runner.arch_costs import delivered_options
 from ..runner.deliver import deliver
 from ..runner.hardware import hardware_summary
 from ..runner.regularizer import cost_terms, summary_figures
@@ -53,11 +54,12 @@ def load_data(config: RunConfig) -> DatasetSplits:
 
 
 def phase_run(config: RunConfig, section: Any, model: Model, data: DatasetSplits,
-              output: RunOutput, space: type, device: Device) -> Run:
+              output: RunOutput, space: type, device: Device,
+              train_options: Any = None) -> Run:
     """The :class:`~nnabla_nas.runner.run.Run` of one phase of ``config``."""
     return Run(model=model, data=data, config=section, output=output, seed=config.seed,
                space=space, device=device, quiet=config.quiet,
-               checkpoint_every=config.checkpoint_every)
+               checkpoint_every=config.checkpoint_every, train_options=train_options)
 
 
 def supernet(config: RunConfig, data: DatasetSplits
@@ -77,15 +79,20 @@ def search_phase(config: RunConfig, data: DatasetSplits, output: RunOutput,
     # Its memory was checked before the run started (check_inputs).
     model = supernet(config, data)(np.random.RandomState(config.seed))
     supernet_params = parameter_count(model.get_modules())  # every candidate
+    train_options, source = delivered_options(config)
+    if any(t.config.active for t in cost_terms(config.search)):
+        output.logger.info(f"search costs and bounds are on the network delivered for an "
+                           f"architecture: {space.name} built with {source}")
     searcher = SEARCHERS.get(config.search.searcher.name)(
-        phase_run(config, config.search, model, data, output, space, device))
+        phase_run(config, config.search, model, data, output, space, device,
+                  train_options))
     searcher.search()
     summary = dict(search_space=space.name, searcher=config.search.searcher.name,
                    search_time_s=round(searcher.elapsed, 2),
                    search_valid_accuracy=1 - searcher.history[-1]["valid_error"],
                    supernet_params=supernet_params,
                    arch_path=os.path.abspath(output.path("arch.json")))
-    # Exact estimated costs of the architecture found, at the supernet's sizes.
+    # Estimated costs of the network delivered for the architecture found.
     summary.update(summary_figures(searcher.derived_costs, "search_arch_"))
     return summary
 
