@@ -73,6 +73,21 @@ def nnabla_threads() -> int:
         return os.cpu_count() or 1
 
 
+#: The device name of ONNX Runtime on the CPU, as configs and fingerprints give it.
+DEVICE = "onnxruntime-cpu"
+
+
+def fingerprint(threads: Optional[int] = None, type_config: str = "float"
+                ) -> Dict[str, str]:
+    """What ONNX Runtime timings on this CPU depend on: the device name, processor,
+    machine type, ONNX Runtime's version and the intra-op threads (default
+    :func:`nnabla_threads`)."""
+    base = measure.device_fingerprint("cpu", 0, type_config)
+    return {"context": f"{DEVICE}:{type_config}", "device": base["device"],
+            "machine": base["machine"], "onnxruntime": onnxruntime_version(),
+            "threads": str(nnabla_threads() if threads is None else int(threads))}
+
+
 def make_session(model: Union[str, bytes, "os.PathLike[str]"],
                  threads: Optional[int] = None):
     """An ONNX Runtime CPU session for ``model`` (a file path or serialized bytes),
