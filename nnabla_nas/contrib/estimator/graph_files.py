@@ -19,14 +19,6 @@ from nnabla.utils.save import save as save_nnp
 
 from . import measure
 
-#: Inputs of a function that are parameters in a network (weights, biases, batch
-#: statistics), by function type; the other inputs are activations.
-PARAMETER_INPUTS = {"Convolution": (1, 2), "DepthwiseConvolution": (1, 2),
-                    "Deconvolution": (1, 2), "DepthwiseDeconvolution": (1, 2),
-                    "Affine": (1, 2), "BatchNormalization": (1, 2, 3, 4),
-                    "FusedBatchNormalization": (1, 2, 3, 4), "PReLU": (1,)}
-
-
 def save_graph(path: str, name: str, inputs: Sequence[nn.Variable],
                outputs: Sequence[nn.Variable],
                parameters: Optional[Dict[str, nn.Variable]] = None) -> None:
@@ -49,9 +41,9 @@ def function_graph(spec: measure.FunctionSpec, ctx, rng=None
                    ) -> Tuple[List[nn.Variable], List[nn.Variable], Dict[str, nn.Variable]]:
     """The function of ``spec`` alone on random inputs (:func:`.measure.build_function`),
     split as a network has it: ``(activation inputs, outputs, parameters)``, the
-    parameters being the inputs :data:`PARAMETER_INPUTS` names, as ``p1``, ``p2``..."""
+    parameters being the inputs :data:`.measure.PARAMETER_INPUTS` names (``p1``, ...)."""
     inputs, outputs = measure.build_function(spec, ctx, rng)
-    constant = PARAMETER_INPUTS.get(spec.type_name, ())
+    constant = measure.PARAMETER_INPUTS.get(spec.type_name, ())
     data = [x for i, x in enumerate(inputs) if i not in constant]
     parameters = {f"p{i}": x for i, x in enumerate(inputs) if i in constant}
     return data, outputs, parameters
