@@ -71,7 +71,8 @@ def main(argv=None) -> int:
     from nnabla_nas.contrib.estimator import calibration as C
     from nnabla_nas.contrib.estimator import onnx_runtime as R
     from nnabla_nas.contrib.estimator.graph import module_graph
-    from nnabla_nas.contrib.estimator.graph_files import function_graph, onnx_model
+    from nnabla_nas.contrib.estimator.graph_files import (function_graph,
+                                                          graph_parameters, onnx_models)
     from nnabla_nas.contrib.estimator.ort_profiler import OVERHEAD_SPEC
     from nnabla_nas.contrib.pnas import random_mobilenet
 
@@ -95,19 +96,21 @@ def main(argv=None) -> int:
     print(f"function table: {report} ({time.perf_counter() - start:.0f} s)")
 
     # 2. blocks: each distinct block converted alone and timed, round-robin
-    def session_run(inputs, outputs):
-        session = R.make_session(onnx_model(inputs, outputs), threads)
+    def session_run(model):
+        session = R.make_session(model, threads)
         return R.session_runner(session, R.session_inputs(session))
 
-    keys, runs = {}, []
+    start = time.perf_counter()
+    keys, graphs = {}, [function_graph(OVERHEAD_SPEC, ctx)]
     for net in tests + calib:
         for b in blocks_of(net):
             key = (type(b).__name__, b.extra_repr(), str(b.input_shapes))
             if key not in keys:
-                keys[key] = len(runs)
-                runs.append(session_run(*module_graph(b, ctx)))
-    data, outputs, _ = function_graph(OVERHEAD_SPEC, ctx)
-    overhead = session_run(data, outputs)
+                keys[key] = len(graphs) - 1
+                inputs, outputs = module_graph(b, ctx)
+                graphs.append((inputs, outputs, graph_parameters(inputs, outputs)))
+    overhead, *runs = [session_run(m) for m in onnx_models(graphs)]
+    print(f"{len(runs)} distinct blocks converted in {time.perf_counter() - start:.0f} s")
     start = time.perf_counter()
     samples = measure.time_round_robin([overhead] + runs, 2, args.repeats, 5)
     ms = [measure.summarize(s, statistic) for s in samples]

@@ -38,7 +38,7 @@ from ...utils.context import make_context
 from ...utils.output import write_json
 from . import calibration, measure, runner
 from .graph import graph_functions, module_graph
-from .graph_files import function_graph, onnx_model, save_graph
+from .graph_files import function_graph, onnx_model, onnx_models, save_graph
 from .ort_profiler import OVERHEAD_SPEC
 from .latency import search_space_functions
 from .profiler import REPEATS, ROUNDS, WARMUP
@@ -95,10 +95,16 @@ def export_bundle(folder: str, modules: Union[None, Module, Sequence[Module]] = 
     os.makedirs(os.path.join(folder, "functions"), exist_ok=True)
     os.makedirs(os.path.join(folder, "networks"), exist_ok=True)
     functions = []
-    for i, (key, spec) in enumerate(sorted(wanted.items())):
+    specs = [spec for _, spec in sorted(wanted.items())]
+    models = onnx_models([function_graph(s, ctx) for s in [OVERHEAD_SPEC] + specs]) \
+        if onnx else None
+    for i, spec in enumerate(specs):
         file = f"functions/{i:04d}.{'onnx' if onnx else 'nnp'}"
-        _write_function(os.path.join(folder, file), spec, ctx, onnx)
-        functions.append({"key": key, "file": file, "network": "f"})
+        if onnx:
+            _write_bytes(os.path.join(folder, file), models[i + 1])
+        else:
+            save_graph(os.path.join(folder, file), "f", *measure.build_function(spec, ctx))
+        functions.append({"key": spec.key, "file": file, "network": "f"})
     network_entries = []
     for i, (net, (inputs, outputs)) in enumerate(zip(networks, graphs)):
         file = f"networks/{i:02d}.{'onnx' if onnx else 'nnp'}"
@@ -118,8 +124,7 @@ def export_bundle(folder: str, modules: Union[None, Module, Sequence[Module]] = 
                 "functions": functions, "networks": network_entries}
     if onnx:
         manifest["overhead"] = "functions/overhead.onnx"
-        _write_function(os.path.join(folder, manifest["overhead"]), OVERHEAD_SPEC, ctx,
-                        True)
+        _write_bytes(os.path.join(folder, manifest["overhead"]), models[0])
     here = os.path.dirname(os.path.abspath(__file__))
     shutil.copyfile(os.path.join(here, "measure.py"),
                     os.path.join(folder, "nnabla_nas_measure.py"))
@@ -134,15 +139,6 @@ def export_bundle(folder: str, modules: Union[None, Module, Sequence[Module]] = 
 def _write_bytes(path: str, data: bytes) -> None:
     with open(path, "wb") as f:
         f.write(data)
-
-
-def _write_function(path: str, spec: measure.FunctionSpec, ctx, onnx: bool) -> None:
-    """The micro-benchmark of ``spec`` as an NNP network (all inputs are inputs) or an
-    ONNX model (parameters as constants, see :func:`.graph_files.function_graph`)."""
-    if onnx:
-        _write_bytes(path, onnx_model(*function_graph(spec, ctx)))
-    else:
-        save_graph(path, "f", *measure.build_function(spec, ctx))
 
 
 def import_table(path: str) -> ProfileTable:

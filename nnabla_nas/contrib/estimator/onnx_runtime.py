@@ -151,11 +151,15 @@ def function_feeds(session, spec: "measure.FunctionSpec",
                    rng: Optional[np.random.RandomState] = None) -> Dict[str, np.ndarray]:
     """Random inputs for the session of the function ``spec`` alone, converted with
     its parameters as constants (:data:`.measure.PARAMETER_INPUTS`) and its other
-    inputs as ``x0``, ``x1``, ...: distributed as :func:`.measure.random_inputs`
-    makes them for NNabla."""
+    inputs as the session's inputs, in order: distributed as
+    :func:`.measure.random_inputs` makes them for NNabla."""
     constant = measure.PARAMETER_INPUTS.get(spec.type_name, ())
     data = [i for i in range(len(spec.inputs)) if i not in constant]
-    positive = [f"x{k}" for k, i in enumerate(data)
+    names = [arg.name for arg in session.get_inputs()]
+    if len(names) != len(data):
+        raise ValueError(f"{spec!r}: the session has {len(names)} inputs, the function "
+                         f"{len(data)} besides its parameters")
+    positive = [name for name, i in zip(names, data)
                 if i in measure.POSITIVE_INPUTS.get(spec.type_name, ())]
     return session_inputs(session, rng=rng, positive=positive)
 

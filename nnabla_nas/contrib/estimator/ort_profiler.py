@@ -27,7 +27,7 @@ import numpy as np
 
 from ...utils.context import use_context
 from . import measure, onnx_runtime
-from .graph_files import function_graph, graph_parameters, onnx_model
+from .graph_files import function_graph, graph_parameters, onnx_model, onnx_models
 from .profiler import CHUNK, REPEATS, ROUNDS, WARMUP, Graph, Profiler
 from .table import ProfileTable
 
@@ -74,13 +74,17 @@ class OrtProfiler(Profiler):
                            ) -> Dict[str, str]:
         return onnx_runtime.fingerprint(self.threads, type_config)
 
-    def _function_runner(self, spec: measure.FunctionSpec):
+    def _function_runners(self, specs: Sequence[measure.FunctionSpec]):
+        """One session run per spec: the function alone, converted to ONNX (all
+        specs in one conversion, see :func:`.graph_files.onnx_models`)."""
         with use_context(self.ctx):
-            data, outputs, parameters = function_graph(spec, self.ctx, self._rng)
-        session = onnx_runtime.make_session(onnx_model(data, outputs, parameters),
-                                            self.threads)
-        return onnx_runtime.session_runner(
-            session, onnx_runtime.function_feeds(session, spec, self._rng))
+            graphs = [function_graph(s, self.ctx, self._rng) for s in specs]
+        runs = []
+        for spec, model in zip(specs, onnx_models(graphs)):
+            session = onnx_runtime.make_session(model, self.threads)
+            runs.append(onnx_runtime.session_runner(
+                session, onnx_runtime.function_feeds(session, spec, self._rng)))
+        return runs
 
     def time_functions(self, specs: Sequence[measure.FunctionSpec]) -> List[float]:
         """Time each spec alone, converted to ONNX, in an ONNX Runtime session (ms),
@@ -88,10 +92,10 @@ class OrtProfiler(Profiler):
         in round-robin passes over chunks of :data:`.profiler.CHUNK` functions."""
         times: List[float] = []
         for first in range(0, len(specs), CHUNK):
-            runs = [self._function_runner(s) for s in specs[first:first + CHUNK]]
+            overhead, *runs = self._function_runners(
+                [OVERHEAD_SPEC] + list(specs[first:first + CHUNK]))
             times.extend(onnx_runtime.time_functions(
-                runs, self._function_runner(OVERHEAD_SPEC), self.warmup, self.repeats,
-                self.rounds, self.statistic))
+                runs, overhead, self.warmup, self.repeats, self.rounds, self.statistic))
         return times
 
     def _graph_runner(self, inputs: Sequence[nn.Variable],
