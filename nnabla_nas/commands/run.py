@@ -22,7 +22,7 @@ from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS, DatasetSplits
 from ..runner.arch_costs import delivered_options
 from ..runner.deliver import deliver
-from ..runner.hardware import hardware_summary
+from ..runner.hardware import bound_messages, bounds_summary, hardware_summary
 from ..runner.regularizer import cost_terms, summary_figures
 from ..runner.run import Run
 from ..runner.schema import RunConfig
@@ -121,7 +121,13 @@ def train_phase(config: RunConfig, data: DatasetSplits, output: RunOutput, arch_
     exported = deliver(model, space, arch, arch_path, data, output)
     summary.update(exported)
     summary.update(hardware_summary(model, data.shape, device,
-                                    nnp_path=exported["nnp_path"]))
+                                    nnp_path=exported["nnp_path"],
+                                    onnx_path=exported.get("onnx_path")))
+    if config.search is not None:  # the search's bounds, on the delivered network
+        bounds = bounds_summary(model, data.shape, cost_terms(config.search), device,
+                                exported["nnp_path"], exported.get("onnx_path"))
+        if bounds:
+            summary["bounds"] = bounds
     return summary
 
 
@@ -188,6 +194,8 @@ def run(config: RunConfig, output: RunOutput, phases: Sequence[str] = PHASES,
     if "train" in phases and config.train is not None:
         arch_path = config.train.arch or output.path("arch.json")
         summary.update(train_phase(config, data, output, arch_path, device))
+        for line in bound_messages(summary.get("bounds", {})):
+            log.warning(line)  # log.txt's last lines
     return output.update_summary(**summary)
 
 
@@ -228,5 +236,7 @@ def execute(config: RunConfig, root: str, overwrite: bool = False,
         output.close()
     print(f"done in {time.perf_counter() - start:.1f} s; results in {output.root}")
     print_values(summary)
+    for line in bound_messages(summary.get("bounds", {})):  # the last lines, plainly
+        print(f"warning: {line}")
     nn.clear_parameters()
     return 0

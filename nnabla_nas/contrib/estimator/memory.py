@@ -70,17 +70,33 @@ class MemoryEstimator(Estimator):
         :func:`~nnabla_nas.contrib.model.parameter_count` counts them."""
         return float(parameter_count(modules))
 
+    #: Activations a measurement must reach: 4096 pages of 4 KiB, so that whole-page
+    #: rounding and buffers under glibc's mmap threshold are a small part of it.
+    MEASURED_BYTES = 16 * 2 ** 20
+    #: The largest batch measured at.
+    MAX_BATCH = 1024
+
     def report(self, inference: Inference) -> Dict[str, float]:
-        """``estimated_params``, ``estimated_activation_bytes`` of one inference, and
-        ``measured_activation_bytes`` of the exported network run in a fresh process
-        (CPU on Linux only; see
-        :func:`~nnabla_nas.contrib.estimator.peak_memory.measure_nnp`)."""
+        """``estimated_params``, ``estimated_activation_bytes`` of one inference at
+        batch 1, and, on a CPU on Linux, ``measured_activation_bytes``: the peak
+        activation memory of the exported network's inference measured in a fresh
+        process (see :func:`~nnabla_nas.contrib.estimator.peak_memory.measure_nnp`),
+        at ``measured_activation_batch``, the smallest power-of-two batch whose
+        estimated activations reach :attr:`MEASURED_BYTES` (8x8 digits at batch 1 are
+        under the method's resolution), divided by that batch: bytes per sample.
+        A measurement that reads no growth is left out, never reported as 0."""
         out = super().report(inference)
-        out["estimated_activation_bytes"] = int(self.activation_bytes(inference.model))
-        if inference.nnp_path is not None and inference.device.name == "cpu":
-            peak = measure_nnp(inference.nnp_path)
-            if peak is not None:
-                out["measured_activation_bytes"] = int(peak["steady"])
+        per_sample = int(self.activation_bytes(inference.model))
+        out["estimated_activation_bytes"] = per_sample
+        if inference.nnp_path is not None and inference.device.context.backend[0] \
+                .startswith("cpu"):
+            batch = 1
+            while batch * per_sample < self.MEASURED_BYTES and batch < self.MAX_BATCH:
+                batch *= 2
+            peak = measure_nnp(inference.nnp_path, batch=batch)
+            if peak is not None and peak["steady"] > 0:
+                out["measured_activation_bytes"] = int(round(peak["steady"] / batch))
+                out["measured_activation_batch"] = batch
         return out
 
     def parameter_bytes(self, module: Module) -> int:
