@@ -175,6 +175,9 @@ class PathCosts:
         mixed: The MixedOps, in traversal order.
         costs: Per MixedOp, the cost of each candidate.
         unit: The estimator's unit.
+        scale: A factor applied to every cost (1 by default): a search sets it so that
+            the supernet's costs, at the search's sizes, give the figure of the
+            network it delivers (see :class:`~nnabla_nas.runner.arch_costs.ArchCosts`).
     """
 
     def __init__(self, model: Module, cost: Cost,
@@ -197,23 +200,29 @@ class PathCosts:
                                      "not supported")
                 self.mixed.append(module)
                 self.costs.append(np.array([c for c, _ in per_op], dtype=np.float64))
-        self.fixed = float(estimator.total(outside))
+        self._fixed = float(estimator.total(outside))
         self.unit = getattr(estimator, "unit", "")
+        self.scale = 1.0
         self._index = {id(m): i for i, m in enumerate(self.mixed)}
         # A cost that does not add up over modules is priced path by path.
         self._exact = None if getattr(estimator, "additive", True) else (model, estimator)
         self._paths: Dict[Tuple[Tuple[int, int], ...], float] = {}
 
+    @property
+    def fixed(self) -> float:
+        """The cost outside MixedOps (scaled)."""
+        return self.scale * self._fixed
+
     def of(self, choices: Dict[int, int]) -> float:
         """The cost of the architecture running candidate ``choices[id(mixed)]`` of each
         MixedOp listed; MixedOps not listed are left out (for an estimator that is not
-        additive, they run as their mode says)."""
+        additive, they run as their mode says). Scaled by :attr:`scale`."""
         if self._exact is not None:
-            return self._path_estimate(choices)
-        total = self.fixed
+            return self.scale * self._path_estimate(choices)
+        total = self._fixed
         for key, k in choices.items():
             total += float(self.costs[self._index[key]][k])
-        return total
+        return self.scale * total
 
     def _path_estimate(self, choices: Dict[int, int]) -> float:
         """``get_estimation`` of the model with the listed MixedOps running their
@@ -236,5 +245,5 @@ class PathCosts:
         return self._paths[key]
 
     def candidates(self, mixed: MixedOp) -> np.ndarray:
-        """The cost of each candidate of ``mixed``."""
-        return self.costs[self._index[id(mixed)]]
+        """The cost of each candidate of ``mixed`` (scaled)."""
+        return self.scale * self.costs[self._index[id(mixed)]]
