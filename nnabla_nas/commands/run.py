@@ -174,7 +174,8 @@ def check_inputs(config: RunConfig, data: DatasetSplits,
         require_fits(f"search.space ({config.search.space.name} supernet)",
                      supernet(config, data), config.seed)
         SEARCHERS.get(config.search.searcher.name).check_inputs(
-            config.search, data, Device(config.context, config.device_id))
+            config.search, data, Device(config.context, config.device_id),
+            delivered_options(config)[0])
         splits += [("search.batch_size", config.search.batch_size, "train", data.train),
                    ("search.batch_size", config.search.batch_size, "valid", data.valid)]
     if "train" in phases and config.train is not None:

@@ -83,6 +83,59 @@ def derive_within_bounds(space: SearchSpace, model: Model, options: Any,
     return arch, arch_costs.costs(arch)
 
 
+def check_bounds(space: SearchSpace, model: Model, options: Any,
+                 regularizers: Regularizers, arch_costs: ArchCosts) -> None:
+    """Refuse hard bounds that no architecture found meets on the delivered network,
+    in one line that gives the cheapest cost found for every bound.
+
+    Per bound, the architecture of the cheapest candidate of every decision by the
+    supernet's costs (rescaled, :func:`align_costs`) is priced as delivered and, when
+    over its bound, improved by :meth:`ArchCosts.cheapest`. Bounds each met are then
+    checked together: :func:`~nnabla_nas.runner.budget.within_budget` on the rescaled
+    costs must find an architecture within all of them (exact up to its rounding).
+
+    Raises:
+        BudgetError: naming the bound (or, together, the bounds) that cannot be met.
+    """
+    if not regularizers.bounds:
+        return
+    decisions = space.decisions(model, options)
+    align_costs(regularizers, arch_costs, decisions, [d.choice for d in decisions],
+                space.derive(model, options))
+    low = {}
+    for bound in regularizers.bounds:
+        picks = [d.allowed[int(np.argmin(option_costs(d, bound.costs)[list(d.allowed)]))]
+                 for d in decisions]
+        low[bound.name] = space.derive(model, options, picks)
+    names = {key: name for name, key in arch_costs.keys.items() if name in arch_costs.bounds}
+    over = [key for key, name in names.items()
+            if arch_costs.costs(low[key])[name] > arch_costs.bounds[name]]
+    jointly = False
+    if not over and len(names) > 1:
+        try:
+            within_budget(decisions, regularizers.bounds)
+        except BudgetError:
+            jointly = True
+    if not over and not jointly:
+        return
+    cheapest = {key: arch_costs.cheapest([low[key]], [name])[name][0]
+                for key, name in names.items()}
+    over = [key for key, name in names.items() if cheapest[key] > arch_costs.bounds[name]]
+    each = ", ".join(f"{name} {cheapest[key]:.4g} {arch_costs.units[name]} (bound "
+                     f"{arch_costs.bounds[name]:g})" for key, name in names.items())
+    where = f"on the network the run delivers ({space.name} with the train options)"
+    if over:
+        name = names[over[0]]
+        unit = arch_costs.units[name]
+        raise BudgetError(
+            f"{over[0]}.bound: {arch_costs.bounds[name]:g} {unit} is below the cheapest "
+            f"architecture of the search space found, {cheapest[over[0]]:.4g} {unit} "
+            f"{where}; the cheapest per bound: {each}")
+    raise BudgetError(
+        f"{', '.join(k + '.bound' for k in names)}: no architecture of the search space "
+        f"meets every bound at once {where}; the cheapest per bound: {each}")
+
+
 class Searcher(EpochLoop):
     """Alternates weight steps on the training split with architecture steps on the
     validation split.
@@ -155,11 +208,13 @@ class Searcher(EpochLoop):
         self.build()
 
     @classmethod
-    def check_inputs(cls, search: Any, data: Any = None, device: Any = None) -> None:
+    def check_inputs(cls, search: Any, data: Any = None, device: Any = None,
+                     train_options: Any = None) -> None:
         """Check what this searcher's options need of the ``search`` config section
-        (the space, files it names, with the dataset ``data`` and the run's
-        ``device``) before anything is written; raise a ConfigError (or a
-        BudgetError) naming the dotted key. Nothing by default."""
+        (the space, files it names, with the dataset ``data``, the run's ``device``
+        and the ``train_options`` of the network it delivers) before anything is
+        written; raise a ConfigError (or a BudgetError) naming the dotted key.
+        Nothing by default."""
 
     def summary_values(self) -> Dict[str, Any]:
         """The search's figures for ``summary.json``, after :meth:`search`."""
@@ -170,32 +225,8 @@ class Searcher(EpochLoop):
         return self.space.decisions(self.model, self.space_options)
 
     def _check_budget(self) -> None:
-        """Refuse bounds that no architecture found meets on the delivered network:
-        the architecture of the cheapest candidate of every decision by the
-        supernet's costs (rescaled, :func:`align_costs`), priced as delivered and
-        improved by :meth:`ArchCosts.cheapest`."""
-        if not self.regularizers.bounds:
-            return
-        decisions = self.decisions()
-        align_costs(self.regularizers, self.arch_costs, decisions,
-                    [d.choice for d in decisions],
-                    self.space.derive(self.model, self.space_options))
-        low = {}
-        for bound in self.regularizers.bounds:
-            picks = [d.allowed[int(np.argmin(option_costs(d, bound.costs)[list(d.allowed)]))]
-                     for d in decisions]
-            low[bound.name] = self.space.derive(self.model, self.space_options, picks)
-        for name, key in self.arch_costs.keys.items():
-            limit = self.arch_costs.bounds.get(name)
-            if limit is None or self.arch_costs.costs(low[key])[name] <= limit:
-                continue
-            value, _ = self.arch_costs.cheapest([low[key]], [name])[name]
-            if value > limit:
-                unit = self.arch_costs.units[name]
-                raise BudgetError(
-                    f"{key}.bound: {limit:g} {unit} is below the cheapest architecture of "
-                    f"the search space found, {value:.4g} {unit} on the network the run "
-                    f"delivers ({self.space.name} with the train options)")
+        check_bounds(self.space, self.model, self.space_options, self.regularizers,
+                     self.arch_costs)
 
     def derive(self) -> Any:
         """The architecture the search has found so far: the space's derivation, made
