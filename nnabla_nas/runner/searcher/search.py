@@ -83,6 +83,44 @@ def derive_within_bounds(space: SearchSpace, model: Model, options: Any,
     return arch, arch_costs.costs(arch)
 
 
+def check_bounds(space: SearchSpace, model: Model, options: Any,
+                 regularizers: Regularizers, arch_costs: ArchCosts) -> None:
+    """Refuse hard bounds that no architecture found meets on the delivered network.
+
+    Per bound, the architecture taking the cheapest candidate of every decision by
+    the supernet's costs (rescaled, :func:`align_costs`) is priced as delivered and
+    improved by :meth:`~nnabla_nas.runner.arch_costs.ArchCosts.cheapest`.
+
+    Raises:
+        BudgetError: one line naming every bound below the cheapest architecture
+            found, with that cheapest cost per cost.
+    """
+    if not regularizers.bounds:
+        return
+    decisions = space.decisions(model, options)
+    align_costs(regularizers, arch_costs, decisions, [d.choice for d in decisions],
+                space.derive(model, options))
+    names = {key: name for name, key in arch_costs.keys.items()}
+    below = []
+    for bound in regularizers.bounds:
+        name, limit = names[bound.name], arch_costs.bounds[names[bound.name]]
+        picks = [d.allowed[int(np.argmin(option_costs(d, bound.costs)[list(d.allowed)]))]
+                 for d in decisions]
+        start = space.derive(model, options, picks)
+        value = arch_costs.costs(start)[name]
+        if value > limit:
+            value, _ = arch_costs.cheapest([start], [name])[name]
+        if value > limit:
+            below.append((bound.name, name, limit, value))
+    if below:
+        keys = ", ".join(f"{key}.bound" for key, _, _, _ in below)
+        what = "; ".join(f"{name} {value:.4g} {arch_costs.units[name]} (bound {limit:g})"
+                         for _, name, limit, value in below)
+        raise BudgetError(f"{keys}: below the cheapest architecture of the search space "
+                          f"found on the network the run delivers ({space.name} with "
+                          f"the train options): {what}")
+
+
 class Searcher(EpochLoop):
     """Alternates weight steps on the training split with architecture steps on the
     validation split.
@@ -159,32 +197,8 @@ class Searcher(EpochLoop):
         return self.space.decisions(self.model, self.space_options)
 
     def _check_budget(self) -> None:
-        """Refuse bounds that no architecture found meets on the delivered network:
-        the architecture of the cheapest candidate of every decision by the
-        supernet's costs (rescaled, :func:`align_costs`), priced as delivered and
-        improved by :meth:`ArchCosts.cheapest`."""
-        if not self.regularizers.bounds:
-            return
-        decisions = self.decisions()
-        align_costs(self.regularizers, self.arch_costs, decisions,
-                    [d.choice for d in decisions],
-                    self.space.derive(self.model, self.space_options))
-        low = {}
-        for bound in self.regularizers.bounds:
-            picks = [d.allowed[int(np.argmin(option_costs(d, bound.costs)[list(d.allowed)]))]
-                     for d in decisions]
-            low[bound.name] = self.space.derive(self.model, self.space_options, picks)
-        for name, key in self.arch_costs.keys.items():
-            limit = self.arch_costs.bounds.get(name)
-            if limit is None or self.arch_costs.costs(low[key])[name] <= limit:
-                continue
-            value, _ = self.arch_costs.cheapest([low[key]], [name])[name]
-            if value > limit:
-                unit = self.arch_costs.units[name]
-                raise BudgetError(
-                    f"{key}.bound: {limit:g} {unit} is below the cheapest architecture of "
-                    f"the search space found, {value:.4g} {unit} on the network the run "
-                    f"delivers ({self.space.name} with the train options)")
+        check_bounds(self.space, self.model, self.space_options, self.regularizers,
+                     self.arch_costs)
 
     def derive(self) -> Any:
         """The architecture the search has found so far: the space's derivation, made
