@@ -447,9 +447,9 @@ CASES = [
     ("blackbox-bounds-infeasible",
      blackbox(search__costs={"memory": {"mode": "hard", "bound": 10},
                              "latency": {"mode": "hard", "bound": 100.0}}), [],
-     "search.costs.memory.bound: 10 parameters is below the cheapest architecture of the "
-     "search space found, 1842 parameters on the network the run delivers (proxylessnas "
-     "with the train options); the cheapest per bound: latency "),
+     "search.costs.memory.bound: below the cheapest architecture of the search space "
+     "found on the network the run delivers (proxylessnas with the train options): "
+     "memory 1842 parameters (bound 10)"),
     ("blackbox-bound-unknown-cost",
      blackbox(search__costs={"speed": {"mode": "hard", "bound": 1.0}}), [],
      "search.costs.speed: unknown estimator"),

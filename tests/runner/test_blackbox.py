@@ -175,10 +175,10 @@ def test_population_larger_than_the_space_and_infeasible_bounds_are_refused(tmp_
         SEARCHERS.get("evolution").check_inputs(config, data())
     config = search_config("random", {"memory": {"mode": "hard", "bound": 10},
                                       "latency": {"mode": "hard", "bound": 1e-6}})
-    # One line: the first bound over, then the cheapest found for every bound.
-    with pytest.raises(BudgetError, match=r"^search\.costs\.memory\.bound: 10 parameters "
-                                          r"is below the cheapest .*; the cheapest per "
-                                          r"bound: memory \d+ parameters \(bound 10\), "
+    # One line: every bound below the cheapest architecture, with its cheapest cost.
+    with pytest.raises(BudgetError, match=r"^search\.costs\.memory\.bound, search\.costs"
+                                          r"\.latency\.bound: below the cheapest .*: "
+                                          r"memory \d+ parameters \(bound 10\); "
                                           r"latency [\d.e-]+ ms \(bound 1e-06\)$"):
         SEARCHERS.get("random").check_inputs(config, data())
 

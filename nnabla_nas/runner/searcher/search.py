@@ -85,55 +85,59 @@ def derive_within_bounds(space: SearchSpace, model: Model, options: Any,
 
 def check_bounds(space: SearchSpace, model: Model, options: Any,
                  regularizers: Regularizers, arch_costs: ArchCosts) -> None:
-    """Refuse hard bounds that no architecture found meets on the delivered network,
-    in one line that gives the cheapest cost found for every bound.
+    """Refuse hard bounds that no architecture found meets on the delivered network.
 
-    Per bound, the architecture of the cheapest candidate of every decision by the
-    supernet's costs (rescaled, :func:`align_costs`) is priced as delivered and, when
-    over its bound, improved by :meth:`ArchCosts.cheapest`. Bounds each met are then
-    checked together: :func:`~nnabla_nas.runner.budget.within_budget` on the rescaled
-    costs must find an architecture within all of them (exact up to its rounding).
+    Per bound, the architecture taking the cheapest candidate of every decision by
+    the supernet's costs (rescaled, :func:`align_costs`) is priced as delivered and
+    improved by :meth:`~nnabla_nas.runner.arch_costs.ArchCosts.cheapest`.
+
+    With several bounds each met, they must also be met together:
+    :func:`~nnabla_nas.runner.budget.within_budget` on the rescaled costs must find an
+    architecture within all of them (exact up to its rounding).
 
     Raises:
-        BudgetError: naming the bound (or, together, the bounds) that cannot be met.
+        BudgetError: one line naming every bound below the cheapest architecture
+            found, with that cheapest cost per cost (or, for bounds not met together,
+            every bound with its cheapest cost).
     """
     if not regularizers.bounds:
         return
     decisions = space.decisions(model, options)
     align_costs(regularizers, arch_costs, decisions, [d.choice for d in decisions],
                 space.derive(model, options))
-    low = {}
+    names = {key: name for name, key in arch_costs.keys.items()}
+    below = []
     for bound in regularizers.bounds:
+        name, limit = names[bound.name], arch_costs.bounds[names[bound.name]]
         picks = [d.allowed[int(np.argmin(option_costs(d, bound.costs)[list(d.allowed)]))]
                  for d in decisions]
-        low[bound.name] = space.derive(model, options, picks)
-    names = {key: name for name, key in arch_costs.keys.items() if name in arch_costs.bounds}
-    over = [key for key, name in names.items()
-            if arch_costs.costs(low[key])[name] > arch_costs.bounds[name]]
-    jointly = False
-    if not over and len(names) > 1:
-        try:
+        start = space.derive(model, options, picks)
+        value = arch_costs.costs(start)[name]
+        if value > limit:
+            value, _ = arch_costs.cheapest([start], [name])[name]
+        if value > limit:
+            below.append((bound.name, name, limit, value))
+    if not below and len(regularizers.bounds) > 1:
+        try:  # each bound is met: are they together?
             within_budget(decisions, regularizers.bounds)
         except BudgetError:
-            jointly = True
-    if not over and not jointly:
-        return
-    cheapest = {key: arch_costs.cheapest([low[key]], [name])[name][0]
-                for key, name in names.items()}
-    over = [key for key, name in names.items() if cheapest[key] > arch_costs.bounds[name]]
-    each = ", ".join(f"{name} {cheapest[key]:.4g} {arch_costs.units[name]} (bound "
-                     f"{arch_costs.bounds[name]:g})" for key, name in names.items())
-    where = f"on the network the run delivers ({space.name} with the train options)"
-    if over:
-        name = names[over[0]]
-        unit = arch_costs.units[name]
-        raise BudgetError(
-            f"{over[0]}.bound: {arch_costs.bounds[name]:g} {unit} is below the cheapest "
-            f"architecture of the search space found, {cheapest[over[0]]:.4g} {unit} "
-            f"{where}; the cheapest per bound: {each}")
-    raise BudgetError(
-        f"{', '.join(k + '.bound' for k in names)}: no architecture of the search space "
-        f"meets every bound at once {where}; the cheapest per bound: {each}")
+            below = [(b.name, names[b.name], arch_costs.bounds[names[b.name]],
+                      arch_costs.cheapest([space.derive(model, options)],
+                                          [names[b.name]])[names[b.name]][0])
+                     for b in regularizers.bounds]
+            raise BudgetError(
+                f"{', '.join(f'{key}.bound' for key, _, _, _ in below)}: no architecture "
+                "of the search space found meets every bound at once (the cheapest per "
+                "cost: " + "; ".join(f"{name} {value:.4g} {arch_costs.units[name]} "
+                                     f"(bound {limit:g})" for _, name, limit, value in below)
+                + ")") from None
+    if below:
+        keys = ", ".join(f"{key}.bound" for key, _, _, _ in below)
+        what = "; ".join(f"{name} {value:.4g} {arch_costs.units[name]} (bound {limit:g})"
+                         for _, name, limit, value in below)
+        raise BudgetError(f"{keys}: below the cheapest architecture of the search space "
+                          f"found on the network the run delivers ({space.name} with "
+                          f"the train options): {what}")
 
 
 class Searcher(EpochLoop):
@@ -207,6 +211,10 @@ class Searcher(EpochLoop):
         self._check_budget()
         self.build()
 
+    def decisions(self):
+        """The space's decisions on the supernet's current alphas."""
+        return self.space.decisions(self.model, self.space_options)
+
     @classmethod
     def check_inputs(cls, search: Any, data: Any = None, device: Any = None,
                      train_options: Any = None) -> None:
@@ -219,10 +227,6 @@ class Searcher(EpochLoop):
     def summary_values(self) -> Dict[str, Any]:
         """The search's figures for ``summary.json``, after :meth:`search`."""
         return {"search_valid_accuracy": 1 - self.history[-1]["valid_error"]}
-
-    def decisions(self):
-        """The space's decisions on the supernet's current alphas."""
-        return self.space.decisions(self.model, self.space_options)
 
     def _check_budget(self) -> None:
         check_bounds(self.space, self.model, self.space_options, self.regularizers,
