@@ -67,8 +67,8 @@ from nnabla_nas.utils.context import Device  # noqa: E402
 from nnabla_nas.utils.output import RunOutput  # noqa: E402
 
 CONFIG = ROOT / "examples" / "spos" / "digits.yaml"
-#: A tiny space and a few steps of everything: checks that the bench runs.
-QUICK = ["search.space.stem_channels=8", "search.space.head_channels=16",
+#: The space's smallest layout (its smoke options).
+TINY = ["search.space.stem_channels=8", "search.space.head_channels=16",
          "search.space.stages=[[1, 8, 1, 1], [3, 8, 2, 1], [3, 16, 1, 2]]",
          "search.batch_size=128"]
 
@@ -93,13 +93,18 @@ def parse(argv):
     p.add_argument("--standalone-epochs", type=int, default=3)
     p.add_argument("--retrain-epochs", type=int, default=3)
     p.add_argument("--keep", metavar="DIR", help="keep the run folders here")
-    p.add_argument("--quick", action="store_true", help="smallest settings (tests)")
+    p.add_argument("--tiny-space", action="store_true",
+                   help="the space's smallest layout (3 stages of 8-16 channels) instead "
+                        "of the example's, for a loaded machine")
+    p.add_argument("--quick", action="store_true",
+                   help="--tiny-space and the smallest settings (tests)")
     args = p.parse_args(argv)
     if args.seed is None:
         args.seed = int(np.random.SeedSequence().generate_state(1)[0] % 100_000)
     if args.fairnas_epochs is None:
         args.fairnas_epochs = args.supernet_epochs
     if args.quick:
+        args.tiny_space = True
         args.seeds, args.evaluations, args.population, args.sample_size = 2, 6, 3, 2
         args.supernet_epochs, args.latency_samples, args.tau_archs = 1, 20, 4
         args.fairnas_epochs = 1
@@ -114,7 +119,7 @@ class Bench:
         overrides = [f"seed={args.seed}", "quiet=true",
                      f"search.epochs={args.supernet_epochs}",
                      f"search.searcher.bn_batches={args.bn_batches}",
-                     "search.costs={}"] + (QUICK if args.quick else [])
+                     "search.costs={}"] + (TINY if args.tiny_space else [])
         self.config = load_config(str(CONFIG), overrides)
         self.data = load_data(self.config)
         self.space = SEARCH_SPACES.get(self.config.search.space.name)
