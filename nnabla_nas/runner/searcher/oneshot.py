@@ -25,7 +25,9 @@ import numpy as np
 from ...config.fields import ConfigError, option
 from ...contrib.architecture import Architecture
 from ...contrib.spaces import labelled_ops
+from ...module import training_mode
 from ..budget import within_budget
+from ..candidate import arch_indices
 from ..meter import check_finite
 from ..supernet import WEIGHTS, write_supernet
 from .search import Searcher
@@ -88,8 +90,7 @@ class OneShotTrainer(Searcher):
 
     def choices_of(self, arch: Architecture) -> Dict[int, int]:
         """``{id(mixed): candidate index}`` of ``arch``, as path costs take them."""
-        return {id(m): m.names.index(arch.choices[label])
-                for label, ops in self.groups.items() for m in ops}
+        return arch_indices(self.groups, arch)
 
     def path_costs(self, arch: Architecture) -> Dict[str, float]:
         """The exact cost of ``arch`` per cost term of the search."""
@@ -152,9 +153,10 @@ class OneShotTrainer(Searcher):
     def valid_on_batch(self, step: int) -> Dict[str, float]:
         """No architecture update: the loss and error of one uniformly sampled path on
         the validation batch, to watch the supernet generalize (logged as
-        ``arch_loss`` and ``arch_error``)."""
-        loss, error = self.path_graph(self.sample(self.step_rng(step, 1)),
-                                      self.x_valid, self.y_valid)
+        ``arch_loss`` and ``arch_error``), in inference mode."""
+        with training_mode(self.model, False):  # running statistics, left unchanged
+            loss, error = self.path_graph(self.sample(self.step_rng(step, 1)),
+                                          self.x_valid, self.y_valid)
         nn.forward_all([loss, error], clear_buffer=True)
         return OrderedDict(loss=float(loss.d), error=float(error.d))
 
@@ -198,9 +200,7 @@ class OneShotTrainer(Searcher):
                    for _ in range(self.options.derive_batches)]
         x, y = self.placeholders(len(batches[0][0]))
         best, best_error = archs[0], np.inf
-        with_training = self.model.training
-        self.model.apply(training=False)
-        try:
+        with training_mode(self.model, False):
             for arch in archs:
                 loss, error = self.path_graph(arch, x, y)
                 errors = []
@@ -210,8 +210,6 @@ class OneShotTrainer(Searcher):
                     errors.append(float(error.d))
                 if np.mean(errors) < best_error:
                     best, best_error = arch, float(np.mean(errors))
-        finally:
-            self.model.apply(training=with_training)
         self.derived_costs = dict(self.path_costs(best))
         return best
 
