@@ -171,7 +171,6 @@ class PathCosts:
     gives for one-hot alphas, but cheap enough to price thousands of sampled paths.
 
     Attributes:
-        fixed: The cost outside MixedOps.
         mixed: The MixedOps, in traversal order.
         costs: Per MixedOp, the cost of each candidate.
         unit: The estimator's unit.
