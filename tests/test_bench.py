@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -26,3 +28,17 @@ def test_darts_step_benchmark_builds_equal_networks_and_reports_ratios():
     assert lines[0].startswith("DARTS supernet: init_channels 8, 5 cells, batch 16")
     assert "394,434 trainable parameters" in lines[0]
     assert lines[2].startswith("train step (ms)") and lines[3].startswith("peak memory")
+
+
+@pytest.mark.slow
+def test_sampling_search_benchmark_prints_its_table():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "sampling_search.py"), "--quick", "--seed",
+         "1"], capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith("base seed 1; digits ")
+    assert "latency bound: " in out and "supernet fairnas: 1 epochs" in out
+    for line in ("evolution ", "random ", "  spos     tau ", "  fairnas  tau ",
+                 "within the bound in measurement"):
+        assert line in out, line

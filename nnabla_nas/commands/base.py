@@ -16,6 +16,7 @@ A command is a :class:`Command` subclass registered in :data:`COMMANDS`::
 from __future__ import annotations
 
 import argparse
+import json
 import inspect
 import os
 import signal
@@ -138,9 +139,14 @@ def format_value(value: Any) -> str:
 
 
 def print_values(values: dict) -> None:
-    """Print ``key: value`` lines, indented, as the run summary is printed."""
+    """Print ``key: value`` lines, indented, as the run summary is printed (a
+    mapping, such as ``bounds``, as indented JSON below its key)."""
     for k, v in values.items():
-        print(f"  {k}: {format_value(v)}")
+        if isinstance(v, dict):
+            body = json.dumps(v, indent=2).replace("\n", "\n    ")
+            print(f"  {k}:\n    {body}")
+        else:
+            print(f"  {k}: {format_value(v)}")
 
 
 class Command:

@@ -122,8 +122,8 @@ def test_a_hard_bound_never_yields_a_path_over_budget(tmp_path, estimator):
 
 def test_an_impossible_bound_is_refused_before_searching(tmp_path):
     from nnabla_nas.runner.budget import BudgetError
-    with pytest.raises(BudgetError, match=r"search.regularizers.memory.bound: 30 "
-                                          r"parameters is below the cheapest .* \(35"):
+    with pytest.raises(BudgetError, match=r"search.regularizers.memory.bound: below the "
+                                          r"cheapest .*: memory 35 parameters \(bound 30\)"):
         searcher(tmp_path, SuperNet(0), config(memory=dict(bound=30, mode="hard")))
 
 

@@ -75,9 +75,22 @@ class Net(Model):
         return self.body(x)
 
 
+class PathNet(Model):
+    """The network of one architecture of :class:`SuperNet`: its stem, candidate
+    ``k`` and head."""
+
+    def __init__(self, k: int, seed: int = 0):
+        net = SuperNet(seed)
+        self.stem, self.op, self.head = net.stem, net.choice.ops[k], net.head
+
+    def call(self, x):
+        return self.head(self.op(self.stem(x)))
+
+
 class StubSpace(SearchSpace):
     """The space of :class:`SuperNet`: its one MixedOp (unlabelled, so labelled by its
-    name, ``choice``), over the candidates ``'0'``, ``'1'`` and ``'2'``."""
+    name, ``choice``), over the candidates ``'0'``, ``'1'`` and ``'2'``; the network of
+    an architecture is :class:`PathNet`."""
 
     name = "stub"
     CANDIDATES = ("0", "1", "2")
@@ -89,6 +102,10 @@ class StubSpace(SearchSpace):
     @classmethod
     def choices(cls, arch_options):
         return [Choice("choice", cls.CANDIDATES)]
+
+    @classmethod
+    def build_train(cls, arch, options, shape, num_classes, rng):
+        return PathNet(cls.CANDIDATES.index(arch.choices["choice"]))
 
 
 class ToySpace(StubSpace):
