@@ -45,8 +45,9 @@ from typing import Callable, Dict, Sequence, Tuple
 
 import nnabla as nn
 import nnabla.function as _function
+from nnabla.utils.nnp_graph import NnpLoader
 
-from .base import ESTIMATORS
+from .base import ESTIMATORS, Inference, figure
 from .function_cost import FunctionCostEstimator
 from .graph import graph_functions
 from .measure import FunctionSpec
@@ -143,3 +144,16 @@ class FlopsEstimator(FunctionCostEstimator):
 
     def function_cost(self, spec: FunctionSpec) -> float:
         return float(function_macs(spec))
+
+    def report(self, inference: Inference) -> Dict[str, float]:
+        """``estimated_macs`` from the module tree, and the MACs counted on what is
+        delivered (there is nothing to time: a count is the measurement):
+        ``measured_macs`` on the graph of the trained network as it ran, and
+        ``measured_macs_nnp`` on the exported NNP file's network, when there is one."""
+        out = {f"estimated_{self.summary_key}": figure(self.get_estimation(inference.model)),
+               f"measured_{self.summary_key}": graph_macs(inference.outputs)}
+        if inference.nnp_path is not None:
+            loader = NnpLoader(inference.nnp_path)
+            net = loader.get_network(loader.get_network_names()[0], batch_size=1)
+            out[f"measured_{self.summary_key}_nnp"] = graph_macs(list(net.outputs.values()))
+        return out

@@ -120,3 +120,15 @@ def test_mobilenet_v2_at_224_is_the_papers_300m_multiply_adds():
     total = macs(net, 1, 3, 224, 224)
     assert total == 300_836_992
     assert total == pytest.approx(300e6, rel=0.01)
+
+
+def test_the_report_counts_the_trained_graph_and_the_exported_file(tmp_path):
+    from nnabla_nas.export import export_nnp
+    from nnabla_nas.runner.hardware import hardware_summary
+    net = Mo.Sequential(Mo.Conv(3, 8, (3, 3), pad=(1, 1)), Mo.ReLU(), Mo.GlobalAvgPool(),
+                        Mo.Linear(8, 4))
+    nnp = export_nnp(net, (3, 8, 8), str(tmp_path / "net.nnp"))
+    summary = hardware_summary(net, (3, 8, 8), nnp_path=nnp)
+    expected = 8 * 8 * 8 * 27 + 8 * 64 + 32
+    assert summary["estimated_macs"] == summary["measured_macs"] == expected
+    assert summary["measured_macs_nnp"] == expected
