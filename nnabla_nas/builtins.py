@@ -20,7 +20,7 @@ registered the same way, by modules named in a config's ``plugins:`` or in the
 # Search spaces.
 from .contrib.darts import space as darts_space  # noqa: F401
 from .contrib.pnas import space as pnas_space  # noqa: F401
-from .contrib import nasbench201, random_wired, zoph  # noqa: F401
+from .contrib import nasbench101, nasbench201, random_wired, zoph  # noqa: F401
 # Searchers.
 from .runner.searcher import darts as darts_searcher  # noqa: F401
 from .runner.searcher import pnas as pnas_searcher  # noqa: F401
