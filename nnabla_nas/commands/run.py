@@ -82,7 +82,7 @@ def search_phase(config: RunConfig, data: DatasetSplits, output: RunOutput,
     searcher.search()
     summary = dict(search_space=space.name, searcher=config.search.searcher.name,
                    search_time_s=round(searcher.elapsed, 2),
-                   search_valid_accuracy=1 - searcher.history[-1]["valid_error"],
+                   **searcher.summary_values(),
                    supernet_params=supernet_params,
                    arch_path=os.path.abspath(output.path("arch.json")))
     # Exact estimated costs of the architecture found, at the supernet's sizes.
@@ -135,6 +135,8 @@ def check_inputs(config: RunConfig, data: DatasetSplits,
                 read_table_file(table)  # this device's or not: checked when it is used
         require_fits(f"search.space ({config.search.space.name} supernet)",
                      supernet(config, data), config.seed)
+        SEARCHERS.get(config.search.searcher.name).check_inputs(
+            config.search, data, Device(config.context, config.device_id))
         splits += [("search.batch_size", config.search.batch_size, "train", data.train),
                    ("search.batch_size", config.search.batch_size, "valid", data.valid)]
     if "train" in phases and config.train is not None:

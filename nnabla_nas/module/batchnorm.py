@@ -1,7 +1,8 @@
 """`BatchNormalization`."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 import nnabla.functions as F
 
@@ -96,3 +97,29 @@ class BatchNormalization(Module):
     def extra_repr(self) -> str:
         return (f"n_features={self._n_features}, fix_parameters={self._fix_parameters}, "
                 f"eps={self._eps}, decay_rate={self._decay_rate}")
+
+
+@contextmanager
+def reestimated_statistics(module: Module) -> Iterator[Callable[[int], None]]:
+    """Within the block, the running statistics of every :class:`BatchNormalization`
+    of ``module``'s tree can be estimated afresh; on exit they, and the decay rates,
+    are restored (an exception included).
+
+    The block receives ``begin(b)``: call it before building the training-mode graph of
+    the ``b``-th batch (from 0); the running ``mean`` and ``var`` then become the plain
+    average of the batch statistics of batches 0..b (decay ``b / (b + 1)``), as in
+    single-path one-shot NAS (Guo et al., 2020), where a path inheriting a supernet's
+    weights gets statistics of its own before it is evaluated.
+    """
+    norms = [m for _, m in module.get_modules() if isinstance(m, BatchNormalization)]
+    saved = [(m, m._decay_rate, m.mean.d.copy(), m.var.d.copy()) for m in norms]
+
+    def begin(batch: int) -> None:
+        for m in norms:
+            m._decay_rate = batch / (batch + 1.0)
+
+    try:
+        yield begin
+    finally:
+        for m, decay, mean, var in saved:
+            m._decay_rate, m.mean.d, m.var.d = decay, mean, var

@@ -196,6 +196,10 @@ class Estimator:
     #: The options a config may set (``search.costs.<name>.<option>``): a frozen
     #: dataclass of :func:`~nnabla_nas.config.fields.option` fields.
     Config: type = NoOptions
+    #: Whether the cost of a tree is the sum of its parts' (:meth:`total`). When not
+    #: (a peak), :class:`~.expected.PathCosts` prices each architecture with
+    #: :meth:`get_estimation` of the path, and :meth:`total` must be an upper bound.
+    additive: bool = True
 
     @classmethod
     def from_config(cls, options: Any, device: Device) -> "Estimator":

@@ -34,7 +34,7 @@ import nnabla.functions as F
 import numpy as np
 
 from ...module import MixedOp, Module
-from .base import Estimator, active_modules, build_every_candidate, join_name
+from .base import Estimator, active_modules, build_every_candidate, build_graph, join_name
 
 Cost = Union[Estimator, Callable[[Module], float]]
 
@@ -194,14 +194,40 @@ class PathCosts:
         self.fixed = float(estimator.total(outside))
         self.unit = getattr(estimator, "unit", "")
         self._index = {id(m): i for i, m in enumerate(self.mixed)}
+        # A cost that does not add up over modules is priced path by path.
+        self._exact = None if getattr(estimator, "additive", True) else (model, estimator)
+        self._paths: Dict[Tuple[Tuple[int, int], ...], float] = {}
 
     def of(self, choices: Dict[int, int]) -> float:
         """The cost of the architecture running candidate ``choices[id(mixed)]`` of each
-        MixedOp listed; MixedOps not listed are left out."""
+        MixedOp listed; MixedOps not listed are left out (for an estimator that is not
+        additive, they run as their mode says)."""
+        if self._exact is not None:
+            return self._path_estimate(choices)
         total = self.fixed
         for key, k in choices.items():
             total += float(self.costs[self._index[key]][k])
         return total
+
+    def _path_estimate(self, choices: Dict[int, int]) -> float:
+        """``get_estimation`` of the model with the listed MixedOps running their
+        choices (memoized per path; modes and selections restored after)."""
+        key = tuple(sorted((self._index[m], int(k)) for m, k in choices.items()))
+        if key not in self._paths:
+            model, estimator = self._exact
+            mixed = [self.mixed[i] for i, _ in key]
+            saved = [(m, m.mode, m.selected) for m in mixed]
+            try:
+                for m, (_, k) in zip(mixed, key):
+                    m.mode = "sample"
+                    m.select(k)
+                build_graph(model, model.input_shapes)  # the selected path is active
+                self._paths[key] = float(estimator.get_estimation(model))
+            finally:
+                for m, mode, selected in saved:
+                    m.mode = mode
+                    m.select(selected)
+        return self._paths[key]
 
     def candidates(self, mixed: MixedOp) -> np.ndarray:
         """The cost of each candidate of ``mixed``."""

@@ -30,8 +30,8 @@ import numpy as np
 
 from ...module import Module, training_mode
 from ..model import is_arch_parameter, parameter_count
-from .base import ESTIMATORS, Estimator, Inference, NamedModules, build_graph
-from .peak_memory import forward_order, measure_nnp
+from .base import ESTIMATORS, Estimator, NamedModules, build_graph
+from .peak_memory import forward_order
 
 #: Bytes per value: NNabla computes in float32.
 BYTES_PER_VALUE = 4
@@ -69,19 +69,6 @@ class MemoryEstimator(Estimator):
         """Parameter values of the ``(name, module)`` pairs, as
         :func:`~nnabla_nas.contrib.model.parameter_count` counts them."""
         return float(parameter_count(modules))
-
-    def report(self, inference: Inference) -> Dict[str, float]:
-        """``estimated_params``, ``estimated_activation_bytes`` of one inference, and
-        ``measured_activation_bytes`` of the exported network run in a fresh process
-        (CPU on Linux only; see
-        :func:`~nnabla_nas.contrib.estimator.peak_memory.measure_nnp`)."""
-        out = super().report(inference)
-        out["estimated_activation_bytes"] = int(self.activation_bytes(inference.model))
-        if inference.nnp_path is not None and inference.device.name == "cpu":
-            peak = measure_nnp(inference.nnp_path)
-            if peak is not None:
-                out["measured_activation_bytes"] = int(peak["steady"])
-        return out
 
     def parameter_bytes(self, module: Module) -> int:
         """Bytes of the parameters of ``module``'s tree or active path (float32), as

@@ -95,6 +95,17 @@ class Searcher(EpochLoop):
         self.derived_costs: Dict[str, float] = {}
         self.build()
 
+    @classmethod
+    def check_inputs(cls, search: Any, data: Any = None, device: Any = None) -> None:
+        """Check what this searcher's options need of the ``search`` config section
+        (the space, files it names, with the dataset ``data`` and the run's
+        ``device``) before anything is written; raise a ConfigError (or a
+        BudgetError) naming the dotted key. Nothing by default."""
+
+    def summary_values(self) -> Dict[str, Any]:
+        """The search's figures for ``summary.json``, after :meth:`search`."""
+        return {"search_valid_accuracy": 1 - self.history[-1]["valid_error"]}
+
     def decisions(self):
         """The space's decisions on the supernet's current alphas."""
         return self.space.decisions(self.model, self.space_options)

@@ -1,0 +1,86 @@
+"""`ActivationEstimator`: the peak memory of the activations of one inference, in
+bytes, read from the NNabla graph.
+
+:meth:`~ActivationEstimator.get_estimation` is the peak of live activation buffers
+while ``forward(clear_buffer=True)`` runs the module's inference graph (or the active
+path of a search space), found by replaying NNabla's own allocation and release rules
+(:meth:`~.memory.MemoryEstimator.activation_bytes`, whose docstring says exactly what
+is counted: every buffer a function writes, in-place buffers once; not the input, the
+parameters or scratch memory).
+
+A peak does not add up over modules: the peak of a network is not the sum of its
+layers' peaks. This estimator is therefore not :attr:`~.base.Estimator.additive`:
+
+* the exact cost of an architecture of a search space (what sampling, evolution and
+  random searchers compare with hard bounds, and what derivation reports) is the
+  peak of the supernet running that path (:class:`~.expected.PathCosts` computes it
+  so for every non-additive estimator);
+* the per-module cost that expected costs (DARTS's soft penalty) and the knapsack of
+  derivation under a hard bound (:func:`~nnabla_nas.runner.budget.within_budget`)
+  combine is the bytes of every buffer a module's own functions write, whose sum over
+  the network is an upper bound of the peak: a derivation that meets a bound with it
+  meets it exactly, but it may refuse architectures that would fit (see the module
+  :mod:`~nnabla_nas.runner.budget`).
+
+Assumptions: float32 values (4 bytes), as :mod:`.memory`.
+
+Example:
+    >>> import nnabla as nn
+    >>> from nnabla_nas import module as Mo
+    >>> net = Mo.Sequential(Mo.Conv(3, 8, (3, 3), pad=(1, 1)), Mo.ReLU())
+    >>> _ = net(nn.Variable((1, 3, 4, 4)))
+    >>> int(ActivationEstimator().get_estimation(net))  # conv and relu outputs live
+    1024
+"""
+from __future__ import annotations
+
+from typing import Dict
+
+import nnabla as nn
+
+from ...module import Module
+from .base import ESTIMATORS, Inference, figure
+from .flops import output_shape
+from .function_cost import FunctionCostEstimator
+from .graph import module_graph
+from .measure import FunctionSpec
+from .memory import BYTES_PER_VALUE, MemoryEstimator
+from .peak_memory import measure_nnp
+
+
+@ESTIMATORS.register("activation_memory")
+class ActivationEstimator(FunctionCostEstimator):
+    """Peak bytes of the activations of one inference (see the module docstring)."""
+
+    unit = "bytes"
+    summary_key = "activation_bytes"
+    additive = False
+
+    def function_cost(self, spec: FunctionSpec) -> float:
+        """Bytes of the (first) output a function writes."""
+        size = 1
+        for d in output_shape(spec.key):
+            size *= int(d)
+        return float(size * BYTES_PER_VALUE)
+
+    def get_estimation(self, module: Module) -> float:
+        """Peak bytes of the activations of one inference of ``module`` (or of its
+        active path)."""
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}.get_estimation: expected a Module, "
+                            f"got {type(module).__name__}")
+        _, outputs = module_graph(module, nn.get_current_context())
+        return float(MemoryEstimator().activation_bytes(outputs))
+
+    def report(self, inference: Inference) -> Dict[str, float]:
+        """``estimated_activation_bytes`` of one inference, and
+        ``measured_activation_bytes`` of the exported network run in a fresh process
+        (CPU on Linux only; see
+        :func:`~nnabla_nas.contrib.estimator.peak_memory.measure_nnp`)."""
+        out = {f"estimated_{self.summary_key}":
+               figure(self.get_estimation(inference.model))}
+        if inference.nnp_path is not None and inference.device.name == "cpu":
+            peak = measure_nnp(inference.nnp_path)
+            if peak is not None:
+                out[f"measured_{self.summary_key}"] = int(peak["steady"])
+        return out

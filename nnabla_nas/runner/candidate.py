@@ -1,0 +1,133 @@
+"""Scoring one architecture of a search space by its accuracy on the validation split,
+for the black-box searchers (:mod:`~nnabla_nas.runner.searcher.blackbox`) and the
+supernet trainers that share their paths.
+
+Two ways, one place:
+
+* :func:`inherited_accuracy`: the architecture runs inside a trained supernet
+  (:meth:`~nnabla_nas.contrib.spaces.SearchSpace.fixed`) with the weights it inherits;
+  its batch-normalization statistics are first estimated afresh on a few training
+  batches (the supernet's running statistics mix every path's, which makes inherited
+  accuracy meaningless, Guo et al. 2020 section 3.3), and restored afterwards.
+* :func:`trained_accuracy`: the architecture's path of the supernet is initialized
+  afresh and trained for a short budget before it is evaluated (for spaces without a
+  trained supernet).
+
+Both are deterministic functions of their arguments (data order and initialization are
+seeded), so a search that resumes from its journal scores candidates as it would have.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Sequence
+
+import nnabla as nn
+import nnabla.random
+import numpy as np
+
+from ..contrib.architecture import Architecture
+from ..dataset import DataLoader
+from ..module import Module, training_mode
+from ..module.batchnorm import reestimated_statistics
+from .loop import EpochLoop
+from .meter import check_finite
+from .optimizer import Optimizer
+
+
+def candidate_seed(seed: int, index: int) -> int:
+    """The seed of candidate ``index`` of a run seeded ``seed`` (a 31-bit integer)."""
+    return int(np.random.RandomState([seed, index]).randint(2**31 - 1))
+
+
+def _outputs(out: Any) -> List[nn.Variable]:
+    return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+def validation_accuracy(loop: EpochLoop) -> float:
+    """Accuracy of ``loop.model`` as it runs now (its path, its statistics) on the
+    validation split, in inference mode."""
+    loop.reset_eval_graphs()  # the path changed since the graphs were built
+    try:
+        return 1.0 - loop.evaluate(loop.data.valid, "valid")["error"]
+    finally:
+        loop.reset_eval_graphs()
+
+
+def inherited_accuracy(loop: EpochLoop, space: Any, arch: Architecture,
+                       bn_batches: int, seed: int) -> float:
+    """Validation accuracy of ``arch`` with the weights of the supernet
+    ``loop.model``, after estimating its batch-normalization statistics on
+    ``bn_batches`` training batches (the same batches for every architecture, drawn
+    with ``seed``; 0 keeps the supernet's statistics). The supernet's statistics,
+    path and modes are left as they were.
+    """
+    model = loop.model
+    with space.fixed(model, arch), reestimated_statistics(model) as begin:
+        if bn_batches:
+            x = nn.Variable((loop.batch_size,) + tuple(loop.data.shape))
+            with DataLoader(loop.data.train, loop.batch_size, shuffle=True, seed=seed,
+                            drop_last=True) as loader, training_mode(model, True):
+                for b in range(bn_batches):
+                    begin(b)  # before the graph: its decay is fixed when built
+                    outputs = _outputs(model(x))
+                    x.d = loader.next_batch()[0]
+                    nn.forward_all(outputs, clear_buffer=True)
+        return validation_accuracy(loop)
+
+
+def train_path(loop: EpochLoop, space: Any, arch: Architecture, optimizer_config: Any,
+               steps: int, seed: int) -> List[Dict[str, float]]:
+    """Train the path of ``arch`` in ``loop.model`` for ``steps`` weight updates on the
+    training split (batch ``loop.batch_size``, data order and dropout seeded by
+    ``seed``), with a fresh optimizer of ``optimizer_config``; returns each step's
+    loss and error."""
+    model = loop.model
+    nnabla.random.seed(seed)
+    history = []
+    with space.fixed(model, arch), training_mode(model, True), \
+            DataLoader(loop.data.train, loop.batch_size, shuffle=True, seed=seed,
+                       augment=loop.data.augment, drop_last=True) as loader:
+        params = model.get_net_parameters(grad_only=True)
+        optimizer = Optimizer(optimizer_config, params, steps)
+        x, y = loop.placeholders(loop.batch_size)
+        out = model(x)
+        loss = model.loss(out, y)
+        error = model.metrics(out, y)["error"]
+        loss.persistent = error.persistent = True
+        for step in range(steps):
+            x.d, y.d = loader.next_batch()
+            optimizer.zero_grad()
+            nn.forward_all([loss, error], clear_no_need_grad=True)
+            loss.backward(clear_buffer=True)
+            values = {"loss": float(loss.d), "error": float(error.d)}
+            check_finite(values, f"candidate training step {step + 1}")
+            optimizer.update(step)
+            history.append(values)
+    return history
+
+
+def reinitialize(model: Module, fresh: Module) -> None:
+    """Copy the parameter values of ``fresh`` (the same supernet built anew) into
+    ``model``."""
+    target = model.get_parameters()
+    for name, p in fresh.get_parameters().items():
+        target[name].d = p.d
+
+
+def trained_accuracy(loop: EpochLoop, space: Any, arch: Architecture, build: Any,
+                     optimizer_config: Any, epochs: int, seed: int) -> float:
+    """Validation accuracy of ``arch`` trained from scratch: ``loop.model``'s weights
+    are set to a fresh supernet's, ``build(rng)`` seeded with ``seed``, and the path
+    of ``arch`` is trained for ``epochs`` epochs of the training split."""
+    reinitialize(loop.model, build(np.random.RandomState(seed)))
+    steps = epochs * max(len(loop.data.train) // loop.batch_size, 1)
+    train_path(loop, space, arch, optimizer_config, steps, seed)
+    with space.fixed(loop.model, arch):
+        return validation_accuracy(loop)
+
+
+def arch_indices(mixed_by_label: Dict[str, Sequence[Any]],
+                 arch: Architecture) -> Dict[int, int]:
+    """``{id(mixed op): candidate index}`` of ``arch``'s choices, for
+    :meth:`~nnabla_nas.runner.regularizer.Regularizers.path_costs`."""
+    return {id(m): m.names.index(arch.choices[label])
+            for label, ops in mixed_by_label.items() for m in ops}

@@ -1,0 +1,88 @@
+"""``candidates.jsonl``: the architectures a black-box search evaluated, one JSON object
+per line, in the order they were evaluated::
+
+    {"index": 0, "arch": {"block1": "mb3_k5", ...}, "accuracy": 0.91,
+     "costs": {"latency": 1.2, "flops": 3.1e6}, "seconds": 0.8, "draws": 1}
+
+It is the search's journal as well as its result: it is rewritten whole (atomically)
+after each candidate, so it always holds complete lines, and a rerun continues after
+its last candidate. Every draw of the search depends only on the run's seed, the
+candidate's index and the candidates before it, so the continued search is the one
+that was interrupted.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List
+
+from ..contrib.architecture import Architecture
+from ..utils.files import FileInputError, atomic_write_text, loads_json, read_text
+from ..utils.output import OutputError
+
+NAME = "candidates.jsonl"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One evaluated architecture.
+
+    Attributes:
+        index: Its position in the search (from 0).
+        arch: Its choices, by label.
+        accuracy: Validation accuracy (0 to 1).
+        costs: Its estimated cost per cost term, in the estimators' units.
+        seconds: Wall time of its evaluation.
+        draws: Architectures drawn to find it (those over a hard bound are redrawn).
+    """
+
+    index: int
+    arch: Dict[str, str]
+    accuracy: float
+    costs: Dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    draws: int = 1
+
+    def architecture(self, space: Any, options: Dict[str, Any]) -> Architecture:
+        """As an :class:`Architecture` of ``space`` with the arch ``options``."""
+        return Architecture(space.name, options, dict(self.arch))
+
+
+def write_journal(path: str, candidates: List[Candidate]) -> None:
+    """``candidates`` as ``candidates.jsonl``, atomically."""
+    atomic_write_text(path, "".join(json.dumps(asdict(c)) + "\n" for c in candidates))
+
+
+def read_journal(path: str, space: Any, options: Dict[str, Any], costs: List[str]
+                 ) -> List[Candidate]:
+    """The candidates of the journal at ``path`` (none if it does not exist), each
+    checked: consecutive indices, an architecture of ``space`` with ``options``, and
+    the cost terms ``costs``.
+
+    Raises:
+        OutputError: naming the file and the line, for a journal this run cannot
+            continue.
+    """
+    if not os.path.exists(path):
+        return []
+    out: List[Candidate] = []
+    try:
+        lines = read_text(path).splitlines()
+    except (OSError, FileInputError, UnicodeDecodeError) as e:
+        raise OutputError(f"{path}: cannot read the journal ({e}); move it away to "
+                          "search afresh") from None
+    for n, line in enumerate(lines, 1):
+        where = f"{path} line {n}"
+        try:
+            data = loads_json(line, where)
+            candidate = Candidate(**data)
+            space.validate(candidate.architecture(space, options), where)
+        except (TypeError, ValueError) as e:
+            raise OutputError(f"{where}: not a candidate of this search ({e}); move the "
+                              "file away to search afresh") from None
+        if candidate.index != len(out) or sorted(candidate.costs) != sorted(costs):
+            raise OutputError(f"{where}: expected candidate {len(out)} with costs "
+                              f"{sorted(costs)}; move the file away to search afresh")
+        out.append(candidate)
+    return out
