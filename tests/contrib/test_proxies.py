@@ -117,8 +117,10 @@ def test_params_and_every_proxy_leave_the_network_as_it_was():
     net = Chain([4, 6, 3], relu=True, bias=True, rng=np.random.RandomState(5))
     before = {k: v.d.copy() for k, v in net.get_parameters().items()}
     scores = score(net, batch(), PROXIES.names())
-    assert set(scores) == {"naswot", "synflow", "snip", "grad_norm", "jacov", "params"}
+    assert set(scores) == {"naswot", "synflow", "snip", "grad_norm", "jacov", "params",
+                           "flops"}
     assert scores["params"] == parameter_count(net.get_modules()) == 4 * 6 + 6 + 6 * 3 + 3
+    assert scores["flops"] == 4 * 6 + 6 * 3  # multiply-accumulates of one input
     assert all(np.array_equal(before[k], v.d) for k, v in net.get_parameters().items())
     assert all(m.training for _, m in net.get_modules())
     assert all(np.isfinite(v) for v in scores.values())

@@ -6,7 +6,7 @@ Each proxy is a function ``proxy(model, batch) -> float`` registered in
 :data:`PROXIES` (higher is better for every one); :func:`score` computes several and
 leaves the network as it found it. The built-in ones: ``naswot`` (:mod:`.naswot`),
 ``synflow`` (:mod:`.synflow`), ``snip``, ``grad_norm`` and ``jacov``
-(:mod:`.gradient`), and the baseline ``params`` (:mod:`.baseline`).
+(:mod:`.gradient`), and the baselines ``params`` and ``flops`` (:mod:`.baseline`).
 
 Typical use::
 
