@@ -210,6 +210,40 @@ def garbage_batches(root):
         (batches / name).write_bytes(b"this is not a pickle")
 
 
+BLACKBOX = {"seed": 0, "quiet": True, "search": {
+    "epochs": 1, "batch_size": 64,
+    "space": {"name": "proxylessnas", "stem": "small", "stem_channels": 8,
+              "head_channels": 16, "stages": [[1, 8, 1, 1], [3, 8, 2, 1], [3, 16, 1, 2]]},
+    "searcher": {"name": "evolution", "evaluations": 4, "population": 2,
+                 "sample_size": 1}}}
+
+
+def blackbox(**sections):
+    return yaml_file(with_(BLACKBOX, **sections))
+
+
+def supernet_of(recorded_as=None, **space):
+    """An evolution search over a supernet saved with other space options (or recorded
+    as one of the space ``recorded_as``)."""
+    def make(tmp):
+        import nnabla_nas.builtins  # noqa: F401
+        from nnabla_nas.config.loader import from_dict
+        from nnabla_nas.contrib.spaces import SEARCH_SPACES
+        from nnabla_nas.runner.schema import SearchConfig
+        from nnabla_nas.runner.supernet import write_supernet
+        options = dict(BLACKBOX["search"]["space"], **space)
+        config = from_dict(SearchConfig, {"space": options}, "search")
+        cls = SEARCH_SPACES.get(options["name"])
+        model = cls.build_search(config.space.options, (1, 8, 8), 10,
+                                 np.random.RandomState(0))
+        (tmp / "sn").mkdir()
+        weights = write_supernet(model, str(tmp / "sn" / "supernet.h5"),
+                                 recorded_as or cls.name,
+                                 config.space.options, "spos", 1)
+        return blackbox(search__searcher__supernet_path=weights)(tmp)
+    return make
+
+
 CASES = [
     # (id, make the config, extra args, expected start of the message (after 'error: '))
     ("missing-file", lambda tmp: tmp / "nothing.yaml", [], "{tmp}/nothing.yaml: no such config"),
@@ -410,6 +444,34 @@ CASES = [
      f"{ROOT}: refusing to write a run into the project checkout"),
     ("output-system-folder", yaml_file(SEARCH), ["--output-path", "/etc/nnabla-nas"],
      "/etc/nnabla-nas: refusing to write a run into a system folder"),
+    ("blackbox-bounds-infeasible",
+     blackbox(search__costs={"memory": {"mode": "hard", "bound": 10},
+                             "latency": {"mode": "hard", "bound": 100.0}}), [],
+     "search.costs.memory.bound: 10 parameters is below the cheapest architecture of the "
+     "search space found, 1842 parameters on the network the run delivers (proxylessnas "
+     "with the train options); the cheapest per bound: latency "),
+    ("blackbox-bound-unknown-cost",
+     blackbox(search__costs={"speed": {"mode": "hard", "bound": 1.0}}), [],
+     "search.costs.speed: unknown estimator"),
+    ("blackbox-population-range", blackbox(search__searcher__population=10**5), [],
+     "search.searcher.population: 100000 is larger than the search space"),
+    ("blackbox-evaluations-range", blackbox(search__searcher__evaluations=0), [],
+     "search.searcher.evaluations: expected"),
+    ("blackbox-sample-size-range", blackbox(search__searcher__sample_size=3), [],
+     "search.searcher.sample_size: expected at most population=2"),
+    ("blackbox-supernet-other-options", supernet_of(head_channels=32), [],
+     "search.searcher.supernet_path: a supernet built with other options of the space "
+     "(search.space.head_channels differ)"),
+    ("blackbox-train-top-k-range",
+     blackbox(search__searcher__top_k=2, train={"epochs": 1, "top_k": 3,
+                                                "net": {"name": "proxylessnas"}}), [],
+     "train.top_k: expected 1 unless the search section's searcher ranks at least 3"),
+    ("blackbox-supernet-other-space", supernet_of(recorded_as="darts"), [],
+     "search.searcher.supernet_path: a supernet of the space 'darts', expected one of "
+     "'proxylessnas'"),
+    ("blackbox-supernet-missing",
+     blackbox(search__searcher__supernet_path="/nonexistent/supernet.h5"), [],
+     "search.searcher.supernet_path: /nonexistent/supernet.h5: no such file"),
 ]
 
 

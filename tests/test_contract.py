@@ -20,10 +20,16 @@ from nnabla_nas.contrib.spaces import SEARCH_SPACES, SearchSpace
 from nnabla_nas.dataset import DatasetSplits, Split
 from nnabla_nas.runner.run import Run
 from nnabla_nas.runner.searcher import SEARCHERS
+from nnabla_nas.runner.searcher.blackbox import BlackBoxSearcher
 from nnabla_nas.runner.trainer import Trainer
 from nnabla_nas.utils.output import RunOutput
 
 SHAPE, CLASSES, BATCH = (1, 8, 8), 10, 4
+#: Searchers that only evaluate architectures (no weight or architecture steps).
+BLACK_BOX = [n for n in SEARCHERS.names() if issubclass(SEARCHERS.get(n), BlackBoxSearcher)]
+#: The smallest black-box search: two candidates, each trained two steps.
+TINY_BLACK_BOX = {"evaluate": "train", "evaluations": 2, "population": 2,
+                  "sample_size": 1}
 
 
 def data() -> DatasetSplits:
@@ -35,26 +41,49 @@ def data() -> DatasetSplits:
     return DatasetSplits(split(2 * BATCH), split(2 * BATCH), split(BATCH), CLASSES, "random")
 
 
+def tiny_options(searcher):
+    """Options of ``searcher`` for the smallest run (black-box searchers: two
+    candidates; ``population`` and ``sample_size`` only where the searcher has them)."""
+    if searcher not in BLACK_BOX:
+        return {}
+    fields = SEARCHERS.get(searcher).Config.__dataclass_fields__
+    return {k: v for k, v in TINY_BLACK_BOX.items() if k in fields}
+
+
+def smoke_searcher(tmp_path, space, searcher, cost):
+    """``searcher`` on ``space``'s smallest supernet with the soft cost ``cost``, and
+    its output folder."""
+    nn.random.seed(0)
+    search = from_dict(SearchConfig, {
+        "epochs": 1, "batch_size": BATCH,
+        "space": {"name": space.name, **space.smoke_options},
+        "searcher": {"name": searcher, **tiny_options(searcher)},
+        "costs": {cost: {"weight": 1e-3}}}, "search")
+    model = space.build_search(search.space.options, SHAPE, CLASSES,
+                               np.random.RandomState(0))
+    output = RunOutput(str(tmp_path), {"test": "contract"}, quiet=True)
+    return SEARCHERS.get(searcher)(Run(model=model, data=data(), config=search,
+                                       output=output, space=space, quiet=True)), output
+
+
 @pytest.mark.parametrize("cost", list(module_estimators()))
 @pytest.mark.parametrize("searcher", SEARCHERS.names())
 @pytest.mark.parametrize("space_name", SEARCH_SPACES.names())
 def test_every_space_searcher_and_cost_search_derive_reload_and_train(
         tmp_path, space_name, searcher, cost):
     space = SEARCH_SPACES.get(space_name)
-    nn.random.seed(0)
-    search = from_dict(SearchConfig, {
-        "epochs": 1, "batch_size": BATCH,
-        "space": {"name": space_name, **space.smoke_options},
-        "searcher": {"name": searcher}, "costs": {cost: {"weight": 1e-3}}}, "search")
-    model = space.build_search(search.space.options, SHAPE, CLASSES,
-                               np.random.RandomState(0))
-    output = RunOutput(str(tmp_path), {"test": "contract"}, quiet=True)
-    run = Run(model=model, data=data(), config=search, output=output, space=space,
-              quiet=True)
-    s = SEARCHERS.get(searcher)(run)
-    values = s.train_step(0, 0)  # one architecture step and one weight step
-    assert np.isfinite(values["loss"]) and np.isfinite(values["arch_loss"])
-    arch = s.derive()
+    s, output = smoke_searcher(tmp_path, space, searcher, cost)
+    if searcher in BLACK_BOX:  # two candidates evaluated, the better one chosen
+        arch = s.search()
+        lines = [json.loads(line) for line in
+                 (tmp_path / "candidates.jsonl").read_text().splitlines()]
+        assert len(lines) == 2 and all(0 <= c["accuracy"] <= 1 for c in lines)
+        assert dict(arch.choices) in [c["arch"] for c in lines]
+        assert space.load_arch(str(tmp_path / "arch.json")) == arch
+    else:
+        values = s.train_step(0, 0)  # one architecture step and one weight step
+        assert np.isfinite(values["loss"]) and np.isfinite(values["arch_loss"])
+        arch = s.derive()
     assert set(s.derived_costs) == {cost} and np.isfinite(s.derived_costs[cost])
     path = str(tmp_path / "arch.json")
     space.save_arch(arch, path)
@@ -66,7 +95,7 @@ def test_every_space_searcher_and_cost_search_derive_reload_and_train(
                       "train")
     net = space.build_train(loaded, train.net.options, SHAPE, CLASSES,
                             np.random.RandomState(0))
-    trainer = Trainer(Run(model=net, data=run.data, config=train, output=output,
+    trainer = Trainer(Run(model=net, data=s.data, config=train, output=output,
                           space=space, quiet=True))
     trainer.begin_epoch(0)
     assert np.isfinite(trainer.train_step(0, 0)["loss"])
@@ -133,7 +162,7 @@ def test_a_space_defined_in_a_test_searches_and_retrains_from_yaml(tmp_path, cap
     config = {"seed": 0, "quiet": True,
               "dataset": {"name": "digits", "valid_fraction": 0.3, "test_fraction": 0.3},
               "search": {"epochs": 1, "batch_size": 64, "space": {"name": "chain"},
-                         "searcher": {"name": searcher}},
+                         "searcher": {"name": searcher, **tiny_options(searcher)}},
               "train": {"epochs": 1, "batch_size": 64, "net": {"name": "chain"}}}
     path = tmp_path / "chain.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -9,6 +9,7 @@ from typing import Optional
 from ..contrib.spaces import SEARCH_SPACES
 from ..runner.checkpoint import CheckpointError, Checkpointer
 from ..runner.regularizer import Regularizers, cost_terms
+from ..runner.arch_costs import ArchCosts, delivered_options
 from ..runner.searcher.search import derive_within_bounds
 from ..utils.context import Device, use_context
 from ..utils.memory import checked_build
@@ -99,11 +100,14 @@ class Derive(Command):
                 lambda rng: space.build_search(config.search.space.options, data.shape,
                                                data.num_classes, rng), config.seed)
             state = checkpoints.load(tag, model.get_parameters(), {})
-            regularizers = Regularizers(model, cost_terms(config.search),
-                                        [(1,) + tuple(data.shape)], device)
-            # The searchers' own derivation (hard bounds included), on the loaded state.
+            terms = cost_terms(config.search)
+            regularizers = Regularizers(model, terms, [(1,) + tuple(data.shape)], device)
+            arch_costs = ArchCosts(space, delivered_options(config)[0], data.shape,
+                                   data.num_classes, terms, device, config.seed)
+            # The searchers' own derivation (hard bounds on the delivered network
+            # included), on the loaded state.
             arch, costs = derive_within_bounds(space, model, config.search.space.options,
-                                               regularizers)
+                                               regularizers, arch_costs)
         try:
             if args.out:
                 out = args.out

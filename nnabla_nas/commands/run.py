@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import nnabla as nn
 import nnabla.random
@@ -20,8 +20,9 @@ from ..config.loader import to_dict
 from ..contrib.model import Model, parameter_count
 from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS, DatasetSplits
+from ..runner.arch_costs import delivered_options
 from ..runner.deliver import deliver
-from ..runner.hardware import hardware_summary
+from ..runner.hardware import bound_messages, bounds_summary, hardware_summary
 from ..runner.regularizer import cost_terms, summary_figures
 from ..runner.run import Run
 from ..runner.schema import RunConfig
@@ -53,11 +54,12 @@ def load_data(config: RunConfig) -> DatasetSplits:
 
 
 def phase_run(config: RunConfig, section: Any, model: Model, data: DatasetSplits,
-              output: RunOutput, space: type, device: Device) -> Run:
+              output: RunOutput, space: type, device: Device,
+              train_options: Any = None) -> Run:
     """The :class:`~nnabla_nas.runner.run.Run` of one phase of ``config``."""
     return Run(model=model, data=data, config=section, output=output, seed=config.seed,
                space=space, device=device, quiet=config.quiet,
-               checkpoint_every=config.checkpoint_every)
+               checkpoint_every=config.checkpoint_every, train_options=train_options)
 
 
 def supernet(config: RunConfig, data: DatasetSplits
@@ -77,15 +79,20 @@ def search_phase(config: RunConfig, data: DatasetSplits, output: RunOutput,
     # Its memory was checked before the run started (check_inputs).
     model = supernet(config, data)(np.random.RandomState(config.seed))
     supernet_params = parameter_count(model.get_modules())  # every candidate
+    train_options, source = delivered_options(config)
+    if any(t.config.active for t in cost_terms(config.search)):
+        output.logger.info(f"search costs and bounds are on the network delivered for an "
+                           f"architecture: {space.name} built with {source}")
     searcher = SEARCHERS.get(config.search.searcher.name)(
-        phase_run(config, config.search, model, data, output, space, device))
+        phase_run(config, config.search, model, data, output, space, device,
+                  train_options))
     searcher.search()
     summary = dict(search_space=space.name, searcher=config.search.searcher.name,
                    search_time_s=round(searcher.elapsed, 2),
                    **searcher.summary_values(),
                    supernet_params=supernet_params,
                    arch_path=os.path.abspath(output.path("arch.json")))
-    # Exact estimated costs of the architecture found, at the supernet's sizes.
+    # Estimated costs of the network delivered for the architecture found.
     summary.update(summary_figures(searcher.derived_costs, "search_arch_"))
     return summary
 
@@ -114,8 +121,39 @@ def train_phase(config: RunConfig, data: DatasetSplits, output: RunOutput, arch_
     exported = deliver(model, space, arch, arch_path, data, output)
     summary.update(exported)
     summary.update(hardware_summary(model, data.shape, device,
-                                    nnp_path=exported["nnp_path"]))
+                                    nnp_path=exported["nnp_path"],
+                                    onnx_path=exported.get("onnx_path")))
+    if config.search is not None:  # the search's bounds, on the delivered network
+        bounds = bounds_summary(model, data.shape, cost_terms(config.search), device,
+                                exported["nnp_path"], exported.get("onnx_path"))
+        if bounds:
+            summary["bounds"] = bounds
     return summary
+
+
+def retrain_ranked(config: RunConfig, data: DatasetSplits, output: RunOutput,
+                   device: Device) -> List[Dict[str, Any]]:
+    """Retrain the architectures a black-box search ranked 2 to ``train.top_k``
+    (``top_k/arch_<rank>.json``), each into ``retrain/<rank>/``, a run folder of its
+    own (weights, exported network, ``summary.json``); return what each reached."""
+    out = []
+    for rank in range(2, config.train.top_k + 1):
+        arch_path = output.path("top_k", f"arch_{rank}.json")
+        if not os.path.exists(arch_path):  # fewer distinct architectures evaluated
+            break
+        sub = RunOutput(output.path("retrain", str(rank), ""),
+                        dict(to_dict(config), retrain_rank=rank), quiet=config.quiet)
+        try:
+            seed_everything(config.seed)
+            summary = sub.update_summary(rank=rank, **train_phase(config, data, sub,
+                                                                  arch_path, device))
+        finally:
+            sub.close()
+        out.append({"rank": rank, "folder": sub.root,
+                    **{k: summary[k] for k in ("valid_accuracy", "test_accuracy")}})
+        output.logger.info(f"retrained rank {rank}: test accuracy "
+                           f"{summary['test_accuracy']:.4f} ({sub.root})")
+    return out
 
 
 def check_inputs(config: RunConfig, data: DatasetSplits,
@@ -136,7 +174,8 @@ def check_inputs(config: RunConfig, data: DatasetSplits,
         require_fits(f"search.space ({config.search.space.name} supernet)",
                      supernet(config, data), config.seed)
         SEARCHERS.get(config.search.searcher.name).check_inputs(
-            config.search, data, Device(config.context, config.device_id))
+            config.search, data, Device(config.context, config.device_id),
+            delivered_options(config)[0])
         splits += [("search.batch_size", config.search.batch_size, "train", data.train),
                    ("search.batch_size", config.search.batch_size, "valid", data.valid)]
     if "train" in phases and config.train is not None:
@@ -183,6 +222,10 @@ def run(config: RunConfig, output: RunOutput, phases: Sequence[str] = PHASES,
     if "train" in phases and config.train is not None:
         arch_path = config.train.arch or output.path("arch.json")
         summary.update(train_phase(config, data, output, arch_path, device))
+        if config.train.top_k > 1:
+            summary["retrained"] = retrain_ranked(config, data, output, device)
+        for line in bound_messages(summary.get("bounds", {})):
+            log.warning(line)  # log.txt's last lines
     return output.update_summary(**summary)
 
 
@@ -223,5 +266,7 @@ def execute(config: RunConfig, root: str, overwrite: bool = False,
         output.close()
     print(f"done in {time.perf_counter() - start:.1f} s; results in {output.root}")
     print_values(summary)
+    for line in bound_messages(summary.get("bounds", {})):  # the last lines, plainly
+        print(f"warning: {line}")
     nn.clear_parameters()
     return 0

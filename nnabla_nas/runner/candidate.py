@@ -18,7 +18,7 @@ seeded), so a search that resumes from its journal scores candidates as it would
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List
 
 import nnabla as nn
 import nnabla.random
@@ -124,10 +124,3 @@ def trained_accuracy(loop: EpochLoop, space: Any, arch: Architecture, build: Any
     with space.fixed(loop.model, arch):
         return validation_accuracy(loop)
 
-
-def arch_indices(mixed_by_label: Dict[str, Sequence[Any]],
-                 arch: Architecture) -> Dict[int, int]:
-    """``{id(mixed op): candidate index}`` of ``arch``'s choices, for
-    :meth:`~nnabla_nas.runner.regularizer.Regularizers.path_costs`."""
-    return {id(m): m.names.index(arch.choices[label])
-            for label, ops in mixed_by_label.items() for m in ops}

@@ -11,7 +11,6 @@ verifies the checksums; a damaged checkpoint is reported and the previous one is
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -22,7 +21,7 @@ import nnabla as nn
 import numpy as np
 
 from ..module.module import copy_parameters, read_parameter_file
-from ..utils.files import atomic_path, atomic_write_text
+from ..utils.files import atomic_path, atomic_write_text, file_sha256
 
 KEEP = 2
 PARAMS = "params.npz"
@@ -31,14 +30,6 @@ OLD_PARAMS = "params.h5"  # checkpoints written before params.npz
 
 class CheckpointError(RuntimeError):
     """No usable checkpoint could be read."""
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write_arrays(path: str, arrays: Mapping[str, np.ndarray]) -> None:
@@ -114,7 +105,7 @@ class Checkpointer:
                 write_arrays(os.path.join(tmp, f"{name}.opt.npz"), opt.state_arrays())
             with open(os.path.join(tmp, "state.json"), "w", encoding="utf-8") as f:
                 json.dump(encode(dict(state)), f)
-            manifest = {name: _sha256(os.path.join(tmp, name)) for name in os.listdir(tmp)}
+            manifest = {name: file_sha256(os.path.join(tmp, name)) for name in os.listdir(tmp)}
             with open(os.path.join(tmp, "manifest.json"), "w", encoding="utf-8") as f:
                 json.dump(manifest, f, indent=2)
         atomic_write_text(os.path.join(self.root, "latest"), tag + "\n")
@@ -137,7 +128,7 @@ class Checkpointer:
             path = os.path.join(folder, name)
             if not os.path.isfile(path):
                 return f"{path}: missing"
-            if _sha256(path) != digest:
+            if file_sha256(path) != digest:
                 return f"{path}: checksum mismatch (truncated or corrupted)"
         return None
 

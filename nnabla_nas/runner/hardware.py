@@ -1,30 +1,37 @@
 """Hardware figures of a trained network for ``summary.json``: what every registered
 estimator reports (:meth:`~nnabla_nas.contrib.estimator.base.Estimator.report`) of one
 inference at batch size 1, e.g. ``estimated_<summary_key>`` and, where the estimator
-can measure, ``measured_<summary_key>``."""
+can measure, ``measured_<summary_key>``; and :func:`bounds_summary`, the search's
+bounds checked on the delivered network."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Dict, Optional, Sequence
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import nnabla as nn
 import numpy as np
 
-from ..contrib.estimator.base import Inference, module_estimators
+from ..contrib.estimator import ESTIMATORS
+from ..contrib.estimator.base import Inference, figure, module_estimators
 from ..contrib.model import Model
 from ..contrib.estimator.peak_memory import forward_order
 from ..module import training_mode
 from ..utils.context import Device
 from ..utils.memory import require_memory
+from .regularizer import CostTerm
+
+#: A bound holds when every measurement is at most ``bound * (1 + TOLERANCE)``: the
+#: ±10% that latency estimates are held to (issue 16), stated before any check ran.
+TOLERANCE = 0.10
 
 
-def hardware_summary(model: Model, shape: Sequence[int], device: Optional[Device] = None,
-                     nnp_path: Optional[str] = None) -> Dict[str, float]:
-    """The figures every reporting estimator gives for one inference of ``model`` on
-    one ``shape`` (C, H, W) sample of random data, on ``device`` (default: the CPU),
-    each estimator built with its default options for the device; ``nnp_path``, the
-    exported network, lets estimators measure it."""
-    device = device or Device()
+@contextmanager
+def one_inference(model: Model, shape: Sequence[int], device: Device,
+                  nnp_path: Optional[str] = None, onnx_path: Optional[str] = None
+                  ) -> Iterator[Inference]:
+    """One inference of ``model`` (in inference mode within the block) on one
+    ``shape`` (C, H, W) sample of random data, with the exported files."""
     with training_mode(model, False):
         x = nn.Variable((1,) + tuple(shape))
         out = model(x)  # a graph: nothing allocated before the check below
@@ -33,9 +40,90 @@ def hardware_summary(model: Model, shape: Sequence[int], device: Optional[Device
         values = x.size + sum(v.size for f in forward_order(outputs) for v in f.outputs)
         require_memory(4 * values, "one inference of the network (input and activations)")
         x.d = np.random.RandomState(0).randn(*x.shape)
-        inference = Inference(model, outputs, device, nnp_path)
-        figures: Dict[str, float] = OrderedDict()
+        yield Inference(model, outputs, device, nnp_path, onnx_path)
+
+
+def hardware_summary(model: Model, shape: Sequence[int], device: Optional[Device] = None,
+                     nnp_path: Optional[str] = None, onnx_path: Optional[str] = None
+                     ) -> Dict[str, float]:
+    """The figures every reporting estimator gives for one inference of ``model`` on
+    one ``shape`` (C, H, W) sample of random data, on ``device`` (default: the CPU),
+    each estimator built with its default options for the device; ``nnp_path``, the
+    exported network, and ``onnx_path``, its ONNX file, let estimators measure them."""
+    device = device or Device()
+    figures: Dict[str, float] = OrderedDict()
+    with one_inference(model, shape, device, nnp_path, onnx_path) as inference:
         for cls in module_estimators().values():
             if cls.summary_key:
                 figures.update(cls.from_config(cls.Config(), device).report(inference))
-        return figures
+    return figures
+
+
+def bounds_summary(model: Model, shape: Sequence[int], terms: Sequence[CostTerm],
+                   device: Optional[Device] = None, nnp_path: Optional[str] = None,
+                   onnx_path: Optional[str] = None) -> Dict[str, Dict[str, Any]]:
+    """The ``bounds`` of ``summary.json``: per cost of ``terms`` with a bound, checked
+    on the delivered network ``model`` and its exported files.
+
+    Each entry gives the config key, mode, bound and unit, the estimate (the cost's
+    estimator with the cost's options), the measurements its ``report()`` gives by
+    runtime (``measured_<summary_key>`` is the network in memory on the device's
+    runtime; ``measured_<summary_key>_<runtime>`` the delivered files), the
+    tolerance, and ``holds``: True when every measurement is within the bound plus
+    the tolerance, False when one is not, and None, with a ``reason``, when nothing
+    could be measured on this device (never counted as held).
+    """
+    device = device or Device()
+    out: Dict[str, Dict[str, Any]] = OrderedDict()
+    bounded = [t for t in terms if t.config.bound is not None and t.config.active]
+    if not bounded:
+        return out
+    with one_inference(model, shape, device, nnp_path, onnx_path) as inference:
+        for term in bounded:
+            estimator = ESTIMATORS.get(term.name).from_config(term.config, device)
+            key = estimator.summary_key
+            report = estimator.report(inference) if key else {}
+            measured = OrderedDict()
+            for name, value in report.items():
+                if name == f"measured_{key}":
+                    measured["in_memory"] = value
+                elif name.startswith(f"measured_{key}_"):
+                    measured[name[len(f"measured_{key}_"):]] = value
+            limit = float(term.config.bound)
+            entry: Dict[str, Any] = OrderedDict(
+                key=term.key, mode=term.config.mode, bound=limit, unit=estimator.unit,
+                estimated=report.get(f"estimated_{key}",
+                                     figure(estimator.get_estimation(model))),
+                measured=measured, tolerance=TOLERANCE)
+            profiler = getattr(estimator, "profiler", None)
+            if not measured:
+                entry["holds"] = None
+                entry["reason"] = (f"{term.name} cannot be measured on this device "
+                                   f"({device.name}): its estimator reports no measurement")
+            elif profiler is not None and not profiler.table.is_for(profiler.fingerprint):
+                entry["holds"] = None
+                entry["reason"] = ("the estimate is for the device of an imported "
+                                   "profile table; measurements here say nothing of it")
+            else:
+                entry["holds"] = all(v <= limit * (1 + TOLERANCE)
+                                     for v in measured.values())
+            out[term.name] = entry
+    return out
+
+
+def bound_messages(bounds: Dict[str, Dict[str, Any]]) -> List[str]:
+    """One plain line per bound that does not hold in measurement, or could not be
+    measured (for the end of a run's output)."""
+    lines = []
+    for name, b in bounds.items():
+        if b["holds"] is False:
+            figures = ", ".join(f"{v:g} {b['unit']} ({runtime})"
+                                for runtime, v in b["measured"].items())
+            lines.append(f"{b['key']}.bound: the delivered network does NOT meet the "
+                         f"{b['mode']} bound of {b['bound']:g} {b['unit']} in "
+                         f"measurement: {figures}, more than the bound plus "
+                         f"{100 * b['tolerance']:g}% (estimated {b['estimated']:g} "
+                         f"{b['unit']})")
+        elif b["holds"] is None:
+            lines.append(f"{b['key']}.bound: not checked in measurement: {b['reason']}")
+    return lines

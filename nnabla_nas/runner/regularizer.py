@@ -235,9 +235,12 @@ class Regularizers:
                                                            for t in active)
         self.expected: Dict[str, nn.Variable] = OrderedDict()
         self.costs: Dict[str, PathCosts] = OrderedDict()
+        self._scales: Dict[str, nn.Variable] = OrderedDict()
         for name, term in self.terms.items():
             estimator = ESTIMATORS.get(name).from_config(term, device)
-            self.expected[name] = expected_cost(model, estimator, inputs=inputs)
+            scale = self._scales[name] = nn.Variable((), need_grad=False)
+            scale.d = 1.0
+            self.expected[name] = expected_cost(model, estimator, inputs=inputs) * scale
             self.costs[name] = PathCosts(model, estimator)
         hard = [t for t in active if t.config.mode == "hard"]
         self.bounds: List[Bound] = [Bound(t.key, self.costs[t.name], t.config.bound)
@@ -248,6 +251,19 @@ class Regularizers:
 
     def __bool__(self) -> bool:
         return bool(self.terms)
+
+    def rescale(self, factors: Mapping[str, float]) -> None:
+        """Multiply the costs of the terms named in ``factors`` (expected and exact
+        path costs alike) by their factor instead of the previous one: a search brings
+        the supernet's costs, at the search's sizes, to the figures of the network it
+        delivers (see :mod:`~nnabla_nas.runner.arch_costs`)."""
+        for name, factor in factors.items():
+            self._scales[name].d = float(factor)
+            self.costs[name].scale = float(factor)
+
+    def scales(self) -> Dict[str, float]:
+        """The current factor of each term (1 until :meth:`rescale`)."""
+        return OrderedDict((name, c.scale) for name, c in self.costs.items())
 
     def objective(self, loss: nn.Variable) -> nn.Variable:
         """``loss`` times the multiplicative factors plus the additive penalties."""

@@ -27,6 +27,9 @@ class Run:
         device: The device the run computes on and hardware costs are estimated for.
         quiet: No progress bars.
         checkpoint_every: Also checkpoint every this many steps (0: per epoch only).
+        train_options: For a search, the space's train options of the network the run
+            delivers for the architecture found (its costs and hard bounds are on that
+            network); None: the space's default train options.
     """
 
     model: Model
@@ -38,3 +41,4 @@ class Run:
     device: Device = field(default_factory=Device)
     quiet: bool = False
     checkpoint_every: int = 0
+    train_options: Any = None

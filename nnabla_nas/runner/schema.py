@@ -16,6 +16,7 @@ from ..config.fields import ConfigError, option
 from ..config.loader import Component, component
 from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS
+from ..utils.context import DEVICES
 from .regularizer import CostsConfig, RegularizersConfig, cost_terms
 from .searcher import SEARCHERS
 
@@ -106,6 +107,10 @@ class TrainConfig:
     batch_size: int = option(64, "batch size", minimum=1, maximum=65_536)
     optimizer: OptimizerConfig = option(None, "optimizer of the weights",
                                         default_factory=OptimizerConfig)
+    top_k: int = option(1, "after a black-box search (evolution, random): retrain this "
+                           "many of its best architectures: the best into the run "
+                           "folder, top_k/arch_<r>.json into retrain/<r>/ for r >= 2",
+                        minimum=1, maximum=1000)
 
 
 @dataclass(frozen=True)
@@ -114,8 +119,10 @@ class RunConfig:
 
     seed: int = option(0, "seed of every random number in the run", minimum=0,
                        maximum=2**32 - 1)
-    context: str = option("cpu", "device: cpu, or cudnn for NVIDIA GPUs (needs the CUDA "
-                          "extension)", choices=("cpu", "cudnn"))
+    context: str = option("cpu", "device: cpu, cudnn for NVIDIA GPUs (needs the CUDA "
+                          "extension), or onnxruntime-cpu (trains on NNabla's CPU, "
+                          "profiles latency through ONNX Runtime)",
+                          choices=tuple(DEVICES))
     device_id: int = option(0, "GPU index for the cudnn context", minimum=0, maximum=1023)
     quiet: bool = option(False, "no progress bars (for logs)")
     checkpoint_every: int = option(0, "also checkpoint every this many steps (0: after "
@@ -134,6 +141,13 @@ class RunConfig:
         if self.search is not None and self.train is not None and self.train.arch:
             raise ConfigError("train.arch: expected no value when the config has a search "
                               "section (the architecture the search finds is trained)")
+        if self.train is not None and self.train.top_k > 1:
+            ranked = getattr(getattr(self.search, "searcher", None), "options", None)
+            if getattr(ranked, "top_k", 0) < self.train.top_k:
+                raise ConfigError(f"train.top_k: expected 1 unless the search section's "
+                                  f"searcher ranks at least {self.train.top_k} "
+                                  "architectures (search.searcher.top_k of evolution or "
+                                  f"random), got {self.train.top_k}")
         if self.search is None and self.train.arch is None:
             raise ConfigError("train.arch: expected the path of an arch.json when the "
                               "config has no search section")

@@ -12,26 +12,16 @@ format is written once.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from typing import Any, Dict
 
 from ..config.fields import ConfigError
 from ..contrib.architecture import plain
 from ..contrib.model import Model
-from ..utils.files import FileInputError, read_json, write_json
+from ..utils.files import FileInputError, file_sha256, read_json, write_json
 
 #: File names in a run folder.
 WEIGHTS, META = "supernet.h5", "supernet.json"
-
-
-def file_sha256(path: str) -> str:
-    """Hex sha256 digest of the file ``path``."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def space_options(options: Any) -> Dict[str, Any]:

@@ -9,6 +9,7 @@ instead of a hang or runaway memory.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -153,6 +154,15 @@ def read_json(path: str, limit: int = MAX_FILE_BYTES, finite: bool = True) -> An
     except UnicodeDecodeError:
         raise FileInputError(f"{path}: not valid JSON (not UTF-8 text)") from None
     return loads_json(text, path, finite=finite)
+
+
+def file_sha256(path: str) -> str:
+    """The hex SHA-256 digest of the file ``path``, read in blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _remove(path: str) -> None:

@@ -1,5 +1,6 @@
 """The black-box searchers (evolution, random): the Pareto front, reproducibility,
 hard bounds, BN re-estimation, the supernet file, and resume after ``kill -9``."""
+import doctest
 import json
 import os
 import signal
@@ -21,12 +22,14 @@ from nnabla_nas.dataset import DatasetSplits, Split
 from nnabla_nas.module import BatchNormalization
 from nnabla_nas.runner import candidate as C
 from nnabla_nas.runner.budget import BudgetError
+from nnabla_nas.runner import pareto as pareto_module
 from nnabla_nas.runner.pareto import pareto_front
 from nnabla_nas.runner.run import Run
 from nnabla_nas.runner.schema import SearchConfig
 from nnabla_nas.runner.searcher import SEARCHERS
 from nnabla_nas.runner.supernet import read_supernet, write_supernet
 from nnabla_nas.utils.output import RunOutput
+from tests.tensorboard_events import scalar_tags
 
 ROOT = Path(__file__).resolve().parents[2]
 SHAPE, CLASSES, BATCH = (1, 8, 8), 4, 8
@@ -90,6 +93,7 @@ def test_pareto_front_of_a_fixed_list_of_points():
     assert pareto_front(accuracy, costs) == [1, 2, 3, 4, 5, 6]
     assert pareto_front([0.5, 0.7, 0.7], [[], [], []]) == [1, 2]
     assert pareto_front([0.9, 0.8, 0.7, 0.9], [[3.0], [1.0], [2.0], [4.0]]) == [0, 1]
+    assert doctest.testmod(pareto_module).failed == 0
 
 
 # ------------------------------------------------------------- the searchers
@@ -115,7 +119,10 @@ def test_evolution_with_a_fixed_seed_is_reproducible_and_writes_its_outputs(tmp_
     rows = (out_a / "pareto.csv").read_text().splitlines()
     assert rows[0] == "index,accuracy,memory,seconds,arch,on_front" and len(rows) == 7
     assert (out_a / "pareto.png").read_bytes()[:4] == b"\x89PNG"
-    assert len(os.listdir(out_a / "tensorboard")) >= 6  # one HParams run per candidate
+    runs = sorted(p.name for p in (out_a / "tensorboard").iterdir() if p.is_dir())
+    assert runs == [f"candidate_{i:05d}" for i in range(6)]  # one HParams row each
+    assert scalar_tags(out_a / "tensorboard" / runs[0]) == {"hparam/accuracy",
+                                                            "hparam/memory"}
 
 
 def test_every_candidate_is_within_every_bound(tmp_path):
@@ -168,9 +175,11 @@ def test_population_larger_than_the_space_and_infeasible_bounds_are_refused(tmp_
         SEARCHERS.get("evolution").check_inputs(config, data())
     config = search_config("random", {"memory": {"mode": "hard", "bound": 10},
                                       "latency": {"mode": "hard", "bound": 1e-6}})
-    with pytest.raises(BudgetError, match=r"^search\.costs\.memory\.bound, search\.costs"
-                                          r"\.latency\.bound: no architecture .* memory "
-                                          r"\d+ .*, latency [\d.e-]+ ms"):
+    # One line: the first bound over, then the cheapest found for every bound.
+    with pytest.raises(BudgetError, match=r"^search\.costs\.memory\.bound: 10 parameters "
+                                          r"is below the cheapest .*; the cheapest per "
+                                          r"bound: memory \d+ parameters \(bound 10\), "
+                                          r"latency [\d.e-]+ ms \(bound 1e-06\)$"):
         SEARCHERS.get("random").check_inputs(config, data())
 
 
@@ -243,3 +252,40 @@ def test_resume_after_kill_9_gives_the_same_candidates_and_choice(tmp_path):
     ref = json.loads((tmp_path / "ref" / "summary.json").read_text())
     again = json.loads((killed / "summary.json").read_text())
     assert again["chosen_candidate"] == ref["chosen_candidate"]
+
+
+@pytest.mark.slow
+def test_one_config_trains_a_supernet_searches_it_and_retrains_the_top_two(tmp_path):
+    data = {"seed": 0, "quiet": True,
+            "dataset": {"name": "digits", "valid_fraction": 0.2, "test_fraction": 0.2},
+            "search": {"epochs": 1, "batch_size": 32,
+                       "space": {"name": "proxylessnas", **SPACE.smoke_options},
+                       "searcher": {"name": "evolution", "supernet": "fairnas",
+                                    "evaluations": 6, "population": 3, "sample_size": 2,
+                                    "bn_batches": 1, "top_k": 2},
+                       "costs": {"flops": {"mode": "hard", "bound": 1.2e5},
+                                 "memory": {"mode": "hard", "bound": 4000}}},
+            "train": {"epochs": 1, "batch_size": 32, "top_k": 2,
+                      "net": {"name": "proxylessnas"}}}
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(data))
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    subprocess.run([sys.executable, str(ROOT / "main.py"), "--config", str(path),
+                    "--output-path", str(out)], env=env, check=True, capture_output=True,
+                   timeout=900)
+    meta = json.loads((out / "supernet.json").read_text())
+    assert meta["trainer"] == "fairnas" and meta["space"] == "proxylessnas"
+    cands = journal(out)
+    assert len(cands) == 6
+    assert all(c["costs"]["flops"] <= 1.2e5 and c["costs"]["memory"] <= 4000
+               for c in cands)
+    summary = json.loads((out / "summary.json").read_text())
+    chosen = cands[summary["chosen_candidate"]]
+    assert chosen["accuracy"] == max(c["accuracy"] for c in cands)
+    assert json.loads((out / "arch.json").read_text())["choices"] == chosen["arch"]
+    assert summary["pareto_front_size"] >= 1 and (out / "network.nnp").exists()
+    assert [r["rank"] for r in summary["retrained"]] == [2]
+    second = json.loads((out / "retrain" / "2" / "summary.json").read_text())
+    assert second["arch_path"] == str(out / "top_k" / "arch_2.json")
+    assert (out / "retrain" / "2" / "network.nnp").exists()

@@ -29,18 +29,18 @@ def conv_layers():
 
 
 def run(tmp_path, capsys, name, costs, train=False):
-    """A tiny run of the config with ``search.costs = costs``; returns its summary."""
+    """A tiny run of the config with ``search.costs = costs`` (search only unless
+    ``train``; costs are on the network of the train section either way); returns its
+    summary."""
     config = tiny_run()
     config["search"].update(epochs=2, warmup_epochs=1, costs=costs)
     config["search"]["searcher"]["order"] = 1
-    if train:
-        config["train"].update(epochs=1)
-    else:
-        del config["train"]
+    config["train"].update(epochs=1)
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
     out = tmp_path / name
-    code = main(["--config", str(path), "--output-path", str(out)])
+    code = main(([] if train else ["search"]) + ["--config", str(path),
+                                                 "--output-path", str(out)])
     assert code == 0, capsys.readouterr().err
     return json.loads((out / "summary.json").read_text())
 

@@ -72,15 +72,29 @@ class ActivationEstimator(FunctionCostEstimator):
         _, outputs = module_graph(module, nn.get_current_context())
         return float(MemoryEstimator().activation_bytes(outputs))
 
+    #: Activations a measurement must reach: 4096 pages of 4 KiB, so that whole-page
+    #: rounding and buffers under glibc's mmap threshold are a small part of it.
+    MEASURED_BYTES = 16 * 2 ** 20
+    #: The largest batch measured at.
+    MAX_BATCH = 1024
+
     def report(self, inference: Inference) -> Dict[str, float]:
-        """``estimated_activation_bytes`` of one inference, and
-        ``measured_activation_bytes`` of the exported network run in a fresh process
-        (CPU on Linux only; see
-        :func:`~nnabla_nas.contrib.estimator.peak_memory.measure_nnp`)."""
-        out = {f"estimated_{self.summary_key}":
-               figure(self.get_estimation(inference.model))}
+        """``estimated_activation_bytes`` of one inference at batch 1, and, on a CPU
+        on Linux, ``measured_activation_bytes``: the peak activation memory of the
+        exported network's inference measured in a fresh process (see
+        :func:`~nnabla_nas.contrib.estimator.peak_memory.measure_nnp`), at
+        ``measured_activation_batch``, the smallest power-of-two batch whose estimated
+        activations reach :attr:`MEASURED_BYTES` (8x8 digits at batch 1 are under the
+        method's resolution), divided by that batch: bytes per sample. A measurement
+        that reads no growth is left out, never reported as 0."""
+        per_sample = self.get_estimation(inference.model)
+        out = {f"estimated_{self.summary_key}": figure(per_sample)}
         if inference.nnp_path is not None and inference.device.name == "cpu":
-            peak = measure_nnp(inference.nnp_path)
-            if peak is not None:
-                out[f"measured_{self.summary_key}"] = int(peak["steady"])
+            batch = 1
+            while batch * per_sample < self.MEASURED_BYTES and batch < self.MAX_BATCH:
+                batch *= 2
+            peak = measure_nnp(inference.nnp_path, batch=batch)
+            if peak is not None and peak["steady"] > 0:
+                out[f"measured_{self.summary_key}"] = int(round(peak["steady"] / batch))
+                out["measured_activation_batch"] = batch
         return out

@@ -162,12 +162,14 @@ class Inference(NamedTuple):
         outputs: Its output variables, from one sample of random data.
         device: The device of the run.
         nnp_path: The network exported as NNP, if it was.
+        onnx_path: The network exported as ONNX, if it was.
     """
 
     model: Module
     outputs: List[nn.Variable]
     device: Device
     nnp_path: Optional[str] = None
+    onnx_path: Optional[str] = None
 
 
 class Estimator:

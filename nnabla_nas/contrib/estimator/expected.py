@@ -6,6 +6,10 @@ Every :class:`~nnabla_nas.module.MixedOp` runs candidate ``i`` with probability
     cost of the modules outside MixedOps
       + sum over MixedOps m of  sum_i softmax(alpha_m)_i * cost(candidate_i of m)
 
+A MixedOp's own work (in ``'full'`` mode the weighted sum of its candidates' outputs)
+belongs to the relaxation, not to any architecture, so it is not counted: counting it
+priced every architecture of a DARTS supernet with the plumbing of all its edges.
+
 :func:`expected_cost` builds it as a scalar NNabla variable from the alphas, to be
 added to an architecture loss (DARTS) or read with ``forward()``. Candidate costs
 are constants in that graph; a candidate that itself holds MixedOps contributes its
@@ -115,9 +119,10 @@ class _Builder:
         its terms are weighted by that MixedOp and must not join a group."""
         outside, terms = [], []
         for name, module in active_modules(root, prefix, descend_mixed=False):
-            outside.append((name, module))
             if isinstance(module, MixedOp):  # yielded without its candidates
                 terms.extend(self.mixed(module, name, nested))
+            else:  # a MixedOp's own work (a weighted sum) is in no architecture
+                outside.append((name, module))
         return self.estimator.total(outside), terms
 
     def mixed(self, mixed: MixedOp, name: str, nested: bool) -> List[nn.Variable]:
@@ -170,6 +175,9 @@ class PathCosts:
         mixed: The MixedOps, in traversal order.
         costs: Per MixedOp, the cost of each candidate.
         unit: The estimator's unit.
+        scale: A factor applied to every cost (1 by default): a search sets it so that
+            the supernet's costs, at the search's sizes, give the figure of the
+            network it delivers (see :class:`~nnabla_nas.runner.arch_costs.ArchCosts`).
     """
 
     def __init__(self, model: Module, cost: Cost,
@@ -182,7 +190,8 @@ class PathCosts:
         self.mixed: List[MixedOp] = []
         self.costs: List[np.ndarray] = []
         for name, module in active_modules(model, "", descend_mixed=False):
-            outside.append((name, module))
+            if not isinstance(module, MixedOp):  # see _Builder.cost
+                outside.append((name, module))
             if isinstance(module, MixedOp):
                 per_op = [builder.cost(op, join_name(name, f"ops/{i}"), nested=True)
                           for i, op in enumerate(module.ops)]
@@ -191,23 +200,29 @@ class PathCosts:
                                      "not supported")
                 self.mixed.append(module)
                 self.costs.append(np.array([c for c, _ in per_op], dtype=np.float64))
-        self.fixed = float(estimator.total(outside))
+        self._fixed = float(estimator.total(outside))
         self.unit = getattr(estimator, "unit", "")
+        self.scale = 1.0
         self._index = {id(m): i for i, m in enumerate(self.mixed)}
         # A cost that does not add up over modules is priced path by path.
         self._exact = None if getattr(estimator, "additive", True) else (model, estimator)
         self._paths: Dict[Tuple[Tuple[int, int], ...], float] = {}
 
+    @property
+    def fixed(self) -> float:
+        """The cost outside MixedOps (scaled)."""
+        return self.scale * self._fixed
+
     def of(self, choices: Dict[int, int]) -> float:
         """The cost of the architecture running candidate ``choices[id(mixed)]`` of each
         MixedOp listed; MixedOps not listed are left out (for an estimator that is not
-        additive, they run as their mode says)."""
+        additive, they run as their mode says). Scaled by :attr:`scale`."""
         if self._exact is not None:
-            return self._path_estimate(choices)
-        total = self.fixed
+            return self.scale * self._path_estimate(choices)
+        total = self._fixed
         for key, k in choices.items():
             total += float(self.costs[self._index[key]][k])
-        return total
+        return self.scale * total
 
     def _path_estimate(self, choices: Dict[int, int]) -> float:
         """``get_estimation`` of the model with the listed MixedOps running their
@@ -230,5 +245,5 @@ class PathCosts:
         return self._paths[key]
 
     def candidates(self, mixed: MixedOp) -> np.ndarray:
-        """The cost of each candidate of ``mixed``."""
-        return self.costs[self._index[id(mixed)]]
+        """The cost of each candidate of ``mixed`` (scaled)."""
+        return self.scale * self.costs[self._index[id(mixed)]]

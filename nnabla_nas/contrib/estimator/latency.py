@@ -22,7 +22,7 @@ from typing import Any, Dict, Hashable, List, Optional, Sequence, Union
 from ...config.fields import option
 from ...module import MixedOp, Module, ModuleList
 from ...utils.context import Device
-from . import calibration, measure
+from . import calibration, delivered, measure
 from .base import ESTIMATORS, Estimator, Inference, NamedModules, active_index, figure
 from .graph import LatencyBase, graph_functions, module_graph
 from .profiler import ProfileReport
@@ -171,12 +171,32 @@ class LatencyEstimator(Estimator, LatencyBase):
         table over :attr:`REPEATS` timed forwards after :attr:`WARMUP` ones, on the
         inference's device."""
         estimated = self.get_estimation(inference.model)
-        samples = measure.time_calls(measure.forward_runner(inference.outputs),
-                                     self.WARMUP, self.REPEATS,
-                                     inference.device.synchronize)
+        samples = self.profiler.network_samples(inference.model, inference.outputs,
+                                                self.WARMUP, self.REPEATS)
         measured = measure.summarize(samples, self.profiler.statistic)
-        return {f"estimated_{self.summary_key}": figure(estimated),
-                f"measured_{self.summary_key}": figure(measured)}
+        out = {f"estimated_{self.summary_key}": figure(estimated),
+               f"measured_{self.summary_key}": figure(measured)}
+        if inference.device.context.backend[0].startswith("cpu"):  # files run on a CPU
+            out.update(self.measure_files(inference.nnp_path, inference.onnx_path))
+        return out
+
+    def measure_files(self, nnp_path: Optional[str], onnx_path: Optional[str]
+                      ) -> Dict[str, float]:
+        """The delivered files timed as a user runs them, with the table's statistic
+        over :attr:`REPEATS` forwards after :attr:`WARMUP` (see :mod:`.delivered`):
+        ``measured_latency_ms_nnp`` (the NNP through NNabla's CPU context, in a fresh
+        process) and ``measured_latency_ms_onnxruntime`` (the ONNX file through ONNX
+        Runtime, when it is installed)."""
+        out = {}
+        statistic = self.profiler.statistic
+        if nnp_path is not None:
+            out[f"measured_{self.summary_key}_nnp"] = figure(delivered.time_nnp(
+                nnp_path, self.WARMUP, self.REPEATS, statistic))
+        if onnx_path is not None:
+            ms = delivered.time_onnx(onnx_path, self.WARMUP, self.REPEATS, statistic)
+            if ms is not None:
+                out[f"measured_{self.summary_key}_onnxruntime"] = figure(ms)
+        return out
 
     def profile(self, modules: Union[Module, Sequence[Module]]) -> ProfileReport:
         """Profile, before a search, every function ``modules`` may run (see

@@ -124,6 +124,16 @@ POSITIVE_INPUTS = {"BatchNormalization": (4,), "FusedBatchNormalization": (4,),
                    "Log": (0,), "Sqrt": (0,), "RSqrt": (0,), "PowScalar": (0,)}
 
 
+#: Inputs of a function that are parameters in a network (weights, biases, batch
+#: statistics), by function type; the other inputs are activations. Runtimes that
+#: treat constants differently (ONNX Runtime pre-packs constant weights and folds
+#: batch normalization) are profiled with these inputs as constants.
+PARAMETER_INPUTS = {"Convolution": (1, 2), "DepthwiseConvolution": (1, 2),
+                    "Deconvolution": (1, 2), "DepthwiseDeconvolution": (1, 2),
+                    "Affine": (1, 2), "BatchNormalization": (1, 2, 3, 4),
+                    "FusedBatchNormalization": (1, 2, 3, 4), "PReLU": (1,)}
+
+
 def random_inputs(spec: FunctionSpec, rng: np.random.RandomState) -> List[np.ndarray]:
     """Inputs for the micro-benchmark of ``spec``, distributed like activations.
 
@@ -341,9 +351,13 @@ def device_fingerprint(context: str = "cpu", device_id: int = 0,
 
 
 def describe_fingerprint(fingerprint: Dict[str, str]) -> str:
-    """A one-line description, e.g. ``cpu:float / Intel Xeon / x86_64 / nnabla 1.39.0``."""
-    return " / ".join(("nnabla " if k == "nnabla" else "") + str(fingerprint.get(k, "?"))
-                      for k in ("context", "device", "machine", "nnabla"))
+    """A one-line description, e.g. ``cpu:float / Intel Xeon / x86_64 / nnabla 1.39.0``
+    (ONNX Runtime's: ``... / onnxruntime 1.23.2 / threads 2``)."""
+    versions = ("onnxruntime", "threads") if "onnxruntime" in fingerprint \
+        else ("nnabla",)
+    return " / ".join([str(fingerprint.get(k, "?")) for k in ("context", "device",
+                                                              "machine")]
+                      + [f"{k} {fingerprint.get(k, '?')}" for k in versions])
 
 
 # ------------------------------------------------------------- table file format

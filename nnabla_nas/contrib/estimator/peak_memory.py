@@ -97,15 +97,16 @@ def later_pass_growth(outputs: Sequence, run: Callable[[], None]) -> Dict[str, i
     return {"first": first, "steady": peak_growth(run)}
 
 
-def _probe(nnp_path: str) -> Dict[str, int]:
-    """In this (fresh) process: the inference pass of the NNP's network."""
+def _probe(nnp_path: str, batch: Optional[int] = None) -> Dict[str, int]:
+    """In this (fresh) process: the inference pass of the NNP's network (at its own
+    batch size, or ``batch``)."""
     import nnabla as nn
     from nnabla.utils.nnp_graph import NnpLoader
 
     nn.prefer_cached_array(False)
     loader = NnpLoader(nnp_path)
     name = loader.get_network_names()[0]
-    net = loader.get_network(name, batch_size=None)
+    net = loader.get_network(name, batch_size=batch)
     x = list(net.inputs.values())[0]
     y = list(net.outputs.values())[0]
     x.d = np.random.RandomState(0).randn(*x.shape)
@@ -116,13 +117,16 @@ def _probe(nnp_path: str) -> Dict[str, int]:
     return later_pass_growth([y], run)
 
 
-def measure_nnp(nnp_path: str, timeout: float = 600) -> Optional[Dict[str, int]]:
-    """Peak memory growth of one inference pass of an exported network, measured in a
-    fresh process (see the module docstring); None where unsupported (not Linux)."""
+def measure_nnp(nnp_path: str, timeout: float = 600, batch: Optional[int] = None
+                ) -> Optional[Dict[str, int]]:
+    """Peak memory growth of one inference pass of an exported network (at its own
+    batch size, or ``batch``), measured in a fresh process after its imports and a
+    first pass (see the module docstring); None where unsupported (not Linux)."""
     if not supported():
         return None
     env = dict(os.environ, **ENV)
-    result = subprocess.run([sys.executable, "-m", __name__, nnp_path],
+    extra = [] if batch is None else [str(int(batch))]
+    result = subprocess.run([sys.executable, "-m", __name__, nnp_path, *extra],
                             capture_output=True, text=True, env=env, timeout=timeout)
     if result.returncode != 0:
         raise RuntimeError(f"measuring the peak memory of {nnp_path} failed: "
@@ -131,4 +135,4 @@ def measure_nnp(nnp_path: str, timeout: float = 600) -> Optional[Dict[str, int]]
 
 
 if __name__ == "__main__":
-    print(json.dumps(_probe(sys.argv[1])))
+    print(json.dumps(_probe(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else None)))

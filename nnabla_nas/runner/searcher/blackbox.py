@@ -37,17 +37,18 @@ import numpy as np
 from ...config.fields import ConfigError, option
 from ...config.loader import Component
 from ...contrib.architecture import Architecture
-from ...contrib.spaces import SEARCH_SPACES, Decision, labelled_ops
+from ...contrib.spaces import SEARCH_SPACES
 from ...utils.interrupt import Interrupted, requested
 from .. import candidate as C
-from ..budget import Bound, BudgetError, cheapest, within_budget
+from ..arch_costs import ArchCosts
+from ..budget import BudgetError
 from ..journal import NAME as JOURNAL, Candidate, read_journal, write_journal
 from ..pareto import pareto_front, plot_pareto, write_pareto_csv
 from ..regularizer import Regularizers, cost_terms
 from ..run import Run
 from ..supernet import META, WEIGHTS, read_supernet
 from . import SEARCHERS
-from .search import Searcher
+from .search import Searcher, check_bounds
 
 
 @dataclass(frozen=True)
@@ -75,34 +76,18 @@ class BlackBoxConfig:
                         maximum=10_000)
 
 
-def check_feasible(decisions: List[Decision], bounds: List[Bound]) -> None:
-    """Raise a :class:`~..budget.BudgetError` naming the bounds and the cheapest cost
-    per bound when no architecture meets every hard bound at once (as
-    :func:`~..budget.within_budget` finds, exact up to its rounding)."""
-    if not bounds:
-        return
-    try:
-        within_budget(decisions, bounds)
-    except BudgetError:
-        low = [(b, cheapest(decisions, b.costs)) for b in bounds]
-        over = [b.name for b, c in low if c > b.limit] or [b.name for b in bounds]
-        raise BudgetError(
-            f"{', '.join(k + '.bound' for k in over)}: no architecture of the search "
-            "space meets every bound; the cheapest architecture per cost: " +
-            ", ".join(f"{b.name.rsplit('.', 1)[-1]} {c:.4g} {b.costs.unit} (bound "
-                      f"{b.limit:g})" for b, c in low)) from None
-
-
 class BlackBoxSearcher(Searcher):
     """Proposes architectures and evaluates them; see the module docstring."""
 
     Config = BlackBoxConfig
 
     @classmethod
-    def check_inputs(cls, search: Any, data: Any = None, device: Any = None) -> None:
+    def check_inputs(cls, search: Any, data: Any = None, device: Any = None,
+                     train_options: Any = None) -> None:
         """Before anything is written: options against the space's size, a given
         supernet against the space, and (with ``data``) the hard bounds against the
-        cheapest architectures."""
+        cheapest architectures (:func:`~.search.check_bounds`, on the network built
+        with ``train_options``, default the space's)."""
         space = SEARCH_SPACES.get(search.space.name)
         options = search.searcher.options
         cls.check_space(options, space.size(space.arch_options(search.space.options)))
@@ -113,9 +98,12 @@ class BlackBoxSearcher(Searcher):
         if data is not None and any(t.config.mode == "hard" for t in terms):
             model = space.build_search(search.space.options, data.shape, data.num_classes,
                                        np.random.RandomState(0))
-            regularizers = Regularizers(model, terms, [(1,) + tuple(data.shape)], device)
-            check_feasible(space.decisions(model, search.space.options),
-                           regularizers.bounds)
+            inputs = [(1,) + tuple(data.shape)]
+            delivered = train_options if train_options is not None else space.TrainConfig()
+            check_bounds(space, model, search.space.options,
+                         Regularizers(model, terms, inputs, device),
+                         ArchCosts(space, delivered, data.shape, data.num_classes, terms,
+                                   device))
 
     @classmethod
     def check_space(cls, options: Any, size: int) -> None:
@@ -126,7 +114,6 @@ class BlackBoxSearcher(Searcher):
         self._run = run
         self.arch_options = self.space.arch_options(self.space_options)
         self.check_space(self.options, self.space.size(self.arch_options))
-        self.mixed = labelled_ops(self.model)
         self.candidates: List[Candidate] = []
         self.chosen: Optional[Candidate] = None
         self.front: List[int] = []
@@ -138,12 +125,10 @@ class BlackBoxSearcher(Searcher):
         raise NotImplementedError
 
     # --------------------------------------------------------------- bounds
-    def _check_budget(self) -> None:
-        check_feasible(self.decisions(), self.regularizers.bounds)
-
     def costs(self, arch: Architecture) -> Dict[str, float]:
-        """The estimated cost of ``arch`` per cost term."""
-        return self.regularizers.path_costs(C.arch_indices(self.mixed, arch))
+        """The estimated cost of ``arch`` per cost term, on the network the run
+        delivers for it (:class:`~nnabla_nas.runner.arch_costs.ArchCosts`)."""
+        return self.arch_costs.costs(arch)
 
     def draw(self, index: int):
         """Candidate ``index``'s architecture within every hard bound, its costs and
@@ -153,7 +138,7 @@ class BlackBoxSearcher(Searcher):
         for draws in range(1, self.options.max_draws + 1):
             arch = self.propose(index, rng)
             costs = self.costs(arch)
-            if self.regularizers.within_bounds(costs):
+            if all(costs[n] <= limit for n, limit in self.arch_costs.bounds.items()):
                 return arch, costs, draws
         raise BudgetError(f"search.searcher.max_draws: {self.options.max_draws} "
                           f"proposals in a row for candidate {index} were over a hard "
@@ -215,7 +200,7 @@ class BlackBoxSearcher(Searcher):
         self.prepare_supernet()
         journal = self.output.path(JOURNAL)
         self.candidates = read_journal(journal, self.space, self.arch_options,
-                                       list(self.regularizers.terms))
+                                       list(self.arch_costs.names))
         if self.candidates:
             self.log.info(f"search: resumed from {JOURNAL} ({len(self.candidates)} of "
                           f"{self.options.evaluations} candidates done)")
@@ -260,7 +245,7 @@ class BlackBoxSearcher(Searcher):
         the chosen architecture (every candidate is within every bound)."""
         ranked = self.ranked()
         self.chosen = ranked[0]
-        names = list(self.regularizers.terms)
+        names = list(self.arch_costs.names)
         points = [[c.costs[n] for n in names] for c in self.candidates]
         self.front = pareto_front([c.accuracy for c in self.candidates], points)
         arch_of = lambda c: c.architecture(self.space, self.arch_options)  # noqa: E731
@@ -270,8 +255,7 @@ class BlackBoxSearcher(Searcher):
                              *((n, c.costs[n]) for n in names), ("seconds", c.seconds),
                              ("arch", json.dumps(c.arch))]) for c in self.candidates]
         write_pareto_csv(self.output.path("pareto.csv"), rows, self.front)
-        units = {n: self.regularizers.costs[n].unit for n in names}
-        bounds = {n: t.bound for n, t in self.regularizers.terms.items() if t.mode == "hard"}
+        units, bounds = self.arch_costs.units, self.arch_costs.bounds
         plot_pareto(self.output.path("pareto.png"), [c.accuracy for c in self.candidates],
                     {n: [p[i] for p in points] for i, n in enumerate(names)}, units,
                     bounds, self.front)

@@ -17,8 +17,11 @@ gradient of alpha in one of two ways:
   penalties (:meth:`~nnabla_nas.runner.regularizer.Regularizers.reward`); alpha
   ascends ``(reward - baseline) * dlog p(path)/dalpha`` with a moving-average baseline.
 
-Hard bounds reject sampled paths over budget (both steps redraw, see
-:meth:`ProxylessNasSearcher.sample`); the architecture returned is derived within them.
+Hard bounds are on the network the run delivers (see :class:`.search.Searcher`).
+Sampled paths over budget are rejected (both steps redraw, see
+:meth:`ProxylessNasSearcher.sample`) by the supernet's per-candidate costs, rescaled to
+the delivered network's figure at the architecture derived so far; the architecture
+returned is derived within the bounds on the delivered network itself.
 """
 from __future__ import annotations
 
@@ -32,7 +35,6 @@ import numpy as np
 from ...config.fields import option
 from ...contrib.spaces import labelled_ops
 from ...module import MixedOp
-from ..budget import within_budget
 from ..meter import check_finite
 from . import SEARCHERS
 from .search import Searcher
@@ -97,12 +99,9 @@ class ProxylessNasSearcher(Searcher):
         return path
 
     def _best_within_budget(self):
-        """The architecture derivation gives within the hard bounds."""
-        decisions = self.decisions()
-        picked = [d.choice for d in decisions]
-        if self.regularizers.bounds:
-            picked = within_budget(decisions, self.regularizers.bounds)
-        return self.space.derive(self.model, self.space_options, picked)
+        """The architecture derivation gives within the hard bounds (on the delivered
+        network, see :meth:`Searcher.derive`)."""
+        return self.derive()
 
     def _choices(self, path: Path) -> Dict[int, int]:
         return {id(m): p[0] for m, p in zip(self.mixed, path)}

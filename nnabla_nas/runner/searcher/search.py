@@ -4,11 +4,14 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
+
 from ...contrib.architecture import Architecture
 from ...contrib.model import Model
-from ...contrib.spaces import SearchSpace
+from ...contrib.spaces import Decision, SearchSpace
 from ...dataset import DataLoader
-from ..budget import BudgetError, architecture_cost, cheapest, within_budget
+from ..arch_costs import ArchCosts
+from ..budget import BudgetError, architecture_cost, option_costs, within_budget
 from ..callbacks import Callback, search_callbacks
 from ..loop import EpochLoop
 from ..optimizer import Optimizer
@@ -16,22 +19,121 @@ from ..regularizer import Regularizers, cost_terms
 from ..run import Run
 
 
+#: Derivations tried under hard bounds before giving up (see :func:`derive_within_bounds`).
+BOUND_TRIES = 8
+
+
+def align_costs(regularizers: Regularizers, arch_costs: ArchCosts,
+                decisions: Sequence[Decision], choices: Sequence[int],
+                arch: Architecture) -> Dict[str, float]:
+    """Rescale the supernet's costs of ``regularizers`` so that the architecture
+    making ``choices`` costs what its delivered network costs (``arch_costs`` of
+    ``arch``); returns those costs."""
+    exact = arch_costs.costs(arch)
+    factors = {}
+    for name, c in regularizers.costs.items():
+        c.scale = 1.0
+        raw = architecture_cost(decisions, choices, c)
+        factors[name] = exact[name] / raw if raw > 0 and exact[name] > 0 else 1.0
+    regularizers.rescale(factors)
+    return exact
+
+
 def derive_within_bounds(space: SearchSpace, model: Model, options: Any,
-                         regularizers: Regularizers
+                         regularizers: Regularizers, arch_costs: ArchCosts
                          ) -> Tuple[Architecture, Dict[str, float]]:
     """The architecture ``space`` derives from ``model``'s parameters (a supernet built
     with the space options ``options``), made to meet the hard bounds of
-    ``regularizers`` (see :func:`~nnabla_nas.runner.budget.within_budget`), and its
-    exact estimated cost per regularizer."""
-    decisions = space.decisions(model, options) if regularizers else []
-    choices = None
-    if regularizers.bounds:
-        choices = within_budget(decisions, regularizers.bounds)
-    arch = space.derive(model, options, choices)
-    picked = choices or [d.choice for d in decisions]
-    costs = {name: architecture_cost(decisions, picked, c)
-             for name, c in regularizers.costs.items()}
-    return arch, costs
+    ``regularizers`` on its delivered network, and the costs of that network
+    (``arch_costs``).
+
+    The supernet's costs are first rescaled to the delivered network's at the
+    architecture derivation gives (:func:`align_costs`). Within the bounds
+    (:func:`~nnabla_nas.runner.budget.within_budget` on those costs), the delivered
+    network of the result is priced; a bound it still exceeds is tightened in
+    proportion and the pick made again, up to :data:`BOUND_TRIES` times.
+
+    Raises:
+        BudgetError: when no pick meets the bounds on the delivered network.
+    """
+    arch = space.derive(model, options)
+    if not regularizers:
+        return arch, {}
+    decisions = space.decisions(model, options)
+    align_costs(regularizers, arch_costs, decisions, [d.choice for d in decisions], arch)
+    limits = {b.name: b.limit for b in regularizers.bounds}
+    for _ in range(BOUND_TRIES if regularizers.bounds else 0):
+        bounds = [b._replace(limit=limits[b.name]) for b in regularizers.bounds]
+        arch = space.derive(model, options, within_budget(decisions, bounds))
+        over = arch_costs.over(arch)
+        if not over:
+            break
+        names = {key: name for name, key in arch_costs.keys.items()}
+        for b in regularizers.bounds:
+            name = names[b.name]
+            if name in over:
+                cost, limit = over[name]
+                limits[b.name] *= 0.99 * limit / cost
+    else:
+        if regularizers.bounds:
+            raise BudgetError("; ".join(
+                f"{arch_costs.keys[name]}.bound: the delivered network of every "
+                f"architecture derived costs more than {limit:g} {arch_costs.units[name]} "
+                f"(the last {cost:.4g})" for name, (cost, limit) in over.items()))
+    return arch, arch_costs.costs(arch)
+
+
+def check_bounds(space: SearchSpace, model: Model, options: Any,
+                 regularizers: Regularizers, arch_costs: ArchCosts) -> None:
+    """Refuse hard bounds that no architecture found meets on the delivered network,
+    in one line that gives the cheapest cost found for every bound.
+
+    Per bound, the architecture of the cheapest candidate of every decision by the
+    supernet's costs (rescaled, :func:`align_costs`) is priced as delivered and, when
+    over its bound, improved by :meth:`ArchCosts.cheapest`. Bounds each met are then
+    checked together: :func:`~nnabla_nas.runner.budget.within_budget` on the rescaled
+    costs must find an architecture within all of them (exact up to its rounding).
+
+    Raises:
+        BudgetError: naming the bound (or, together, the bounds) that cannot be met.
+    """
+    if not regularizers.bounds:
+        return
+    decisions = space.decisions(model, options)
+    align_costs(regularizers, arch_costs, decisions, [d.choice for d in decisions],
+                space.derive(model, options))
+    low = {}
+    for bound in regularizers.bounds:
+        picks = [d.allowed[int(np.argmin(option_costs(d, bound.costs)[list(d.allowed)]))]
+                 for d in decisions]
+        low[bound.name] = space.derive(model, options, picks)
+    names = {key: name for name, key in arch_costs.keys.items() if name in arch_costs.bounds}
+    over = [key for key, name in names.items()
+            if arch_costs.costs(low[key])[name] > arch_costs.bounds[name]]
+    jointly = False
+    if not over and len(names) > 1:
+        try:
+            within_budget(decisions, regularizers.bounds)
+        except BudgetError:
+            jointly = True
+    if not over and not jointly:
+        return
+    cheapest = {key: arch_costs.cheapest([low[key]], [name])[name][0]
+                for key, name in names.items()}
+    over = [key for key, name in names.items() if cheapest[key] > arch_costs.bounds[name]]
+    each = ", ".join(f"{name} {cheapest[key]:.4g} {arch_costs.units[name]} (bound "
+                     f"{arch_costs.bounds[name]:g})" for key, name in names.items())
+    where = f"on the network the run delivers ({space.name} with the train options)"
+    if over:
+        name = names[over[0]]
+        unit = arch_costs.units[name]
+        raise BudgetError(
+            f"{over[0]}.bound: {arch_costs.bounds[name]:g} {unit} is below the cheapest "
+            f"architecture of the search space found, {cheapest[over[0]]:.4g} {unit} "
+            f"{where}; the cheapest per bound: {each}")
+    raise BudgetError(
+        f"{', '.join(k + '.bound' for k in names)}: no architecture of the search space "
+        f"meets every bound at once {where}; the cheapest per bound: {each}")
 
 
 class Searcher(EpochLoop):
@@ -47,9 +149,13 @@ class Searcher(EpochLoop):
     during the warm-up epochs) and the weight step, as in DARTS.
 
     The cost terms of ``config.costs`` and ``config.regularizers`` are built here for
-    every searcher    (:attr:`regularizers`); hard bounds are checked against the cheapest architecture
-    of the space before anything runs, and :meth:`derive` keeps the architecture it
-    returns within them. Per-epoch output (TensorBoard, ``arch.json``, pictures, the
+    every searcher: :attr:`arch_costs` prices an architecture on the network the run
+    delivers for it (``run.train_options``, see
+    :class:`~nnabla_nas.runner.arch_costs.ArchCosts`), and :attr:`regularizers` holds
+    the supernet's differentiable and per-candidate costs, rescaled to that network's
+    figures at the architecture derived so far. Hard bounds are on the delivered
+    network: checked against the cheapest architecture found before anything runs,
+    and :meth:`derive` keeps the architecture it returns within them. Per-epoch output (TensorBoard, ``arch.json``, pictures, the
     alpha history) is done by ``callbacks``.
 
     Args:
@@ -88,19 +194,27 @@ class Searcher(EpochLoop):
                                         model.get_arch_parameters(grad_only=True), total)
         self.x_train, self.y_train = self.placeholders(config.batch_size)
         self.x_valid, self.y_valid = self.placeholders(config.batch_size)
-        # Costs of one inference of one image: what a device budget is about.
-        self.regularizers = Regularizers(model, cost_terms(config),
-                                         [(1,) + tuple(data.shape)], run.device)
-        self._check_budget()
+        # Costs of one inference of one image: what a device budget is about, on the
+        # network the run delivers (built with run.train_options).
+        terms = cost_terms(config)
+        self.regularizers = Regularizers(model, terms, [(1,) + tuple(data.shape)],
+                                         run.device)
+        delivered = (run.train_options if run.train_options is not None
+                     else self.space.TrainConfig())
+        self.arch_costs = ArchCosts(self.space, delivered, data.shape, data.num_classes,
+                                    terms, run.device, seed)
         self.derived_costs: Dict[str, float] = {}
+        self._check_budget()
         self.build()
 
     @classmethod
-    def check_inputs(cls, search: Any, data: Any = None, device: Any = None) -> None:
+    def check_inputs(cls, search: Any, data: Any = None, device: Any = None,
+                     train_options: Any = None) -> None:
         """Check what this searcher's options need of the ``search`` config section
-        (the space, files it names, with the dataset ``data`` and the run's
-        ``device``) before anything is written; raise a ConfigError (or a
-        BudgetError) naming the dotted key. Nothing by default."""
+        (the space, files it names, with the dataset ``data``, the run's ``device``
+        and the ``train_options`` of the network it delivers) before anything is
+        written; raise a ConfigError (or a BudgetError) naming the dotted key.
+        Nothing by default."""
 
     def summary_values(self) -> Dict[str, Any]:
         """The search's figures for ``summary.json``, after :meth:`search`."""
@@ -111,20 +225,16 @@ class Searcher(EpochLoop):
         return self.space.decisions(self.model, self.space_options)
 
     def _check_budget(self) -> None:
-        decisions = self.decisions() if self.regularizers.bounds else []
-        for bound in self.regularizers.bounds:
-            low = cheapest(decisions, bound.costs)
-            if low > bound.limit:
-                raise BudgetError(
-                    f"{bound.name}.bound: {bound.limit:g} "
-                    f"{bound.costs.unit} is below the cheapest architecture of the search "
-                    f"space ({low:.4g} {bound.costs.unit})")
+        check_bounds(self.space, self.model, self.space_options, self.regularizers,
+                     self.arch_costs)
 
     def derive(self) -> Any:
         """The architecture the search has found so far: the space's derivation, made
-        to meet the hard bounds; its exact costs are left in :attr:`derived_costs`."""
+        to meet the hard bounds on the delivered network; that network's estimated
+        costs are left in :attr:`derived_costs`."""
         arch, self.derived_costs = derive_within_bounds(
-            self.space, self.model, self.space_options, self.regularizers)
+            self.space, self.model, self.space_options, self.regularizers,
+            self.arch_costs)
         return arch
 
     def build(self) -> None:

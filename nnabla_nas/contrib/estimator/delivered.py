@@ -1,0 +1,70 @@
+"""Timing the files a run delivers, as a user runs them: the exported NNP through
+NNabla, in a fresh process (only NNabla and the file, nothing of the run that made
+it), and the ONNX file through ONNX Runtime (:mod:`.onnx_runtime`).
+
+Both use the statistic and sample counts given, as
+:meth:`~.latency.LatencyEstimator.report` does for the network in memory, so the
+three figures compare. CPU only: the NNP is run in NNabla's CPU context.
+
+Run as ``python -m nnabla_nas.contrib.estimator.delivered NETWORK.nnp WARMUP REPEATS
+STATISTIC`` it prints the milliseconds per inference at batch 1 as JSON.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Optional
+
+import numpy as np
+
+from . import measure
+
+
+def _time_here(nnp_path: str, warmup: int, repeats: int, statistic: str) -> float:
+    """In this (fresh) process: ms per inference of the NNP's first network."""
+    from nnabla.utils.nnp_graph import NnpLoader
+
+    loader = NnpLoader(nnp_path)
+    net = loader.get_network(loader.get_network_names()[0], batch_size=1)
+    x = list(net.inputs.values())[0]
+    y = list(net.outputs.values())[0]
+    x.d = np.random.RandomState(0).randn(*x.shape)
+    samples = measure.time_calls(measure.forward_runner([y]), warmup, repeats)
+    return measure.summarize(samples, statistic)
+
+
+def time_nnp(nnp_path: str, warmup: int, repeats: int,
+             statistic: str = measure.DEFAULT_STATISTIC, timeout: float = 600) -> float:
+    """ms per inference at batch 1 of the exported network ``nnp_path``, run by
+    NNabla's CPU context in a fresh process: ``repeats`` timed forwards after
+    ``warmup`` ones, summarized by ``statistic``.
+
+    Raises:
+        RuntimeError: with the last line of the process's error output.
+    """
+    result = subprocess.run([sys.executable, "-m", __name__, nnp_path, str(warmup),
+                             str(repeats), statistic],
+                            capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise RuntimeError(f"timing {nnp_path} failed: "
+                           f"{result.stderr.strip().splitlines()[-1:]}")
+    return float(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def time_onnx(onnx_path: str, warmup: int, repeats: int,
+              statistic: str = measure.DEFAULT_STATISTIC) -> Optional[float]:
+    """ms per inference of the ONNX file through ONNX Runtime on this CPU; None when
+    onnxruntime is not installed."""
+    from .onnx_runtime import OnnxRuntimeNotInstalledError, time_onnx_file
+
+    try:
+        return time_onnx_file(onnx_path, warmup=warmup, repeats=repeats,
+                              statistic=statistic)
+    except OnnxRuntimeNotInstalledError:
+        return None
+
+
+if __name__ == "__main__":
+    print(json.dumps(_time_here(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
+                                sys.argv[4])))
