@@ -15,7 +15,8 @@ from ..contrib.spaces import SEARCH_SPACES, load_architecture
 from ..utils.context import Device, use_context
 from ..utils.memory import checked_build
 from .base import COMMANDS, Command, UsageError, print_values, read_input
-from .estimate import DEFAULT_CLASSES, DEFAULT_SHAPE, check_sizes, network_options
+from .estimate import (DEFAULT_CLASSES, DEFAULT_SHAPE, add_output_arguments, check_sizes,
+                       network_options)
 from .run import load_data
 
 #: Images the proxies see when the command line does not say.
@@ -110,11 +111,7 @@ class Score(Command):
         parser.add_argument("--seed", type=int, default=0,
                             help="seed of the network's initial weights and of the "
                             "noise (default: 0)")
-        parser.add_argument("--json", action="store_true",
-                            help="print the figures as one JSON object")
-        parser.add_argument("overrides", nargs="*", metavar="key=value",
-                            help="with --config: config overrides by dotted key; else "
-                            "the space's train options, e.g. channels=16")
+        add_output_arguments(parser, "else the space's train options, e.g. channels=16")
 
     @staticmethod
     def run(args: argparse.Namespace) -> int:

@@ -150,7 +150,8 @@ def vertex_op(name: str, channels: int) -> Module:
     """The op ``name`` of a vertex with ``channels`` in and out."""
     if name == "maxpool3x3":
         return Mo.MaxPool((3, 3), stride=(1, 1), pad=(1, 1))
-    return conv_bn_relu(channels, channels, {"conv3x3-bn-relu": 3, "conv1x1-bn-relu": 1}[name])
+    kernel = {"conv3x3-bn-relu": 3, "conv1x1-bn-relu": 1}[name]
+    return conv_bn_relu(channels, channels, kernel)
 
 
 def _truncated(x, channels: int):

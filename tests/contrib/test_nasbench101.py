@@ -4,7 +4,6 @@ validation rules on hand-made specs, sampling and mutation for random search and
 evolution, arch.json with "matrix" and "ops", the size of the space, the picture."""
 import json
 
-import nnabla as nn
 import numpy as np
 import pytest
 
@@ -16,29 +15,18 @@ from nnabla_nas.contrib.nasbench101 import (PAIRS, NasBench101Space, arch_of_spe
 from nnabla_nas.contrib.spaces import load_architecture
 from nnabla_nas.visual.dot import GraphvizMissing
 
-from .space_checks import check_random_architecture_trains, check_supernet_modes
+from .space_checks import (check_inference, check_random_architecture_trains,
+                           check_supernet_modes, trainable_parameters)
 
 SPACE = NasBench101Space
 C3, C1, MP = "conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"
 
 
-def trainable(model):
-    """What PyTorch's ``sum(p.numel() for p in model.parameters())`` counts (not BN's
-    running statistics)."""
-    return sum(int(np.prod(p.shape))
-               for p in model.get_net_parameters(grad_only=True).values())
-
-
 def params(matrix, ops):
     net = SPACE.build_train(arch_of_spec(matrix, ops), SPACE.TrainConfig(), (3, 32, 32),
                             10, np.random.RandomState(0))
-    x = nn.Variable.from_numpy_array(np.random.RandomState(0).randn(2, 3, 32, 32)
-                                     .astype(np.float32))
-    net.apply(training=False)
-    y = net(x)
-    y.forward()
-    assert y.shape == (2, 10) and np.isfinite(y.d).all()
-    return trainable(net)
+    check_inference(net, (3, 32, 32))
+    return trainable_parameters(net)
 
 
 # Hand arithmetic from Network(spec) with its defaults (stem 128, 3 stacks of 3 cells,
@@ -80,7 +68,8 @@ def test_uneven_channel_split_and_truncation():
 
     def cell(i, o):
         c1, c2, c3 = split[o]
-        return (i * c1 + 2 * c1) + (i * c3 + 2 * c3) + (9 * c1 * c1 + 2 * c1) + (c2 * c2 + 2 * c2)
+        return (i * c1 + 2 * c1) + (i * c3 + 2 * c3) + (9 * c1 * c1 + 2 * c1) \
+            + (c2 * c2 + 2 * c2)
 
     assert cell(128, 128) == 128 * 43 + 86 + 128 * 42 + 84 + 9 * 43 ** 2 + 86 + 43 ** 2 + 86
     matrix = [[0, 1, 0, 1, 0], [0, 0, 1, 0, 1], [0, 0, 0, 1, 1], [0, 0, 0, 0, 1],
@@ -111,7 +100,8 @@ def test_vertices_off_every_path_are_pruned():
               [0, 0, 0, 0, 0]]
     arch = arch_of_spec(matrix, ["input", C3, C1, C3, "output"])
     m, ops = prune(*spec_of(arch))
-    assert ops == ["input", C3, "output"] and m.tolist() == [[0, 1, 0], [0, 0, 1], [0, 0, 0]]
+    assert ops == ["input", C3, "output"]
+    assert m.tolist() == [[0, 1, 0], [0, 0, 1], [0, 0, 0]]
     chain = [[0, 1, 0], [0, 0, 1], [0, 0, 0]]
     assert params(matrix, ["input", C3, C1, C3, "output"]) == \
         params(chain, ["input", C3, "output"])

@@ -6,7 +6,6 @@ import itertools
 import json
 import re
 
-import nnabla as nn
 import numpy as np
 import pytest
 
@@ -17,7 +16,8 @@ from nnabla_nas.contrib.nasbench201 import (EDGES, LABELS, OPS, NasBench201Space
                                             arch_str, parse_arch_str)
 from nnabla_nas.contrib.spaces import SEARCH_SPACES, load_architecture
 
-from .space_checks import check_random_architecture_trains, check_supernet_modes
+from .space_checks import (check_inference, check_random_architecture_trains,
+                           check_supernet_modes, trainable_parameters)
 
 SPACE = NasBench201Space
 EXAMPLE = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|"
@@ -32,13 +32,6 @@ def uniform(op):
     return "+".join("|" + "|".join(f"{op}~{j}" for j in range(i)) + "|" for i in (1, 2, 3))
 
 
-def trainable(model):
-    """What PyTorch's ``sum(p.numel() for p in model.parameters())`` counts: weights,
-    biases, BN scale and shift, not BN's running statistics (buffers there)."""
-    return sum(int(np.prod(p.shape))
-               for p in model.get_net_parameters(grad_only=True).values())
-
-
 def built(text, channels=16, cells=5, shape=(3, 32, 32), classes=10):
     return SPACE.build_train(arch(text), SPACE.TrainConfig(channels, cells), shape, classes,
                              np.random.RandomState(0))
@@ -47,7 +40,8 @@ def built(text, channels=16, cells=5, shape=(3, 32, 32), classes=10):
 # Hand arithmetic from TinyNetwork(C=16, N=5, genotype, 10 classes), cell_operations.py:
 #   stem: Conv2d(3, 16, 3, bias=False) + BatchNorm2d(16)      = 3*16*9 + 2*16   = 464
 #   ResNetBasicblock(cin, cout, 2): ReLUConvBN(cin, cout, 3) + ReLUConvBN(cout, cout, 3)
-#       (bias = not affine = False; affine BN) + AvgPool2d(2) + Conv2d(cin, cout, 1, no bias)
+#       (bias = not affine = False; affine BN)
+#       + AvgPool2d(2) + Conv2d(cin, cout, 1, no bias)
 #     (16, 32): 16*32*9 + 2*32 + 32*32*9 + 2*32 + 16*32 = 4608+64+9216+64+512   = 14464
 #     (32, 64): 32*64*9 + 2*64 + 64*64*9 + 2*64 + 32*64 = 18432+128+36864+128+2048 = 57600
 #   lastact BatchNorm2d(64) = 128; classifier Linear(64, 10) = 64*10 + 10 = 650
@@ -74,13 +68,8 @@ def test_parameters_equal_the_authors_tiny_network(text, count):
     assert count == {uniform("none"): 73306, uniform("nor_conv_3x3"): 1531546,
                      EXAMPLE: 802426}.get(text, count)
     net = built(text)
-    assert trainable(net) == count
-    x = nn.Variable.from_numpy_array(np.random.RandomState(0).randn(2, 3, 32, 32)
-                                     .astype(np.float32))
-    net.apply(training=False)
-    y = net(x)
-    y.forward()
-    assert y.shape == (2, 10) and np.isfinite(y.d).all()
+    assert trainable_parameters(net) == count
+    check_inference(net, (3, 32, 32))
 
 
 def test_all_15625_cells_round_trip_through_their_strings():
