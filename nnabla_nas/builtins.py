@@ -20,16 +20,18 @@ registered the same way, by modules named in a config's ``plugins:`` or in the
 # Search spaces.
 from .contrib.darts import space as darts_space  # noqa: F401
 from .contrib.pnas import space as pnas_space  # noqa: F401
-from .contrib import random_wired, zoph  # noqa: F401
+from .contrib import nasbench101, nasbench201, random_wired, zoph  # noqa: F401
 # Searchers.
 from .runner.searcher import darts as darts_searcher  # noqa: F401
 from .runner.searcher import pnas as pnas_searcher  # noqa: F401
 from .runner.searcher import fairnas, spos  # noqa: F401
 from .runner.searcher import evolution, random_search  # noqa: F401
+# Zero-cost proxies.
+from .contrib.proxies import baseline, gradient, naswot, synflow  # noqa: F401
 # Estimators.
 from .contrib.estimator import graph, latency, memory  # noqa: F401
 from .contrib.estimator import flops, activation  # noqa: F401  (after: summary order)
 # Datasets.
 from .dataset import cifar10, digits, image_folder  # noqa: F401
 # Commands, in the order of a session (``main.py --help`` lists them so).
-from .commands import search, train, derive, estimate, export, listing  # noqa: F401,E402
+from .commands import search, train, derive, estimate, score, export, listing  # noqa: F401,E402

@@ -266,12 +266,14 @@ def test_registries_are_filled_by_builtins_only():
         from nnabla_nas.runner.searcher import SEARCHERS
         from nnabla_nas.dataset import DATASETS
         from nnabla_nas.commands import COMMANDS
-        before = [len(SEARCH_SPACES), len(SEARCHERS), len(DATASETS), len(COMMANDS)]
+        from nnabla_nas.contrib.proxies import PROXIES
+        before = [len(SEARCH_SPACES), len(SEARCHERS), len(DATASETS), len(COMMANDS),
+                  len(PROXIES)]
         import importlib
         import nnabla_nas.builtins
         importlib.reload(nnabla_nas.builtins)   # twice: nothing registered again
         print(before, SEARCH_SPACES.names(), SEARCHERS.names(), DATASETS.names(),
-              COMMANDS.names())
+              COMMANDS.names(), PROXIES.names())
         """)
     env = dict(os.environ, PYTHONPATH=os.path.dirname(ROOT))
     env.pop("NNABLA_NAS_PLUGINS", None)
@@ -279,9 +281,11 @@ def test_registries_are_filled_by_builtins_only():
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     before, *after = done.stdout.strip().split("] [")
-    assert before == "[0, 0, 0, 0"
+    assert before == "[0, 0, 0, 0, 0"
     assert "'darts', 'proxylessnas'" in after[0] and "'digits'" in done.stdout
-    assert "'search', 'train', 'derive', 'estimate', 'export', 'list'" in done.stdout
+    assert "'search', 'train', 'derive', 'estimate', 'score', 'export', 'list'" \
+        in done.stdout
+    assert "'naswot'" in after[-1] and "'synflow'" in after[-1]
 
 
 def test_imports_are_counted_per_statement():

@@ -74,6 +74,15 @@ def network_options(args: argparse.Namespace) -> Tuple[Any, Any, dict]:
     return space, options, dict(context="cpu", device_id=0, seed=0, config=None)
 
 
+def add_output_arguments(parser: argparse.ArgumentParser, overrides: str) -> None:
+    """``--json`` and the ``key=value`` overrides (``overrides`` says what they are
+    without --config)."""
+    parser.add_argument("--json", action="store_true",
+                        help="print the figures as one JSON object")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help=f"with --config: config overrides by dotted key; {overrides}")
+
+
 @COMMANDS.register("estimate")
 class Estimate(Command):
     """Estimate and measure the latency and memory of an arch.json's network.
@@ -122,11 +131,8 @@ class Estimate(Command):
                             help="a profile table: this device's is reused and extended "
                             "(created if missing); one made on another device (a "
                             "latency bundle's) gives that device's estimated latency")
-        parser.add_argument("--json", action="store_true",
-                            help="print the figures as one JSON object")
-        parser.add_argument("overrides", nargs="*", metavar="key=value",
-                            help="with --config: config overrides by dotted key; with "
-                            "--space: the space's train options, e.g. init_channels=36")
+        add_output_arguments(parser, "with --space: the space's train options, e.g. "
+                             "init_channels=36")
 
     @staticmethod
     def run(args: argparse.Namespace) -> int:

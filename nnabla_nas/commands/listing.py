@@ -16,6 +16,7 @@ from ..contrib.darts.ops import CANDIDATES
 from ..contrib.estimator import ESTIMATORS
 from ..contrib.estimator.base import module_estimators
 from ..contrib.pnas.ops import CANDIDATES as PNAS_CANDIDATES
+from ..contrib.proxies import PROXIES
 from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS
 from ..registry import Registry
@@ -163,3 +164,9 @@ class ListComponents(Command):
                 print()
             print("\n".join(KINDS.get(kind)()))
         return 0
+
+
+@KINDS.register("proxies")
+def list_proxies() -> List[str]:
+    """The zero-cost proxies of `main.py score` (higher is better for each)."""
+    return list_candidates("zero-cost proxies (main.py score --proxy NAMES)", PROXIES)

@@ -128,9 +128,12 @@ class Architecture:
                 "choices": dict(self.choices)}
 
 
-def architecture_from_dict(data: Any, source: str = "architecture") -> Architecture:
-    """Parse the JSON form strictly: exactly the keys of :meth:`Architecture.to_dict`,
-    this version, options an object, choices an object of names.
+def architecture_from_dict(data: Any, source: str = "architecture",
+                           optional: Sequence[str] = ()) -> Architecture:
+    """Parse the JSON form strictly: exactly the keys of :meth:`Architecture.to_dict`
+    (and, if present, those of ``optional``: the space's own notation of the same
+    architecture, which its space checks), this version, options an object, choices an
+    object of names.
 
     Raises:
         ValueError: naming ``source`` and the bad key.
@@ -138,7 +141,7 @@ def architecture_from_dict(data: Any, source: str = "architecture") -> Architect
     if not isinstance(data, dict):
         raise ValueError(f"{source}: expected a JSON object with keys {list(_KEYS)}, got "
                          f"{type(data).__name__}")
-    check_keys(source, "", data, _KEYS)
+    check_keys(source, "", {k: v for k, v in data.items() if k not in optional}, _KEYS)
     if not isinstance(data["space"], str) or not data["space"]:
         raise ValueError(f"{source}: space: expected a space name, got {data['space']!r}")
     if not is_int(data["version"]) or data["version"] != VERSION:
@@ -154,23 +157,27 @@ def architecture_from_dict(data: Any, source: str = "architecture") -> Architect
     return Architecture(data["space"], data["options"], data["choices"])
 
 
-def format_architecture(arch: Architecture) -> str:
-    """``arch.json``'s text: two-space indentation, one choice per line."""
+def format_architecture(arch: Architecture, native: Mapping[str, Any] = None) -> str:
+    """``arch.json``'s text: two-space indentation, one choice per line, then the keys
+    of ``native`` (the space's own notation of ``arch``), one per line."""
     data = arch.to_dict()
     lines = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items()
              if k != "choices"]
     rows = ",\n".join(f"    {json.dumps(label)}: {json.dumps(name)}"
                       for label, name in data["choices"].items())
     lines.append('  "choices": {' + (f"\n{rows}\n  " if rows else "") + "}")
+    lines += [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in (native or {}).items()]
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
-def write_architecture(arch: Architecture, path: PathLike) -> None:
-    """Write ``arch`` as ``arch.json``, atomically."""
+def write_architecture(arch: Architecture, path: PathLike,
+                       native: Mapping[str, Any] = None) -> None:
+    """Write ``arch`` as ``arch.json``, atomically, with the keys of ``native`` (see
+    :func:`format_architecture`)."""
     if not isinstance(arch, Architecture):
         raise TypeError(f"write_architecture: arch: expected an Architecture, got "
                         f"{type(arch).__name__}")
-    atomic_write_text(os.fspath(path), format_architecture(arch))
+    atomic_write_text(os.fspath(path), format_architecture(arch, native))
 
 
 def check_choices(source: str, arch: Architecture, choices: Sequence[Choice]) -> None:

@@ -17,8 +17,10 @@ own:
   how to draw an architecture (:meth:`SearchSpace.sample`), how to count them
   (:meth:`SearchSpace.size`), how to derive one from the supernet's alphas
   (:meth:`SearchSpace.most_probable`, :meth:`SearchSpace.decisions`), pictures
-  (:meth:`SearchSpace.draw`), and how to read its older ``arch.json`` files
-  (:meth:`SearchSpace.from_legacy`).
+  (:meth:`SearchSpace.draw`), how to read its older ``arch.json`` files
+  (:meth:`SearchSpace.from_legacy`), and a benchmark's own notation of its
+  architectures (:attr:`SearchSpace.native_keys`, :meth:`SearchSpace.to_native`,
+  :meth:`SearchSpace.from_native`, :meth:`SearchSpace.from_text`).
 
 Everything else is written once, here, for every space: deriving, listing decisions,
 saving, loading and validating ``arch.json``, drawing a uniformly random architecture,
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -115,6 +118,11 @@ class SearchSpace:
     #: every searcher and cost at these sizes). Read-only.
     smoke_options: Dict[str, Any] = {}
     smoke_train_options: Dict[str, Any] = {}
+    #: The keys of the space's own notation of an architecture in ``arch.json`` (a
+    #: benchmark's: NAS-Bench-201's ``arch_str``, NAS-Bench-101's ``matrix`` and
+    #: ``ops``). A file may hold them alone, or next to ``choices`` (as
+    #: :meth:`save_arch` writes them), where they must agree.
+    native_keys: Tuple[str, ...] = ()
 
     # ------------------------------------------------------------ what a space writes
     @classmethod
@@ -213,6 +221,25 @@ class SearchSpace:
         raise ValueError(f"{source}: expected an architecture file of version 2 with keys "
                          "space, version, options, choices")
 
+    @classmethod
+    def to_native(cls, arch: Architecture) -> Dict[str, Any]:
+        """``arch`` in the space's own notation, by the keys of :attr:`native_keys`
+        (JSON values); nothing by default."""
+        return {}
+
+    @classmethod
+    def from_native(cls, data: Dict[str, Any], source: str) -> Architecture:
+        """The architecture of the space's own notation (``data`` holds the keys of
+        :attr:`native_keys`); a ValueError naming ``source`` and the key otherwise."""
+        raise ValueError(f"{source}: space {cls.name!r} has no notation of its own")
+
+    @classmethod
+    def from_text(cls, text: str) -> Optional[Architecture]:
+        """The architecture that ``text``, given where a file is expected, writes in
+        the space's own notation (an architecture string on the command line), or
+        None when it is not such a text (the default)."""
+        return None
+
     # ------------------------------------------------------- written once, for all
     @classmethod
     def is_valid(cls, arch: Architecture) -> bool:
@@ -276,13 +303,19 @@ class SearchSpace:
 
     @classmethod
     def save_arch(cls, arch: Architecture, path: str) -> None:
-        """Write ``arch`` as ``arch.json`` (atomically), after validating it."""
-        write_architecture(cls.validate(arch), path)
+        """Write ``arch`` as ``arch.json`` (atomically), after validating it, with its
+        notation of the space's own (:meth:`to_native`)."""
+        write_architecture(cls.validate(arch), path, cls.to_native(arch))
 
     @classmethod
     def load_arch(cls, path: str) -> Architecture:
-        """Read and validate an ``arch.json`` of this space (older formats included);
-        errors name the file, the label and the candidate."""
+        """Read and validate an ``arch.json`` of this space (older formats and the
+        space's own notation included), or, for a ``path`` that is no file, the text
+        :meth:`from_text` reads; errors name the file, the label and the candidate."""
+        if not os.path.exists(path):
+            arch = cls.from_text(str(path))
+            if arch is not None:
+                return cls.validate(arch, "architecture string")
         arch = load_architecture(path, cls.name)
         return cls.validate(arch, str(path))
 
@@ -325,7 +358,9 @@ class SearchSpace:
 def load_architecture(path: str, space: Optional[str] = None) -> Architecture:
     """Read an ``arch.json`` of any registered space (or only of ``space``), without
     validating it against the space (:meth:`SearchSpace.load_arch` does); files of an
-    older format are converted by the space their ``space`` key names.
+    older format are converted by the space their ``space`` key names, and files in a
+    space's own notation (:attr:`SearchSpace.native_keys`, without ``version``) by
+    that space.
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
@@ -337,9 +372,37 @@ def load_architecture(path: str, space: Optional[str] = None) -> Architecture:
             and data["space"] != space:
         raise ValueError(f"{source}: space: expected {space!r}, got {data['space']!r} "
                          "(an architecture of another search space)")
-    if isinstance(data, dict) and data.get("version") == 1:
+    if not isinstance(data, dict):
+        return architecture_from_dict(data, source)
+    if "version" not in data:
+        owner = _native_owner(data, space)
+        if owner is not None:
+            return owner.from_native({k: v for k, v in data.items() if k != "space"},
+                                     source)
+    if data.get("version") == 1:
         name = data.get("space")
         if name not in SEARCH_SPACES:
             raise ValueError(f"{source}: space: {SEARCH_SPACES.unknown_message(name)}")
         return SEARCH_SPACES.get(name).from_legacy(data, source)
-    return architecture_from_dict(data, source)
+    name = data.get("space")
+    keys = SEARCH_SPACES.get(name).native_keys if name in SEARCH_SPACES else ()
+    arch = architecture_from_dict(data, source, optional=keys)
+    native = {k: data[k] for k in keys if k in data}
+    if native and SEARCH_SPACES.get(name).from_native(native, source) != arch:
+        raise ValueError(f"{source}: {', '.join(native)}: a different architecture from "
+                         "that of choices")
+    return arch
+
+
+def _native_owner(data: Dict[str, Any], space: Optional[str]) -> Optional[type]:
+    """The space whose own notation ``data`` is in: the one its ``space`` key or
+    ``space`` names, else the one registered space whose native keys it holds."""
+    name = data.get("space", space)
+    if name is not None:
+        owner = SEARCH_SPACES.get(name) if name in SEARCH_SPACES else None
+        return owner if owner is not None and owner.native_keys and any(
+            k in data for k in owner.native_keys) else None
+    owners = [SEARCH_SPACES.get(n) for n in SEARCH_SPACES.names()
+              if SEARCH_SPACES.get(n).native_keys
+              and all(k in data for k in SEARCH_SPACES.get(n).native_keys)]
+    return owners[0] if len(owners) == 1 else None

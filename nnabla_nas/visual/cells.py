@@ -101,3 +101,46 @@ def draw_cells(cells: Mapping[str, Cell], folder: PathLike,
         GraphvizError: ``dot`` failed.
     """
     return render_all(cells_dots(cells), folder, formats, search_path)
+
+
+#: A node of a cell graph as drawn: its id and its text.
+Node = Tuple[str, str]
+#: An edge of a cell graph: tail id, head id, and the operation on it (None: plain).
+Edge = Tuple[str, str, Optional[str]]
+
+
+def graph_dot(nodes: Sequence[Node], edges: Sequence[Edge],
+              title: Optional[str] = None) -> str:
+    """A cell given as a graph, in the DOT language: the first node is the cell's
+    input, the last its output, drawn left to right in the colours of
+    :func:`cell_dot`; an edge with an operation is labelled with it, a ``'none'``
+    edge dashed.
+
+    Example:
+        >>> text = graph_dot([("0", "in"), ("1", "out")], [("0", "1", "conv")])
+        >>> '"0" -> "1" [label="conv"];' in text
+        True
+    """
+    g = Digraph(rankdir="LR", label=title, labelloc="b", fontsize=14, fontname="times")
+    g.defaults("node", style="filled, rounded", shape="rect", fontsize=16,
+               fontname="helvetica", height=0.5, width=0.5, penwidth=2)
+    g.defaults("edge", fontsize=14, fontname="times", penwidth=1.5)
+    for n, (name, text) in enumerate(nodes):
+        colour = (_INPUT_COLOUR if n == 0 else
+                  _OUTPUT_COLOUR if n == len(nodes) - 1 else _NODE_COLOUR)
+        g.node(name, label=text if text != name else None, fillcolor=colour)
+    for tail, head, op in edges:
+        dashed = op == "none"
+        g.edge(tail, head, label=op, style="dashed" if dashed else None,
+               color="gray" if dashed else None)
+    return g.source()
+
+
+def draw_graph(name: str, nodes: Sequence[Node], edges: Sequence[Edge],
+               folder: PathLike, title: Optional[str] = None,
+               formats: Sequence[str] = FORMATS,
+               search_path: Optional[str] = None) -> List[str]:
+    """Write ``<name>.gv`` (:func:`graph_dot`) in ``folder`` and draw it; returns the
+    paths written. Raises as :func:`draw_cells`."""
+    return render_all({name: graph_dot(nodes, edges, title)}, folder, formats,
+                      search_path)

@@ -93,3 +93,21 @@ def run_example(config, searcher, out, *overrides):
     summary = json.loads((Path(out) / "summary.json").read_text())
     assert 0.0 <= summary["test_accuracy"] <= 1.0
     return json.loads((Path(out) / "arch.json").read_text()), summary
+
+
+def trainable_parameters(model):
+    """What PyTorch's ``sum(p.numel() for p in model.parameters())`` counts of a
+    network: weights, biases, batch normalization's scale and shift, not its running
+    statistics (buffers in PyTorch)."""
+    return sum(int(np.prod(p.shape))
+               for p in model.get_net_parameters(grad_only=True).values())
+
+
+def check_inference(model, shape, classes=CLASSES):
+    """The network in inference mode gives finite logits for two random images."""
+    x = nn.Variable.from_numpy_array(np.random.RandomState(0).randn(2, *shape)
+                                     .astype(np.float32))
+    model.apply(training=False)
+    y = model(x)
+    y.forward()
+    assert y.shape == (2, classes) and np.isfinite(y.d).all()
