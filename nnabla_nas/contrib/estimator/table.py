@@ -77,7 +77,7 @@ def _check_calibration(path: str, calibration: Any) -> Optional[Dict[str, Any]]:
     if not ok:
         raise ProfileTableError(f"{path}: 'calibration': expected finite numbers >= 0 "
                                 f"{list(measure.CALIBRATION_TERMS)} (optionally "
-                                f"{list(CALIBRATION_FIELDS[2:])}), got "
+                                f"{list(CALIBRATION_FIELDS[len(measure.CALIBRATION_TERMS):])}), got "
                                 f"{quote(calibration)}")
     return calibration
 
