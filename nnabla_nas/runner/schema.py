@@ -16,6 +16,7 @@ from ..config.fields import ConfigError, option
 from ..config.loader import Component, component
 from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS
+from ..utils.context import DEVICES
 from .regularizer import CostsConfig, RegularizersConfig, cost_terms
 from .searcher import SEARCHERS
 
@@ -114,8 +115,10 @@ class RunConfig:
 
     seed: int = option(0, "seed of every random number in the run", minimum=0,
                        maximum=2**32 - 1)
-    context: str = option("cpu", "device: cpu, or cudnn for NVIDIA GPUs (needs the CUDA "
-                          "extension)", choices=("cpu", "cudnn"))
+    context: str = option("cpu", "device: cpu, cudnn for NVIDIA GPUs (needs the CUDA "
+                          "extension), or onnxruntime-cpu (trains on NNabla's CPU, "
+                          "profiles latency through ONNX Runtime)",
+                          choices=tuple(DEVICES))
     device_id: int = option(0, "GPU index for the cudnn context", minimum=0, maximum=1023)
     quiet: bool = option(False, "no progress bars (for logs)")
     checkpoint_every: int = option(0, "also checkpoint every this many steps (0: after "

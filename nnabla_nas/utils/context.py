@@ -1,7 +1,15 @@
-"""Device choice: the one place that may load NNabla's CUDA extension."""
+"""Device choice: the one place that may load NNabla's CUDA extension.
+
+A device is named by the config's ``context``: one of NNabla's contexts (``cpu``,
+``cudnn``), or ``onnxruntime-cpu``, which trains and runs the network on NNabla's CPU
+context and profiles latency through ONNX Runtime on the CPU (the runtime a user may
+deploy with).
+"""
 from __future__ import annotations
 
+import difflib
 import importlib
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,6 +17,10 @@ import nnabla as nn
 from nnabla.ext_utils import get_extension_context
 
 CONTEXTS = ("cpu", "cudnn")
+#: Every device a run can name, with the NNabla context it computes on and the
+#: runtime its latency is profiled and measured with.
+DEVICES = {"cpu": ("cpu", "nnabla"), "cudnn": ("cudnn", "nnabla"),
+           "onnxruntime-cpu": ("cpu", "onnxruntime")}
 
 
 class DeviceError(RuntimeError):
@@ -42,17 +54,21 @@ class Device:
     the config's ``context`` and ``device_id``) and handed to whatever needs it.
 
     Args:
-        name: ``'cpu'`` or ``'cudnn'``.
+        name: ``'cpu'``, ``'cudnn'`` or ``'onnxruntime-cpu'`` (NNabla's CPU context
+            for training and the network, ONNX Runtime for latency; see
+            :data:`DEVICES`).
         device_id: The GPU of ``'cudnn'``.
         table: The profile table latency estimates default to: a path (this device's
             table, reused and extended), a table imported from another device, or
-            None (profiled in memory).
+            None (this device's persistent table in the user's cache folder, see
+            :func:`nnabla_nas.utils.cache.cache_folder`).
 
     Attributes:
         context: The NNabla context (:func:`make_context`).
 
     Raises:
-        ValueError: for an unknown name; :class:`DeviceError` when the CUDA extension is
+        ValueError: for an unknown name (naming the ``context`` key and the closest
+            device); :class:`DeviceError` when the CUDA extension or ONNX Runtime is
             missing.
     """
 
@@ -62,7 +78,24 @@ class Device:
     context: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "context", make_context(self.name, self.device_id))
+        if self.name not in DEVICES:
+            close = difflib.get_close_matches(str(self.name), list(DEVICES), n=1)
+            raise ValueError(f"context: expected one of {list(DEVICES)}, got "
+                             f"{self.name!r}"
+                             + (f"; did you mean {close[0]!r}?" if close else ""))
+        if self.runtime == "onnxruntime" and importlib.util.find_spec(
+                "onnxruntime") is None:
+            raise DeviceError(f"context: {self.name} profiles latency with ONNX "
+                              "Runtime, which is not installed; install it with "
+                              "`pip install onnxruntime`, or use context: cpu")
+        object.__setattr__(self, "context", make_context(DEVICES[self.name][0],
+                                                         self.device_id))
+
+    @property
+    def runtime(self) -> str:
+        """``'nnabla'``, or ``'onnxruntime'`` for ``onnxruntime-cpu``: the runtime
+        latency is profiled and measured with."""
+        return DEVICES[self.name][1]
 
     def synchronize(self) -> None:
         """Wait until the device has finished its queued work (see :func:`synchronize`).

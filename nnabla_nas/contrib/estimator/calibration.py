@@ -73,7 +73,8 @@ def graph_samples(base: LatencyBase, graphs: Sequence[Tuple[list, list]],
     Used by calibration and by the benchmark alike."""
     for inputs, _ in graphs:
         fill_inputs(inputs)
-    return base.profiler.graph_samples([outputs for _, outputs in graphs], warmup,
+    return base.profiler.graph_samples([(list(inputs), list(outputs))
+                                        for inputs, outputs in graphs], warmup,
                                        repeats, rounds)
 
 

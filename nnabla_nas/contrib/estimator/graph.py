@@ -19,6 +19,7 @@ from ...module import MixedOp, Module, training_mode
 from ...utils.context import use_context
 from . import measure
 from .base import ESTIMATORS, active_index
+from .ort_profiler import make_profiler
 from .profiler import REPEATS, ROUNDS, WARMUP, Profiler, ProfileReport
 from .table import ProfileTable
 
@@ -47,7 +48,8 @@ class LatencyBase:
     """What the latency estimators share: the profiler, its table, the calibration.
 
     Args:
-        context: ``'cpu'`` or ``'cudnn'`` (the device the estimates are for).
+        context: ``'cpu'``, ``'cudnn'`` or ``'onnxruntime-cpu'`` (the device the
+            estimates are for; see :func:`.ort_profiler.make_profiler`).
         device_id: The GPU for ``'cudnn'``.
         table: A profile table path, a :class:`ProfileTable` (e.g. one imported from
             another device with :func:`.bundle.import_table`), or None (in memory).
@@ -64,8 +66,8 @@ class LatencyBase:
                  table: Union[None, str, ProfileTable] = None, warmup: int = WARMUP,
                  repeats: int = REPEATS, statistic: str = measure.DEFAULT_STATISTIC,
                  rounds: int = ROUNDS, profiler: Optional[Profiler] = None):
-        self.profiler = profiler or Profiler(context, device_id, table, warmup, repeats,
-                                             statistic, rounds=rounds)
+        self.profiler = profiler or make_profiler(context, device_id, table, warmup,
+                                                  repeats, statistic, rounds=rounds)
 
     @property
     def table(self) -> ProfileTable:

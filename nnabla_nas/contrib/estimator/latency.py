@@ -230,9 +230,8 @@ class LatencyEstimator(Estimator, LatencyBase):
         :attr:`REPEATS` timed forwards after :attr:`WARMUP` ones, on the inference's
         device."""
         estimated = self.get_estimation(inference.model)
-        samples = measure.time_calls(measure.forward_runner(inference.outputs),
-                                     self.WARMUP, self.REPEATS,
-                                     inference.device.synchronize)
+        samples = self.profiler.network_samples(inference.model, inference.outputs,
+                                                self.WARMUP, self.REPEATS)
         measured = measure.summarize(samples, self.profiler.statistic)
         return {f"estimated_{self.summary_key}": figure(estimated),
                 "latency_calibrated": self.calibrated,

@@ -377,9 +377,13 @@ def device_fingerprint(context: str = "cpu", device_id: int = 0,
 
 
 def describe_fingerprint(fingerprint: Dict[str, str]) -> str:
-    """A one-line description, e.g. ``cpu:float / Intel Xeon / x86_64 / nnabla 1.39.0``."""
-    return " / ".join(("nnabla " if k == "nnabla" else "") + str(fingerprint.get(k, "?"))
-                      for k in ("context", "device", "machine", "nnabla"))
+    """A one-line description, e.g. ``cpu:float / Intel Xeon / x86_64 / nnabla 1.39.0``
+    (ONNX Runtime's: ``... / onnxruntime 1.23.2 / threads 2``)."""
+    versions = ("onnxruntime", "threads") if "onnxruntime" in fingerprint \
+        else ("nnabla",)
+    return " / ".join([str(fingerprint.get(k, "?")) for k in ("context", "device",
+                                                              "machine")]
+                      + [f"{k} {fingerprint.get(k, '?')}" for k in versions])
 
 
 # ------------------------------------------------------------- table file format

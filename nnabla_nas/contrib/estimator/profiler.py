@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Sequence, Tuple, Union
 
 import nnabla as nn
 import numpy as np
@@ -28,6 +28,20 @@ CHUNK = 256
 GRAPH_REPEATS = 100
 #: ``table=IN_MEMORY``: a table that lives and dies with the profiler.
 IN_MEMORY = ":memory:"
+#: A graph to time: its outputs (an ``nn.Variable`` or a list), or an
+#: ``(inputs, outputs)`` pair of lists.
+Graph = Union[nn.Variable, Sequence[nn.Variable],
+              Tuple[Sequence[nn.Variable], Sequence[nn.Variable]]]
+
+
+def graph_outputs(graph: Graph) -> List[nn.Variable]:
+    """The outputs of a :data:`Graph`."""
+    if isinstance(graph, nn.Variable):
+        return [graph]
+    if isinstance(graph, tuple) and len(graph) == 2 and not isinstance(
+            graph[0], nn.Variable):
+        return list(graph[1])
+    return list(graph)
 
 
 @dataclass(frozen=True)
@@ -70,14 +84,15 @@ class Profiler:
                  repeats: int = REPEATS, statistic: str = measure.DEFAULT_STATISTIC,
                  type_config: str = "float", rounds: int = ROUNDS):
         self.ctx = make_context(context, device_id, type_config)
-        self.fingerprint = measure.device_fingerprint(context, device_id, type_config)
+        self.fingerprint = self.device_fingerprint(context, device_id, type_config)
         if warmup < 0 or repeats < 1:
             raise ValueError(f"Profiler: expected warmup >= 0 and repeats >= 1, got "
                              f"warmup={warmup!r}, repeats={repeats!r}")
         self.warmup, self.repeats, self.rounds = int(warmup), int(repeats), int(rounds)
         if table is None:
             table = ProfileTable.open_cached(
-                default_table_path(context, device_id, type_config, statistic),
+                default_table_path(context, device_id, type_config, statistic,
+                                   self.runtime),
                 self.fingerprint, statistic)
         elif table == IN_MEMORY:
             table = ProfileTable(self.fingerprint, statistic=statistic)
@@ -91,6 +106,14 @@ class Profiler:
         #: Number of functions this profiler has timed (profile-table misses).
         self.profiled = 0
         self._rng = np.random.RandomState(0)
+
+    #: The runtime whose timings this profiler measures.
+    runtime = "nnabla"
+
+    def device_fingerprint(self, context: str, device_id: int, type_config: str
+                           ) -> Dict[str, str]:
+        """What this profiler's timings depend on (see :func:`.measure.device_fingerprint`)."""
+        return measure.device_fingerprint(context, device_id, type_config)
 
     @property
     def can_profile(self) -> bool:
@@ -117,14 +140,21 @@ class Profiler:
             times.extend(measure.summarize(s, self.statistic) for s in samples)
         return times
 
-    def graph_samples(self, graphs: Sequence[Sequence[nn.Variable]], warmup: int = 10,
+    def graph_samples(self, graphs: Sequence[Graph], warmup: int = 10,
                       repeats: int = GRAPH_REPEATS, rounds: int = 4) -> List[List[float]]:
-        """Forward times (ms) of whole graphs, each given by its outputs, as deployed:
+        """Forward times (ms) of whole graphs, each given by its outputs or as an
+        ``(inputs, outputs)`` pair (inputs filled), as deployed:
         ``forward(clear_no_need_grad=True)``, in ``rounds`` round-robin passes of
         ``warmup`` untimed and ``repeats / rounds`` timed forwards."""
-        runs = [measure.forward_runner([g] if isinstance(g, nn.Variable) else g)
-                for g in graphs]
+        runs = [measure.forward_runner(graph_outputs(g)) for g in graphs]
         return measure.time_round_robin(runs, warmup, repeats, rounds, self.synchronize)
+
+    def network_samples(self, module, outputs: Sequence[nn.Variable], warmup: int,
+                        repeats: int) -> List[float]:
+        """Forward times (ms) of a network: ``module``'s inference graph ending at
+        ``outputs`` (inputs filled), ``repeats`` samples after ``warmup`` forwards."""
+        return measure.time_calls(measure.forward_runner(outputs), warmup, repeats,
+                                  self.synchronize)
 
     def times(self, specs: Sequence[measure.FunctionSpec]) -> List[float]:
         """The time of each spec (ms), profiling those missing from the table (and

@@ -33,11 +33,13 @@ class ProfileTableError(ValueError):
 
 def default_table_path(context: str = "cpu", device_id: int = 0,
                        type_config: str = "float",
-                       statistic: str = measure.DEFAULT_STATISTIC) -> str:
+                       statistic: str = measure.DEFAULT_STATISTIC,
+                       runtime: str = "nnabla") -> str:
     """This device's persistent table in the user's cache folder
-    (:func:`nnabla_nas.utils.cache.cache_folder`), e.g.
-    ``~/.cache/nnabla-nas/profile-tables/cpu-0-float-lower_quartile.json``."""
-    name = f"{context}-{int(device_id)}-{type_config}-{statistic}.json"
+    (:func:`nnabla_nas.utils.cache.cache_folder`), one per runtime whose timings it
+    holds, e.g.
+    ``~/.cache/nnabla-nas/profile-tables/nnabla-cpu-0-float-lower_quartile.json``."""
+    name = f"{runtime}-{context}-{int(device_id)}-{type_config}-{statistic}.json"
     return os.path.join(cache_folder(), "profile-tables", name)
 
 
