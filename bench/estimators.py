@@ -26,10 +26,13 @@ Protocol (fixed before looking at any test figure; the same on both sides):
 4. Figures: share of networks within ±10%, mean absolute percentage error (MAPE) and
    Kendall tau (tau-b) between estimates and truth, raw and calibrated.
 
-With ``--ort`` (needs the ``onnxruntime-cpu`` device), the same networks are estimated
-by ``LatencyEstimator(context="onnxruntime-cpu")`` and measured through ONNX Runtime,
-with the same protocol, and Kendall tau between NNabla's and ONNX Runtime's measured
-latencies is printed. There is no reference implementation in this benchmark.
+With ``--ort``, the same networks are also estimated by
+``LatencyEstimator(context="onnxruntime-cpu")`` (its default constructor and first-use
+calibration, through ONNX Runtime), and measured through ONNX Runtime (each network
+converted to ONNX once, an inference session run in the same passes, right after
+NNabla's, with the same statistic); Kendall tau between NNabla's and ONNX Runtime's
+measured latencies of the same networks is printed. There is no reference
+implementation in this benchmark (the reference nnabla-nas has no such estimator).
 
 Reproduce with (best on an otherwise idle machine)::
 
@@ -81,9 +84,30 @@ def network_seeds(seed: int, count: int):
 
 
 def truth_runner(outputs):
-    """One deployed inference forward: ``forward(clear_buffer=True)``."""
+    """One deployed inference forward in NNabla: ``forward(clear_buffer=True)``."""
     out = outputs[0]
     return lambda: out.forward(clear_buffer=True)
+
+
+def estimator_figures(est, networks, quick: bool) -> dict:
+    """Calibrate ``est`` as its first use does (the default calibration; fewest
+    repeats with ``quick``), profile the networks' functions, and estimate them: raw
+    sums of isolated times and calibrated estimates."""
+    from nnabla_nas.contrib.estimator import calibration as cal
+
+    start = time.perf_counter()
+    if quick:
+        calibration = est.calibrate(cal.default_networks()[:3], rounds=1, repeats=3,
+                                    warmup=1)
+    else:
+        est.ensure_calibrated()
+        calibration = est.last_calibration
+    report = est.profile(networks)
+    estimates = [est.get_estimation(net) for net in networks]
+    seconds = time.perf_counter() - start
+    raw = [sum(est.profiler.times(est.functions(net))) for net in networks]
+    return dict(calibration=calibration, report=report, estimates=estimates, raw=raw,
+                seconds=seconds)
 
 
 def main(argv=None) -> int:
@@ -103,6 +127,9 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="few repeats and calibration networks (a smoke test; the "
                              "figures are then meaningless)")
+    parser.add_argument("--ort", action="store_true",
+                        help="also ONNX Runtime: LatencyEstimator(context="
+                             "'onnxruntime-cpu') against networks timed through it")
     parser.add_argument("--verbose", action="store_true", help="one line per network")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy
@@ -125,65 +152,74 @@ def main(argv=None) -> int:
     seeds = network_seeds(seed, args.networks)
     networks = cal.default_networks(shape, seeds)
 
-    est = LatencyEstimator(**timing)
+    runtimes = [("nnabla", LatencyEstimator(**timing))]
+    if args.ort:
+        runtimes.append(("onnxruntime", LatencyEstimator(context="onnxruntime-cpu",
+                                                         **timing)))
+    est = runtimes[0][1]
     ctx, sync = est.profiler.ctx, est.profiler.synchronize
     graphs = [module_graph(net, ctx) for net in networks]
     for inputs, _ in graphs:
         cal.fill_inputs(inputs)
     runs = [truth_runner(outputs) for _, outputs in graphs]
-    samples = [[] for _ in graphs]
+    samples = {name: [[] for _ in graphs] for name, _ in runtimes}
     truth_s = [0.0]
 
     def truth_passes(count: int) -> None:
+        """``count`` round-robin passes over the networks, in each runtime."""
         start = time.perf_counter()
         for p in range(count):
             n = repeats // passes + (p < repeats % passes)
-            for s, run in zip(samples, runs):
+            for s, run in zip(samples["nnabla"], runs):
                 s.extend(measure.time_calls(run, 1, n, sync))
+            if args.ort:
+                timed = runtimes[1][1].profiler.graph_samples(graphs, 1, n, 1)
+                for s, t in zip(samples["onnxruntime"], timed):
+                    s.extend(t)
         truth_s[0] += time.perf_counter() - start
 
     truth_passes(passes // 2)
-    start = time.perf_counter()
-    if args.quick:  # the default calibration, with the fewest repeats
-        calibration = est.calibrate(cal.default_networks()[:3], rounds=1, repeats=3,
-                                    warmup=1)
-    else:
-        est.ensure_calibrated()
-        calibration = est.last_calibration
-    report = est.profile(networks)
-    estimates = [est.get_estimation(net) for net in networks]
-    table_s = time.perf_counter() - start
-    raw = [sum(est.profiler.times(est.functions(net))) for net in networks]
+    results = {name: estimator_figures(e, networks, args.quick) for name, e in runtimes}
     truth_passes(passes - passes // 2)
     statistic = est.profiler.statistic
-    truth = [measure.summarize(s, statistic) for s in samples]
+    truth = {name: [measure.summarize(s, statistic) for s in samples[name]]
+             for name, _ in runtimes}
 
     print(f"device: {measure.describe_fingerprint(est.table.fingerprint)}, "
           f"{os.cpu_count()} logical CPUs, load average {os.getloadavg()[0]:.2f} "
-          "at the end")
+          "at the end (a machine shared with other jobs shows a higher one)")
     print(f"seed: {seed} (test networks' seeds: {', '.join(map(str, seeds[:5]))}"
           f"{', ...' if len(seeds) > 5 else ''})")
     print(f"networks: {len(networks)} random MobileNetV2-style, input "
           f"{'x'.join(map(str, shape))}")
-    if calibration is None:
-        print(f"calibration: reused from {est.table.path}")
-    else:
-        coefficients = ", ".join(f"{k}={calibration[k]:.4g}"
-                                 for k in measure.CALIBRATION_TERMS)
-        print(f"calibration: {calibration['networks']} networks in "
-              f"{calibration['seconds']:.1f} s ({coefficients}; fit rms "
-              f"{100 * calibration['rms_relative_error']:.1f}%)")
-    print(f"profiling: {report} (test networks' functions); estimator total "
-          f"{table_s:.1f} s")
-    print(f"truth: {len(networks)} networks x {repeats} forward(clear_buffer=True) in "
-          f"{passes} round-robin passes, {truth_s[0]:.1f} s; statistic {statistic} on "
-          f"both sides; measured {min(truth):.2f}-{max(truth):.2f} ms")
-    print(f"[nnabla raw] {figures(raw, truth)}")
-    print(f"[nnabla calibrated] {figures(estimates, truth)}")
-    if args.verbose:
-        for s, net, r, e, m in zip(seeds, networks, raw, estimates, truth):
-            print(f"  seed {s}: {len(net.specs)} blocks, raw {r:6.2f} ms, calibrated "
-                  f"{e:6.2f} ms, measured {m:6.2f} ms ({100 * (e / m - 1):+5.1f}%)")
+    print(f"truth: {len(networks)} networks x {repeats} forwards in {passes} "
+          f"round-robin passes per runtime, {truth_s[0]:.1f} s; statistic {statistic} "
+          "on both sides")
+    for name, e in runtimes:
+        r = results[name]
+        calibration = r["calibration"]
+        if calibration is None:
+            print(f"[{name}] calibration: reused from {e.table.path}")
+        else:
+            coefficients = ", ".join(f"{k}={calibration[k]:.4g}"
+                                     for k in measure.CALIBRATION_TERMS)
+            print(f"[{name}] calibration: {calibration['networks']} networks in "
+                  f"{calibration['seconds']:.1f} s ({coefficients}; fit rms "
+                  f"{100 * calibration['rms_relative_error']:.1f}%)")
+        print(f"[{name}] profiling: {r['report']} (test networks' functions); "
+              f"estimator total {r['seconds']:.1f} s; measured "
+              f"{min(truth[name]):.2f}-{max(truth[name]):.2f} ms")
+        print(f"[{name} raw] {figures(r['raw'], truth[name])}")
+        print(f"[{name} calibrated] {figures(r['estimates'], truth[name])}")
+        if args.verbose:
+            for s, net, raw, est_ms, m in zip(seeds, networks, r["raw"], r["estimates"],
+                                              truth[name]):
+                print(f"[{name}]   seed {s}: {len(net.specs)} blocks, raw {raw:6.2f} ms, "
+                      f"calibrated {est_ms:6.2f} ms, measured {m:6.2f} ms "
+                      f"({100 * (est_ms / m - 1):+5.1f}%)")
+    if args.ort:
+        print(f"Kendall tau between NNabla's and ONNX Runtime's measured latencies: "
+              f"{kendall_tau(truth['nnabla'], truth['onnxruntime']):.3f}")
     return 0
 
 
