@@ -124,6 +124,16 @@ POSITIVE_INPUTS = {"BatchNormalization": (4,), "FusedBatchNormalization": (4,),
                    "Log": (0,), "Sqrt": (0,), "RSqrt": (0,), "PowScalar": (0,)}
 
 
+#: Inputs of a function that are parameters in a network (weights, biases, batch
+#: statistics), by function type; the other inputs are activations. Runtimes that
+#: treat constants differently (ONNX Runtime pre-packs constant weights and folds
+#: batch normalization) are profiled with these inputs as constants.
+PARAMETER_INPUTS = {"Convolution": (1, 2), "DepthwiseConvolution": (1, 2),
+                    "Deconvolution": (1, 2), "DepthwiseDeconvolution": (1, 2),
+                    "Affine": (1, 2), "BatchNormalization": (1, 2, 3, 4),
+                    "FusedBatchNormalization": (1, 2, 3, 4), "PReLU": (1,)}
+
+
 def random_inputs(spec: FunctionSpec, rng: np.random.RandomState) -> List[np.ndarray]:
     """Inputs for the micro-benchmark of ``spec``, distributed like activations.
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable, Dict, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -147,11 +147,41 @@ def session_inputs(session, shapes: Optional[Dict[str, Sequence[int]]] = None,
     return feeds
 
 
+def function_feeds(session, spec: "measure.FunctionSpec",
+                   rng: Optional[np.random.RandomState] = None) -> Dict[str, np.ndarray]:
+    """Random inputs for the session of the function ``spec`` alone, converted with
+    its parameters as constants (:data:`.measure.PARAMETER_INPUTS`) and its other
+    inputs as the session's inputs, in order: distributed as
+    :func:`.measure.random_inputs` makes them for NNabla."""
+    constant = measure.PARAMETER_INPUTS.get(spec.type_name, ())
+    data = [i for i in range(len(spec.inputs)) if i not in constant]
+    names = [arg.name for arg in session.get_inputs()]
+    if len(names) != len(data):
+        raise ValueError(f"{spec!r}: the session has {len(names)} inputs, the function "
+                         f"{len(data)} besides its parameters")
+    positive = [name for name, i in zip(names, data)
+                if i in measure.POSITIVE_INPUTS.get(spec.type_name, ())]
+    return session_inputs(session, rng=rng, positive=positive)
+
+
 def session_runner(session, feeds: Dict[str, np.ndarray]) -> Callable[[], Any]:
     """One inference of ``session`` on ``feeds`` (all outputs computed)."""
     outputs = [o.name for o in session.get_outputs()]
     run = session.run
     return lambda: run(outputs, feeds)
+
+
+def time_functions(runs: Sequence[Callable[[], Any]], overhead: Callable[[], Any],
+                   warmup: int, repeats: int, rounds: int, statistic: str
+                   ) -> List[float]:
+    """The times (ms) of function sessions ``runs``, net of the cost of a session call
+    itself (Python to C++, inputs and outputs; about 10 us here), which a function
+    inside a network does not pay: ``overhead``, the session of one ``Identity`` on
+    one number, is timed in the same round-robin passes
+    (:func:`.measure.time_round_robin`) and its time subtracted (down to zero)."""
+    samples = measure.time_round_robin([overhead] + list(runs), warmup, repeats, rounds)
+    ms = [measure.summarize(s, statistic) for s in samples]
+    return [max(0.0, t - ms[0]) for t in ms[1:]]
 
 
 def _shapes(session, input_shape) -> Optional[Dict[str, Sequence[int]]]:

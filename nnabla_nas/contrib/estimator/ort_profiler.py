@@ -27,9 +27,14 @@ import numpy as np
 
 from ...utils.context import use_context
 from . import measure, onnx_runtime
-from .graph_files import PARAMETER_INPUTS, function_graph, graph_parameters, onnx_model
+from .graph_files import function_graph, graph_parameters, onnx_model, onnx_models
 from .profiler import CHUNK, REPEATS, ROUNDS, WARMUP, Graph, Profiler
 from .table import ProfileTable
+
+
+#: The function whose session time is the cost of a session call (see
+#: :meth:`OrtProfiler.time_functions`).
+OVERHEAD_SPEC = measure.FunctionSpec("Identity", {}, [((1,), "float32")])
 
 
 def _graph_pair(graph: Graph, where: str):
@@ -69,27 +74,28 @@ class OrtProfiler(Profiler):
                            ) -> Dict[str, str]:
         return onnx_runtime.fingerprint(self.threads, type_config)
 
-    def _function_runner(self, spec: measure.FunctionSpec):
+    def _function_runners(self, specs: Sequence[measure.FunctionSpec]):
+        """One session run per spec: the function alone, converted to ONNX (all
+        specs in one conversion, see :func:`.graph_files.onnx_models`)."""
         with use_context(self.ctx):
-            data, outputs, parameters = function_graph(spec, self.ctx, self._rng)
-        session = onnx_runtime.make_session(onnx_model(data, outputs, parameters),
-                                            self.threads)
-        constant = PARAMETER_INPUTS.get(spec.type_name, ())
-        data_index = [i for i in range(len(spec.inputs)) if i not in constant]
-        positive = [f"x{k}" for k, i in enumerate(data_index)
-                    if i in measure.POSITIVE_INPUTS.get(spec.type_name, ())]
-        feeds = onnx_runtime.session_inputs(session, rng=self._rng, positive=positive)
-        return onnx_runtime.session_runner(session, feeds)
+            graphs = [function_graph(s, self.ctx, self._rng) for s in specs]
+        runs = []
+        for spec, model in zip(specs, onnx_models(graphs)):
+            session = onnx_runtime.make_session(model, self.threads)
+            runs.append(onnx_runtime.session_runner(
+                session, onnx_runtime.function_feeds(session, spec, self._rng)))
+        return runs
 
     def time_functions(self, specs: Sequence[measure.FunctionSpec]) -> List[float]:
         """Time each spec alone, converted to ONNX, in an ONNX Runtime session (ms),
+        net of the session call's own cost (:func:`.onnx_runtime.time_functions`),
         in round-robin passes over chunks of :data:`.profiler.CHUNK` functions."""
         times: List[float] = []
         for first in range(0, len(specs), CHUNK):
-            runs = [self._function_runner(s) for s in specs[first:first + CHUNK]]
-            samples = measure.time_round_robin(runs, self.warmup, self.repeats,
-                                               self.rounds)
-            times.extend(measure.summarize(s, self.statistic) for s in samples)
+            overhead, *runs = self._function_runners(
+                [OVERHEAD_SPEC] + list(specs[first:first + CHUNK]))
+            times.extend(onnx_runtime.time_functions(
+                runs, overhead, self.warmup, self.repeats, self.rounds, self.statistic))
         return times
 
     def _graph_runner(self, inputs: Sequence[nn.Variable],

@@ -5,9 +5,13 @@ This file is copied into bundles as ``run_bundle.py``, next to
 needs only Python 3.8+, numpy and nnabla. Usage, in the bundle folder::
 
     python run_bundle.py [--output profile.json] [--context cpu] [--device-id 0]
+        [--threads N]
 
-It times every function NNP file of the bundle, then the calibration networks end to
+It times every function file of the bundle, then the calibration networks end to
 end, fits the calibration, and writes a profile table with this device's fingerprint.
+A bundle of ONNX files (``"runtime": "onnxruntime"`` in its manifest) is timed through
+ONNX Runtime with ``--threads`` intra-op threads (default: NNabla's, the
+``OMP_NUM_THREADS`` or the cores), and needs onnxruntime too.
 Load that file with ``nnabla_nas.contrib.estimator.import_table`` where the search
 runs.
 """
@@ -22,13 +26,16 @@ import time
 import numpy as np
 
 try:  # inside the nnabla_nas package
-    from . import measure
+    from . import measure, onnx_runtime
 except ImportError:  # as run_bundle.py in a bundle folder
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import nnabla_nas_measure as measure  # type: ignore
+    import nnabla_nas_onnx_runtime as onnx_runtime  # type: ignore
 
 BUNDLE_FORMAT = "nnabla-nas-latency-bundle"
 BUNDLE_VERSION = 1
+#: What a bundle's files run on: NNabla (NNP files) or ONNX Runtime (ONNX files).
+RUNTIMES = ("nnabla", "onnxruntime")
 #: Functions loaded and timed together (bounds the memory their inputs take).
 CHUNK = 256
 
@@ -101,8 +108,16 @@ def check_manifest(folder: str, manifest) -> dict:
         raise ValueError(f"{where}: not a version {BUNDLE_VERSION} latency bundle")
     expected = {"format", "version", "units", "statistic", "function_timing",
                 "network_timing", "functions", "networks"}
-    if set(manifest) != expected:
-        raise _bad(where, f"the fields {sorted(expected)}", sorted(manifest))
+    runtime = manifest.get("runtime", "nnabla")
+    if runtime not in RUNTIMES:
+        raise _bad(f"{where}: runtime", f"one of {list(RUNTIMES)}", runtime)
+    optional = {"runtime"} | ({"overhead"} if runtime == "onnxruntime" else set())
+    if not expected <= set(manifest) <= expected | optional:
+        raise _bad(where, f"the fields {sorted(expected)} (and optionally "
+                   f"{sorted(optional)})", sorted(manifest))
+    if runtime == "onnxruntime":
+        _entry(folder, f"{where}: overhead", {"file": manifest.get("overhead"),
+                                              "network": "f"}, ("file", "network"))
     if manifest["units"] != "ms":
         raise _bad(f"{where}: units", "'ms'", manifest["units"])
     if manifest["statistic"] not in measure.STATISTICS:
@@ -154,29 +169,57 @@ def read_manifest(folder: str) -> dict:
     return check_manifest(folder, manifest)
 
 
+def _ort_runner(folder: str, entry: dict, threads: int):
+    """One inference of an ONNX file of the bundle through ONNX Runtime, on inputs
+    made as for NNabla: a function's as :func:`.onnx_runtime.function_feeds`, a
+    network's standard normal."""
+    session = onnx_runtime.make_session(os.path.join(folder, entry["file"]), threads)
+    if "key" in entry:
+        feeds = onnx_runtime.function_feeds(
+            session, measure.FunctionSpec.from_key(entry["key"]))
+    else:
+        feeds = onnx_runtime.session_inputs(session)
+    return onnx_runtime.session_runner(session, feeds)
+
+
 def run(folder: str, output: str, context: str = "cpu", device_id: int = 0,
-        log=print) -> dict:
-    """Profile the bundle in ``folder`` and write the table to ``output``."""
+        log=print, threads=None) -> dict:
+    """Profile the bundle in ``folder`` and write the table to ``output``
+    (``threads``: ONNX Runtime's intra-op threads, for an ONNX Runtime bundle)."""
     manifest = read_manifest(folder)
-    ctx, sync = _context(context, device_id)
     statistic = manifest["statistic"]
     timing = manifest["function_timing"]
+    if manifest.get("runtime", "nnabla") == "onnxruntime":
+        threads = onnx_runtime.nnabla_threads() if threads is None else threads
+        fingerprint = onnx_runtime.fingerprint(threads)
+        sync = lambda: None  # noqa: E731  (sessions return when done)
+        load = lambda entry: _ort_runner(folder, entry, threads)  # noqa: E731
+        overhead = load({"file": manifest["overhead"]})
+    else:
+        fingerprint = measure.device_fingerprint(context, device_id)
+        ctx, sync = _context(context, device_id)
+        load = lambda entry: measure.forward_runner(_load(folder, entry, ctx))  # noqa
+        overhead = None
     start = time.perf_counter()
     entries = {}
     functions = manifest["functions"]
     for first in range(0, len(functions), CHUNK):
         chunk = functions[first:first + CHUNK]
-        runs = [measure.forward_runner(_load(folder, entry, ctx)) for entry in chunk]
-        samples = measure.time_round_robin(runs, timing["warmup"], timing["repeats"],
-                                           timing["rounds"], sync)
-        for entry, s in zip(chunk, samples):
-            entries[entry["key"]] = {"ms": measure.summarize(s, statistic),
-                                     "repeats": timing["repeats"]}
+        runs = [load(entry) for entry in chunk]
+        if overhead is not None:
+            times = onnx_runtime.time_functions(runs, overhead, timing["warmup"],
+                                                timing["repeats"], timing["rounds"],
+                                                statistic)
+        else:
+            times = [measure.summarize(s, statistic) for s in measure.time_round_robin(
+                runs, timing["warmup"], timing["repeats"], timing["rounds"], sync)]
+        for entry, ms in zip(chunk, times):
+            entries[entry["key"]] = {"ms": ms, "repeats": timing["repeats"]}
     log(f"{len(entries)} functions profiled in {time.perf_counter() - start:.1f} s")
     calibration = None
     networks = manifest.get("networks", [])
     if networks:
-        runs = [measure.forward_runner(_load(folder, entry, ctx)) for entry in networks]
+        runs = [load(entry) for entry in networks]
         timing = manifest["network_timing"]
         samples = measure.time_round_robin(runs, timing["warmup"], timing["repeats"],
                                            timing["rounds"], sync)
@@ -187,7 +230,6 @@ def run(folder: str, output: str, context: str = "cpu", device_id: int = 0,
         calibration = measure.fit_calibration(features, measured)
         log(f"calibrated on {len(networks)} networks: " + ", ".join(
             f"{k}={calibration[k]:.4g}" for k in measure.CALIBRATION_TERMS))
-    fingerprint = measure.device_fingerprint(context, device_id)
     measure.write_text_atomically(output, measure.table_text(fingerprint, calibration,
                                                              entries, statistic))
     log(f"wrote {output} for '{measure.describe_fingerprint(fingerprint)}'")
@@ -202,9 +244,13 @@ def main(argv=None) -> int:
                         help="the profile table to write (default: profile.json)")
     parser.add_argument("--context", default="cpu", help="cpu or cudnn (default: cpu)")
     parser.add_argument("--device-id", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="ONNX Runtime's intra-op threads for an ONNX Runtime "
+                             "bundle (default: NNabla's, OMP_NUM_THREADS or the cores)")
     args = parser.parse_args(argv)
     try:
-        run(args.bundle, args.output, args.context, args.device_id)
+        run(args.bundle, args.output, args.context, args.device_id,
+            threads=args.threads)
     except (OSError, ValueError) as e:  # a damaged bundle: one line, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
