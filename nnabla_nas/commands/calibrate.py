@@ -11,10 +11,11 @@ import os
 from collections import OrderedDict
 
 from ..contrib.estimator.latency import LatencyEstimator
-from ..contrib.estimator.measure import calibration_summary, describe_fingerprint, \
-    device_fingerprint
-from ..contrib.estimator.table import ProfileTable, default_table_path
-from ..utils.context import make_context
+from ..contrib.estimator.measure import calibration_summary, describe_fingerprint
+from ..contrib.estimator.ort_profiler import make_profiler
+from ..contrib.estimator.profiler import IN_MEMORY
+from ..contrib.estimator.table import ProfileTable
+from ..utils.context import DEVICES, Device
 from .base import COMMANDS, Command, UsageError, print_values
 
 
@@ -40,7 +41,7 @@ class Calibrate(Command):
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--context", "--device", choices=("cpu", "cudnn"),
+        parser.add_argument("--context", "--device", choices=list(DEVICES),
                             default="cpu", help="the device to calibrate (cpu)")
         parser.add_argument("--device-id", type=int, default=0, metavar="ID",
                             help="the GPU of the cudnn context (0)")
@@ -58,19 +59,20 @@ class Calibrate(Command):
         if not 0 <= args.device_id <= 1023:
             raise UsageError(f"--device-id: expected an integer from 0 to 1023, got "
                              f"{args.device_id}")
-        make_context(args.context, args.device_id)  # a missing extension: DeviceError
-        fingerprint = device_fingerprint(args.context, args.device_id)
-        path = args.table or default_table_path(args.context, args.device_id)
+        Device(args.context, args.device_id)  # a missing extension: DeviceError
         table = args.table
-        if args.table is not None:
-            folder = os.path.dirname(os.path.abspath(path))
+        if table is not None:
+            folder = os.path.dirname(os.path.abspath(table))
             if not os.path.isdir(folder):
-                raise UsageError(f"--table {path}: folder {folder} does not exist")
+                raise UsageError(f"--table {table}: folder {folder} does not exist")
             if args.force:  # even one of another device: replaced
-                table = ProfileTable.open_cached(path, fingerprint)
+                fingerprint = make_profiler(args.context, args.device_id,
+                                            IN_MEMORY).fingerprint
+                table = ProfileTable.open_cached(table, fingerprint)
         estimator = LatencyEstimator(context=args.context, device_id=args.device_id,
                                      table=table,
                                      calibrate_mode="always" if args.force else "auto")
+        path = estimator.table.path
         estimator.ensure_calibrated()
         ran = estimator.last_calibration
         result = OrderedDict(
