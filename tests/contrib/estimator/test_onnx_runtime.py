@@ -232,3 +232,30 @@ def test_estimates_of_a_module_tree_add_up_on_onnx_runtime():
     net = small_block()
     total = sum(est.predict(m) for _, m in net.get_modules())
     assert total == pytest.approx(est.get_estimation(net))
+
+
+# ------------------------------------------------------------ a search step
+@pytest.mark.slow
+def test_a_search_on_the_digits_profiles_through_onnx_runtime(tmp_path):
+    import yaml
+    from tests.tiny import tiny_run
+    table = tmp_path / "ort.json"
+    config = tiny_run(context="onnxruntime-cpu")
+    del config["train"]
+    config["search"].update(epochs=1, warmup_epochs=0, regularizers={"latency": {
+        "weight": 0.1, "bound": 5.0, "mode": "multiplicative", "table": str(table)}})
+    config["search"]["space"].update(num_nodes=1, multiplier=1)
+    config["search"]["searcher"]["order"] = 1
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))))
+    result = subprocess.run([sys.executable, os.path.join(root, "main.py"), "--config",
+                             str(path), "--output-path", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["context"] == "onnxruntime-cpu"
+    assert summary["search_arch_latency_ms"] > 0
+    data = import_table(str(table))
+    assert data.fingerprint == R.fingerprint() and len(data) > 0
