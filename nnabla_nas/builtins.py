@@ -29,4 +29,5 @@ from .contrib.estimator import graph, latency, memory  # noqa: F401
 # Datasets.
 from .dataset import cifar10, digits, image_folder  # noqa: F401
 # Commands, in the order of a session (``main.py --help`` lists them so).
-from .commands import search, train, derive, estimate, export, listing  # noqa: F401,E402
+from .commands import search, train, derive, estimate, calibrate, export, \
+    listing  # noqa: F401,E402

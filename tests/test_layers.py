@@ -281,7 +281,7 @@ def test_registries_are_filled_by_builtins_only():
     before, *after = done.stdout.strip().split("] [")
     assert before == "[0, 0, 0, 0"
     assert "'darts', 'proxylessnas'" in after[0] and "'digits'" in done.stdout
-    assert "'search', 'train', 'derive', 'estimate', 'export', 'list'" in done.stdout
+    assert "'search', 'train', 'derive', 'estimate', 'calibrate', 'export', 'list'" in done.stdout
 
 
 def test_imports_are_counted_per_statement():
