@@ -10,8 +10,8 @@ network itself still run on NNabla's CPU context.
 
 Granularity: ONNX Runtime fuses a convolution with the batch normalization and the
 activation after it, which a sum over isolated functions cannot see; the calibration
-of the table (``a * sum + b * count``, fitted on networks measured through ONNX
-Runtime) absorbs the average effect. ``bench/ort_granularity.py`` compares this
+of the table (:mod:`.calibration`, fitted on networks measured through ONNX Runtime)
+absorbs the average effect. ``bench/ort_granularity.py`` compares this
 per-function estimate with a per-block one.
 
 The table has its own fingerprint (:func:`.onnx_runtime.fingerprint`: processor,
