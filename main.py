@@ -1,5 +1,5 @@
 """The command line: python main.py --config FILE.yaml, or python main.py COMMAND ...
-(search, train, derive, estimate, export, list); --help on each."""
+(search, train, derive, estimate, calibrate, export, list); --help on each."""
 import sys
 
 from nnabla_nas.cli import main

@@ -1,37 +1,49 @@
-"""How close LatencyEstimator comes to measured latency on unseen networks, here.
+"""How close the default LatencyEstimator comes to measured latency on unseen networks.
 
-A fixed, seeded set of random MobileNetV2-style networks (``random_mobilenet``: 7-12
-inverted-residual blocks, kernels 3/5/7, expansions 1/3/6, widths 16-96, residual
-adds, batch 1, 64x64x3 input) is estimated and measured end to end.
+Test networks: ``--networks`` seeded random MobileNetV2-style networks
+(``random_mobilenet``: 7-12 inverted-residual blocks, kernels 3/5/7, expansions 1/3/6,
+widths 16-96, residual adds), batch 1, ``--size`` x ``--size`` RGB input (96 by
+default). Their seeds are drawn from ``--seed`` (default: drawn at random, and
+printed) in [10**6, 2**31): never the calibration seeds (9000-9999) nor the
+development seeds (7000-7999) the estimator's design was tuned on.
 
-1. Profiling and calibration time: ``LatencyEstimator.profile`` builds a fresh table
-   for every function of the test and calibration networks and
-   ``LatencyEstimator.calibrate`` measures the calibration networks, with the library
-   defaults; the time they take is what a search pays once per device.
-2. Accuracy: the isolated function micro-benchmarks, the calibration networks (the
-   estimator's default seeds, never the test ones) and the test networks are then
-   timed in the same round-robin passes, so that a change of the machine's load
-   (other processes on a shared machine can slow everything by 30-50% for minutes)
-   hits all three alike instead of passing for an estimation error. The function
-   times fill a fresh table, the calibration networks calibrate it, and the
-   estimates of the test networks are compared with their measurements. Networks
-   are measured as calibration measures them: inference mode,
-   ``forward(clear_no_need_grad=True)``, warm-up, the statistic of all samples.
+Protocol (fixed before looking at any test figure; the same on both sides):
 
-For each timing statistic (median, lower quartile and min by default, from the same
-samples) it
-prints the share of networks within ±10%, the mean absolute percentage error and
-Kendall tau between estimates and measurements.
+1. The estimator: ``LatencyEstimator()``, the default constructor, in a fresh cache
+   folder (a new user's first use: ``--cache DIR`` reuses one). Its first estimate
+   calibrates the device's table (the library's default calibration, timed and
+   printed), then profiles the test networks' functions (isolated micro-benchmarks,
+   the library's default timing). Raw figures are the plain sums of the isolated
+   times of the same table; calibrated figures are what ``get_estimation`` returns.
+2. The truth: each test network in inference mode, timed end to end as deployed,
+   ``forward(clear_buffer=True)`` on random input, ``--repeats`` samples per network
+   in ``--passes`` round-robin passes over the networks (one untimed forward per
+   pass), half of the passes before the estimator's table is built and half after,
+   so that a slow drift of the machine's load shifts neither side alone. The function
+   table is never timed in these passes.
+3. Statistic: the estimator's default statistic (``lower_quartile``: other processes
+   only ever add time) for the function table, the calibration and the truth alike.
+4. Figures: share of networks within ±10%, mean absolute percentage error (MAPE) and
+   Kendall tau (tau-b) between estimates and truth, raw and calibrated.
+
+With ``--ort``, the same networks are also estimated by
+``LatencyEstimator(context="onnxruntime-cpu")`` (its default constructor and first-use
+calibration, through ONNX Runtime), and measured through ONNX Runtime (each network
+converted to ONNX once, an inference session run in the same passes, right after
+NNabla's, with the same statistic); Kendall tau between NNabla's and ONNX Runtime's
+measured latencies of the same networks is printed. There is no reference
+implementation in this benchmark (the reference nnabla-nas has no such estimator).
 
 Reproduce with (best on an otherwise idle machine)::
 
-    make venv && .venv/bin/python bench/estimators.py [--networks 30] [--verbose]
+    make venv && .venv/bin/python bench/estimators.py [--seed N] [--networks 30]
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -40,8 +52,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-#: Seeds of the benchmark networks; the calibration networks use 9000 and up.
-FIRST_SEED = 100
+#: Test network seeds are drawn from this range (calibration: 9000-9999,
+#: development: 7000-7999).
+TEST_SEEDS = (10 ** 6, 2 ** 31 - 1)
 
 
 def kendall_tau(x, y) -> float:
@@ -50,118 +63,163 @@ def kendall_tau(x, y) -> float:
     return float(kendalltau(x, y)[0])
 
 
+def figures(estimates, truth) -> str:
+    """``within ±10%``, MAPE and Kendall tau of ``estimates`` against ``truth``."""
+    rel = np.asarray(estimates) / np.asarray(truth) - 1
+    within = int(np.sum(np.abs(rel) <= 0.10))
+    return (f"within ±10%: {within}/{rel.size} ({100 * within / rel.size:.1f}%), "
+            f"MAPE: {100 * np.mean(np.abs(rel)):.2f}%, bias: {100 * np.mean(rel):+.2f}%, "
+            f"Kendall tau: {kendall_tau(estimates, truth):.3f}")
+
+
+def network_seeds(seed: int, count: int):
+    """``count`` distinct test network seeds drawn from :data:`TEST_SEEDS`."""
+    rng = np.random.RandomState(seed)
+    seeds = []
+    while len(seeds) < count:
+        s = int(rng.randint(*TEST_SEEDS))
+        if s not in seeds:
+            seeds.append(s)
+    return seeds
+
+
+def truth_runner(outputs):
+    """One deployed inference forward in NNabla: ``forward(clear_buffer=True)``."""
+    out = outputs[0]
+    return lambda: out.forward(clear_buffer=True)
+
+
+def estimator_figures(est, networks, quick: bool) -> dict:
+    """Calibrate ``est`` as its first use does (the default calibration; fewest
+    repeats with ``quick``), profile the networks' functions, and estimate them: raw
+    sums of isolated times and calibrated estimates."""
+    from nnabla_nas.contrib.estimator import calibration as cal
+
+    start = time.perf_counter()
+    if quick:
+        calibration = est.calibrate(cal.default_networks()[:3], rounds=1, repeats=3,
+                                    warmup=1)
+    else:
+        est.ensure_calibrated()
+        calibration = est.last_calibration
+    report = est.profile(networks)
+    estimates = [est.get_estimation(net) for net in networks]
+    seconds = time.perf_counter() - start
+    raw = [sum(est.profiler.times(est.functions(net))) for net in networks]
+    return dict(calibration=calibration, report=report, estimates=estimates, raw=raw,
+                seconds=seconds)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the test networks' seeds (default: drawn at "
+                             "random, and printed)")
     parser.add_argument("--networks", type=int, default=30, help="networks to test (30)")
-    parser.add_argument("--size", type=int, default=64, help="input height and width")
-    parser.add_argument("--statistics", default="median,lower_quartile,min",
-                        help="timing statistics to compare (median, trimmed_mean, "
-                             "lower_quartile, min; default median,lower_quartile,min)")
-    parser.add_argument("--rounds", type=int, default=8,
-                        help="round-robin passes over functions and networks (8)")
-    parser.add_argument("--network-rounds", type=int, default=40,
-                        help="round-robin passes over the networks, --rounds of them "
-                             "with the functions too (40)")
-    parser.add_argument("--repeats", type=int, default=160,
-                        help="timed forwards per network, over all rounds (160)")
-    parser.add_argument("--function-repeats", type=int, default=24,
-                        help="timed samples per function, over all rounds (24)")
+    parser.add_argument("--size", type=int, default=96, help="input height and width (96)")
+    parser.add_argument("--repeats", type=int, default=60,
+                        help="timed forwards per network for the truth (60)")
+    parser.add_argument("--passes", type=int, default=20,
+                        help="round-robin passes the truth's forwards spread over (20)")
+    parser.add_argument("--cache", default=None, metavar="DIR",
+                        help="cache folder of the estimator's table (default: a fresh "
+                             "temporary one, so the first use calibrates)")
     parser.add_argument("--quick", action="store_true",
                         help="few repeats and calibration networks (a smoke test; the "
                              "figures are then meaningless)")
+    parser.add_argument("--ort", action="store_true",
+                        help="also ONNX Runtime: LatencyEstimator(context="
+                             "'onnxruntime-cpu') against networks timed through it")
     parser.add_argument("--verbose", action="store_true", help="one line per network")
     args = parser.parse_args(argv)
+    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy
+                                                       % (2 ** 31))
+    from nnabla_nas.utils.cache import CACHE_ENV
+    cache = args.cache or tempfile.mkdtemp(prefix="nnabla-nas-bench-cache-")
+    os.environ[CACHE_ENV] = cache
 
+    import nnabla_nas.builtins  # noqa: F401
     from nnabla_nas.contrib.estimator import LatencyEstimator, measure
     from nnabla_nas.contrib.estimator import calibration as cal
     from nnabla_nas.contrib.estimator.graph import module_graph
-    from nnabla_nas.contrib.estimator.latency import search_space_functions
 
     shape = (1, 3, args.size, args.size)
-    rounds, repeats, f_repeats = args.rounds, args.repeats, args.function_repeats
-    profiling = {}
+    repeats, passes = args.repeats, args.passes
+    timing = {}
     if args.quick:
-        rounds, repeats, f_repeats = 1, 3, 3
-        profiling = dict(warmup=1, repeats=3, rounds=1)
-    calib_seeds = cal.CALIBRATION_SEEDS[:3] if args.quick else cal.CALIBRATION_SEEDS
-    seeds = range(FIRST_SEED, FIRST_SEED + args.networks)
+        repeats, passes = 4, 2
+        timing = dict(warmup=1, repeats=3, rounds=1)
+    seeds = network_seeds(seed, args.networks)
     networks = cal.default_networks(shape, seeds)
-    calib_nets = cal.default_networks(shape, calib_seeds)
 
-    # 1. The table and calibration as a search would build them.
-    fresh = LatencyEstimator(**profiling)
-    report = fresh.profile(networks + calib_nets)
-    calib_timing = dict(rounds=1, repeats=3, warmup=1) if args.quick else {}
-    calib_s = fresh.calibrate(calib_nets, **calib_timing)["seconds"]
-
-    # 2. Functions, calibration networks and test networks in the same passes.
-    est = LatencyEstimator(**profiling)
+    runtimes = [("nnabla", LatencyEstimator(**timing))]
+    if args.ort:
+        runtimes.append(("onnxruntime", LatencyEstimator(context="onnxruntime-cpu",
+                                                         **timing)))
+    est = runtimes[0][1]
     ctx, sync = est.profiler.ctx, est.profiler.synchronize
-    specs = list({s.key: s for s in search_space_functions(networks + calib_nets, ctx)}
-                 .values())
-    rng = np.random.RandomState(0)
-    f_runs = [measure.forward_runner(measure.build_function(s, ctx, rng)[1])
-              for s in specs]
-    graphs = [module_graph(net, ctx) for net in calib_nets + networks]
+    graphs = [module_graph(net, ctx) for net in networks]
     for inputs, _ in graphs:
         cal.fill_inputs(inputs)
-    n_runs = [measure.forward_runner(outputs) for _, outputs in graphs]
-    f_samples = [[] for _ in specs]
-    n_samples = [[] for _ in graphs]
-    start = time.perf_counter()
-    # The networks are timed in many short passes (a few forwards each, after one that
-    # re-warms the caches), so that every network's samples spread over the whole
-    # measurement: minutes-long changes of the machine's load then shift them all
-    # alike. With 8 long passes the same network measured twice ranked 30 networks
-    # with Kendall tau of only 0.86-0.92 against itself here.
-    n_rounds = max(rounds, min(args.network_rounds, repeats))
-    f_rounds = {i * n_rounds // rounds: i for i in range(rounds)}  # spread evenly
-    for r in range(n_rounds):
-        if r in f_rounds:
-            i = f_rounds[r]
-            f_count = f_repeats // rounds + (i < f_repeats % rounds)
-            for samples, run in zip(f_samples, f_runs):
-                samples.extend(measure.time_calls(run, 2, f_count, sync))
-        n_count = repeats // n_rounds + (r < repeats % n_rounds)
-        for samples, run in zip(n_samples, n_runs):
-            samples.extend(measure.time_calls(run, 1, n_count, sync))
-    measure_s = time.perf_counter() - start
-    n_cal = len(calib_nets)
+    runs = [truth_runner(outputs) for _, outputs in graphs]
+    samples = {name: [[] for _ in graphs] for name, _ in runtimes}
+    truth_s = [0.0]
+
+    def truth_passes(count: int) -> None:
+        """``count`` round-robin passes over the networks, in each runtime."""
+        start = time.perf_counter()
+        for p in range(count):
+            n = repeats // passes + (p < repeats % passes)
+            for s, run in zip(samples["nnabla"], runs):
+                s.extend(measure.time_calls(run, 1, n, sync))
+            if args.ort:
+                timed = runtimes[1][1].profiler.graph_samples(graphs, 1, n, 1)
+                for s, t in zip(samples["onnxruntime"], timed):
+                    s.extend(t)
+        truth_s[0] += time.perf_counter() - start
+
+    truth_passes(passes // 2)
+    results = {name: estimator_figures(e, networks, args.quick) for name, e in runtimes}
+    truth_passes(passes - passes // 2)
+    statistic = est.profiler.statistic
+    truth = {name: [measure.summarize(s, statistic) for s in samples[name]]
+             for name, _ in runtimes}
 
     print(f"device: {measure.describe_fingerprint(est.table.fingerprint)}, "
           f"{os.cpu_count()} logical CPUs, load average {os.getloadavg()[0]:.2f} "
-          "at the end")
+          "at the end (a machine shared with other jobs shows a higher one)")
+    print(f"seed: {seed} (test networks' seeds: {', '.join(map(str, seeds[:5]))}"
+          f"{', ...' if len(seeds) > 5 else ''})")
     print(f"networks: {len(networks)} random MobileNetV2-style, input "
-          f"{'x'.join(map(str, shape))}, seeds {seeds.start}-{seeds.stop - 1}; "
-          f"calibration on {n_cal} others (seeds {calib_seeds[0]}-{calib_seeds[-1]})")
-    print(f"profiling: {report} (LatencyEstimator.profile, fresh table); "
-          f"calibration: {n_cal} networks in {calib_s:.1f} s (LatencyEstimator.calibrate)")
-    print(f"measuring: {len(specs)} functions x {f_repeats} in {rounds} and "
-          f"{len(graphs)} networks x {repeats} forwards in {n_rounds} round-robin passes, "
-          f"{measure_s:.1f} s")
-    for stat in args.statistics.split(","):
-        est = LatencyEstimator(statistic=stat)
-        for spec, samples in zip(specs, f_samples):
-            est.table.put(spec.key, measure.summarize(samples, stat), len(samples))
-        measured = [measure.summarize(s, stat) for s in n_samples]
-        calib = cal.calibrate_graphs(est, graphs[:n_cal], measured[:n_cal])
-        estimates = [est.get_estimation(net) for net in networks]
-        if est.profiler.profiled:
-            raise RuntimeError("a function missed the timed passes")
-        test = measured[n_cal:]
-        rel = np.array(estimates) / np.array(test) - 1
-        within = int(np.sum(np.abs(rel) <= 0.10))
-        print(f"[{stat}] measured {min(test):.1f}-{max(test):.1f} ms; calibration "
-              f"a={calib['a']:.3f} b={calib['b'] * 1e3:.1f} us, fit rms "
-              f"{calib['rms_relative_error'] * 100:.1f}%")
-        print(f"[{stat}] within ±10%: {within}/{len(networks)} "
-              f"({100 * within / len(networks):.1f}%)")
-        print(f"[{stat}] MAPE: {100 * np.mean(np.abs(rel)):.2f}%")
-        print(f"[{stat}] Kendall tau: {kendall_tau(estimates, test):.3f}")
+          f"{'x'.join(map(str, shape))}")
+    print(f"truth: {len(networks)} networks x {repeats} forwards in {passes} "
+          f"round-robin passes per runtime, {truth_s[0]:.1f} s; statistic {statistic} "
+          "on both sides")
+    for name, e in runtimes:
+        r = results[name]
+        calibration = r["calibration"]
+        if calibration is None:
+            print(f"[{name}] calibration: reused from {e.table.path}")
+        else:
+            coefficients = ", ".join(f"{k}={calibration[k]:.4g}"
+                                     for k in measure.CALIBRATION_TERMS)
+            print(f"[{name}] calibration: {calibration['networks']} networks in "
+                  f"{calibration['seconds']:.1f} s ({coefficients}; fit rms "
+                  f"{100 * calibration['rms_relative_error']:.1f}%)")
+        print(f"[{name}] profiling: {r['report']} (test networks' functions); "
+              f"estimator total {r['seconds']:.1f} s; measured "
+              f"{min(truth[name]):.2f}-{max(truth[name]):.2f} ms")
+        print(f"[{name} raw] {figures(r['raw'], truth[name])}")
+        print(f"[{name} calibrated] {figures(r['estimates'], truth[name])}")
         if args.verbose:
-            for seed, net, e, m, r in zip(seeds, networks, estimates, test, rel):
-                print(f"[{stat}]   seed {seed}: {len(net.specs)} blocks, estimated "
-                      f"{e:6.2f} ms, measured {m:6.2f} ms, {100 * r:+5.1f}%")
+            for s, net, raw, est_ms, m in zip(seeds, networks, r["raw"], r["estimates"],
+                                              truth[name]):
+                print(f"[{name}]   seed {s}: {len(net.specs)} blocks, raw {raw:6.2f} ms, "
+                      f"calibrated {est_ms:6.2f} ms, measured {m:6.2f} ms "
+                      f"({100 * (est_ms / m - 1):+5.1f}%)")
+    if args.ort:
+        print(f"Kendall tau between NNabla's and ONNX Runtime's measured latencies: "
+              f"{kendall_tau(truth['nnabla'], truth['onnxruntime']):.3f}")
     return 0
 
 

@@ -8,11 +8,11 @@ measures both on random MobileNetV2-style networks (``random_mobilenet``, batch 
 64x64x3) against the whole network timed through ONNX Runtime:
 
 * ``function``: ``LatencyEstimator(context='onnxruntime-cpu')`` (isolated functions,
-  session-call cost subtracted), raw, then calibrated with its own ``calibrate()``
-  (the default calibration networks, seeds 9000-9007, measured through ONNX Runtime).
+  session-call cost subtracted), raw, then calibrated on the default calibration
+  networks (``calibration.CALIBRATION_SET``) measured through ONNX Runtime.
 * ``block``: the sum of each block of the network converted to ONNX alone and timed
-  through ONNX Runtime, raw, then calibrated the same way (``a * sum + b * blocks``
-  fitted on the same calibration networks).
+  through ONNX Runtime, raw, then calibrated the same way (the same terms, the sum of
+  block times in place of the sum of function times, fitted on the same networks).
 
 Networks come from seeds ``SEED, SEED+1, ...`` (``--seed``, drawn at random and
 printed when not given). The function table, the block times and the whole networks
@@ -65,29 +65,21 @@ def main(argv=None) -> int:
     seed = int(np.random.randint(10_000, 1_000_000)) if args.seed is None else args.seed
     print(f"seed {seed} (networks {seed}..{seed + args.networks - 1})")
 
-    import nnabla as nn
-
     from nnabla_nas.contrib.estimator import LatencyEstimator, measure
     from nnabla_nas.contrib.estimator import calibration as C
     from nnabla_nas.contrib.estimator import onnx_runtime as R
-    from nnabla_nas.contrib.estimator.graph import module_graph
+    from nnabla_nas.contrib.estimator.graph import graph_functions, module_graph
     from nnabla_nas.contrib.estimator.graph_files import (function_graph,
                                                           graph_parameters, onnx_models)
     from nnabla_nas.contrib.estimator.ort_profiler import OVERHEAD_SPEC
-    from nnabla_nas.contrib.pnas import random_mobilenet
+    from nnabla_nas.contrib.estimator.profiler import IN_MEMORY
 
-    est = LatencyEstimator(context=R.DEVICE)
+    est = LatencyEstimator(context=R.DEVICE, table=IN_MEMORY, calibrate_mode="never")
     print(f"device: {measure.describe_fingerprint(est.table.fingerprint)}")
     ctx, threads = est.profiler.ctx, est.profiler.threads
     statistic = est.profiler.statistic
 
-    def built(s):
-        net = random_mobilenet(s)
-        with nn.auto_forward(False):
-            net(nn.Variable(C.CALIBRATION_INPUT))
-        return net
-
-    tests = [built(seed + i) for i in range(args.networks)]
+    tests = [C.network(seed + i, (1, 3, 64, 64)) for i in range(args.networks)]
     calib = C.default_networks()
 
     # 1. the function table (all functions of test and calibration networks)
@@ -118,9 +110,8 @@ def main(argv=None) -> int:
     print(f"{len(runs)} distinct blocks timed in {time.perf_counter() - start:.0f} s")
 
     def block_sum(net):
-        blocks = blocks_of(net)
         return sum(block_ms[keys[(type(b).__name__, b.extra_repr(),
-                                  str(b.input_shapes))]] for b in blocks), len(blocks)
+                                  str(b.input_shapes))]] for b in blocks_of(net))
 
     # 3. whole networks through ONNX Runtime, and through NNabla
     graphs = [module_graph(net, ctx) for net in tests + calib]
@@ -139,11 +130,17 @@ def main(argv=None) -> int:
     C.calibrate_graphs(est, graphs[n:], measured=calib_truth)
     est.reset()
     cal_fn = [est.get_estimation(net) for net in tests]
-    sums = [block_sum(net) for net in tests + calib]
-    fit = measure.fit_calibration([s for s, _ in sums[n:]], [c for _, c in sums[n:]],
-                                  calib_truth)
-    raw_blk = [s for s, _ in sums[:n]]
-    cal_blk = [measure.apply_calibration(fit, s, c) for s, c in sums[:n]]
+    # blocks: the same calibration terms, with the sum of block times in place of
+    # the sum of function times
+    rows = []
+    for net, (_, outputs) in zip(tests + calib, graphs):
+        specs = graph_functions(outputs)
+        rows.append([block_sum(net)] + measure.calibration_features(
+            specs, [0.0] * len(specs))[1:])
+    fit = measure.fit_calibration(rows[n:], calib_truth)
+    raw_blk = [row[0] for row in rows[:n]]
+    cal_blk = [float(np.dot([fit[k] for k in measure.CALIBRATION_TERMS], row))
+               for row in rows[:n]]
 
     print(f"function calibration: {est.calibration}")
     print(f"block calibration:    {fit}")

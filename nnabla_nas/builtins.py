@@ -34,4 +34,5 @@ from .contrib.estimator import flops, activation  # noqa: F401  (after: summary 
 # Datasets.
 from .dataset import cifar10, digits, image_folder  # noqa: F401
 # Commands, in the order of a session (``main.py --help`` lists them so).
-from .commands import search, train, derive, estimate, score, export, listing  # noqa: F401,E402
+from .commands import search, train, derive, estimate, score, calibrate, export, \
+    listing  # noqa: F401,E402

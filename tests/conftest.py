@@ -7,7 +7,9 @@ a config that names one. ``tests/test_layers.py`` checks, in fresh interpreters,
 the registries start empty and that importing the builtins twice is harmless.
 """
 import os
+import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -18,7 +20,23 @@ from nnabla_nas.contrib.spaces import SEARCH_SPACES
 from nnabla_nas.dataset import DATASETS
 from nnabla_nas.runner.searcher import SEARCHERS
 
+from nnabla_nas.utils.cache import CACHE_ENV
+
 REGISTRIES = (SEARCH_SPACES, SEARCHERS, ESTIMATORS, DATASETS, COMMANDS)
+_CACHE = []
+
+
+def pytest_configure(config):
+    """Tests never write to the user's cache folder: the device's latency table (and
+    its calibration, made once per test session and worker) lives in a temporary
+    folder, also for the commands the tests run in subprocesses (they inherit it)."""
+    _CACHE.append(tempfile.mkdtemp(prefix="nnabla-nas-test-cache-"))
+    os.environ[CACHE_ENV] = _CACHE[-1]
+
+
+def pytest_unconfigure(config):
+    for folder in _CACHE:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

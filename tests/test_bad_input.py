@@ -400,15 +400,17 @@ CASES = [
     # ---------------------------------------------------------------- profile tables
     ("profile-table-unknown-statistic", table_with(statistic="mean"), [],
      "{tmp}/profile.json: 'statistic': expected one of"),
-    ("profile-table-infinite-calibration", table_with(calibration={"a": 1e999, "b": 0}),
-     [], "{tmp}/profile.json: not a valid profile table (corrupt or truncated JSON: "
+    ("profile-table-infinite-calibration",
+     table_with(calibration={"a": 1e999, "b": 0, "c": 0}), [],
+     "{tmp}/profile.json: not a valid profile table (corrupt or truncated JSON: "
          "{tmp}/profile.json: Infinity: expected finite numbers only"),
     ("profile-table-overflowing-calibration",
      lambda tmp: profile_table(json.dumps({"format": "nnabla-nas-profile-table"})[:-1]
                                + ', "calibration": {"a": 1e999}}')(tmp), [],
      "{tmp}/profile.json: not a valid profile table (corrupt or truncated JSON: "
      "{tmp}/profile.json: 1e999: expected finite numbers only"),
-    ("profile-table-negative-calibration", table_with(calibration={"a": -1, "b": 0}), [],
+    ("profile-table-negative-calibration",
+     table_with(calibration={"a": -1, "b": 0, "c": 0}), [],
      "{tmp}/profile.json: 'calibration': expected finite numbers >= 0"),
     ("profile-table-unknown-field", table_with(comment="hand-edited"), [],
      "{tmp}/profile.json: unknown fields ['comment']"),

@@ -285,6 +285,7 @@ def test_estimate_with_the_config_gives_the_run_figures(capsys, trained):
     assert int(got["estimated_params"]) == summary["estimated_params"]
     assert int(got["estimated_activation_bytes"]) == summary["estimated_activation_bytes"]
     assert float(got["estimated_latency_ms"]) > 0 and float(got["measured_latency_ms"]) > 0
+    assert got["latency_calibrated"] == "True" and summary["latency_calibrated"] is True
 
 
 def test_estimate_json_on_this_device_and_on_an_imported_table(capsys, trained, tmp_path):

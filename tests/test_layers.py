@@ -283,7 +283,7 @@ def test_registries_are_filled_by_builtins_only():
     before, *after = done.stdout.strip().split("] [")
     assert before == "[0, 0, 0, 0, 0"
     assert "'darts', 'proxylessnas'" in after[0] and "'digits'" in done.stdout
-    assert "'search', 'train', 'derive', 'estimate', 'score', 'export', 'list'" \
+    assert "'search', 'train', 'derive', 'estimate', 'score', 'calibrate', 'export', 'list'" \
         in done.stdout
     assert "'naswot'" in after[-1] and "'synflow'" in after[-1]
 

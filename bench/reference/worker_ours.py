@@ -114,6 +114,7 @@ def pnas_search_reinforce(args) -> dict:
 def latency(args) -> dict:
     from nnabla_nas.contrib.estimator import LatencyEstimator
     from nnabla_nas.contrib.estimator import calibration as cal
+    from nnabla_nas.contrib.estimator.profiler import IN_MEMORY
 
     spec = C.read_specs(args.specs)
     networks = cal.default_networks((1, 3, spec["size"], spec["size"]), spec["seeds"])
@@ -126,16 +127,15 @@ def latency(args) -> dict:
     measured = C.measure_latency_ms(graphs, **(C.QUICK_TIMING if args.quick else {}))
 
     profiling = dict(warmup=1, repeats=3, rounds=1) if args.quick else {}
-    est = LatencyEstimator(**profiling)
+    est = LatencyEstimator(table=IN_MEMORY, calibrate_mode="never", **profiling)
     start = time.perf_counter()
     report = est.profile(networks)
     profile_s = time.perf_counter() - start
     raw = [est.get_estimation(n) for n in networks]  # plain sums of function times
     start = time.perf_counter()
-    calib_nets = cal.default_networks(cal.CALIBRATION_INPUT,
-                                      cal.CALIBRATION_SEEDS[:3] if args.quick else
-                                      cal.CALIBRATION_SEEDS)
-    est.calibrate(calib_nets, **(dict(rounds=1, repeats=3, warmup=1) if args.quick else {}))
+    calib_nets = cal.default_networks()[:3 if args.quick else None]
+    est.calibrate(calib_nets, **(dict(rounds=1, repeats=3, warmup=1) if args.quick
+                                 else cal.CALIBRATION_TIMING))
     calibrate_s = time.perf_counter() - start
     estimates = [est.get_estimation(n) for n in networks]
     raw_acc = {f"raw_{k}": v for k, v in C.accuracy(raw, measured).items()}

@@ -1,5 +1,5 @@
 """The commands of ``main.py``: ``search``, ``train``, ``derive``, ``estimate``,
-``export`` and ``list``, one module each, registered in :data:`COMMANDS`.
+``calibrate``, ``export`` and ``list``, one module each, registered in :data:`COMMANDS`.
 
 ``python main.py NAME --help`` describes each; :func:`run_command` parses and runs one.
 Each command module registers its command when imported; :mod:`nnabla_nas.builtins`

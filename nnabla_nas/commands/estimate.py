@@ -10,11 +10,12 @@ from typing import Any, Optional, Tuple
 
 from ..config.loader import apply_overrides, from_dict
 from ..contrib.estimator.bundle import import_table
-from ..contrib.estimator.measure import describe_fingerprint, device_fingerprint
+from ..contrib.estimator.measure import describe_fingerprint
+from ..contrib.estimator.ort_profiler import fingerprint_of as device_fingerprint
 from ..contrib.model import parameter_count
 from ..contrib.spaces import SEARCH_SPACES
 from ..runner.hardware import hardware_summary
-from ..utils.context import Device, use_context
+from ..utils.context import DEVICES, Device, use_context
 from ..utils.memory import checked_build
 from .base import COMMANDS, Command, UsageError, load_config, print_values, read_input
 from .run import load_data
@@ -121,9 +122,10 @@ class Estimate(Command):
                             help=f"classes of the classifier, at most {MAX_CLASSES} "
                             "(default: the config's dataset; "
                             f"{DEFAULT_CLASSES} with --space)")
-        parser.add_argument("--context", choices=("cpu", "cudnn"), default=None,
+        parser.add_argument("--context", choices=tuple(DEVICES), default=None,
                             help="the device to profile and measure on (default: the "
-                            "config's context; cpu with --space)")
+                            "config's context; cpu with --space); onnxruntime-cpu "
+                            "profiles and measures through ONNX Runtime")
         parser.add_argument("--device-id", type=int, default=None, metavar="ID",
                             help="the GPU of the cudnn context (default: the config's "
                             "device_id; 0)")

@@ -60,7 +60,8 @@ class Device:
         device_id: The GPU of ``'cudnn'``.
         table: The profile table latency estimates default to: a path (this device's
             table, reused and extended), a table imported from another device, or
-            None (profiled in memory).
+            None (this device's persistent table in the user's cache folder, see
+            :func:`nnabla_nas.utils.cache.cache_folder`).
 
     Attributes:
         context: The NNabla context (:func:`make_context`).

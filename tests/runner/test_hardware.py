@@ -29,6 +29,7 @@ def test_without_an_exported_network_memory_is_estimated_only():
     net(nn.Variable((1, 3, 32, 32)))
     summary = hardware_summary(net, (3, 32, 32))
     assert "measured_activation_bytes" not in summary
+    assert summary["latency_calibrated"] is True  # calibrated by default
     # Every parameter, BN statistics included (as the older API's MemoryEstimator).
     assert summary["estimated_params"] == sum(int(np.prod(p.shape)) for p in
                                               net.get_parameters().values())

@@ -184,15 +184,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     export.add_argument("--classes", type=int, default=10)
     export.add_argument("--mobilenets", type=int, default=0,
                         help="also cover this many random MobileNetV2-style networks")
-    export.add_argument("--input", type=_ints, default=calibration.CALIBRATION_INPUT,
-                        help="input N,C,H,W of --mobilenets and calibration networks")
+    export.add_argument("--input", type=_ints, default=None,
+                        help="input N,C,H,W of --mobilenets (default 1,3,64,64) and of "
+                             "the calibration networks (default: the default "
+                             "calibration set, several sizes)")
     export.add_argument("--runtime", choices=runner.RUNTIMES, default="nnabla",
                         help="what the device runs: nnabla (default) or onnxruntime")
     args = parser.parse_args(argv)
     modules = []
     if args.space:
         modules += _space_modules(args.space, args.shape, args.batch, args.classes)
-    modules += calibration.default_networks(args.input, range(args.mobilenets))
+    modules += calibration.default_networks(args.input or (1, 3, 64, 64),
+                                            range(args.mobilenets))
     path = export_bundle(args.folder, modules,
                          networks=calibration.default_networks(args.input),
                          runtime=args.runtime)

@@ -4,7 +4,7 @@ Every function the forward pass executes is accounted for, whichever module (or
 none) created it: a residual ``F.add2`` written in a ``call()`` counts like a
 convolution. Each function's time comes from the profile table (profiled on a miss),
 and the sum is calibrated against whole-network measurements of this device (see
-:mod:`.calibration`): ``a * sum(t_f) + b * n_functions``.
+:mod:`.calibration` and :data:`.measure.CALIBRATION_TERMS`).
 
 Units: milliseconds (ms) for one forward pass.
 """
@@ -86,8 +86,8 @@ class LatencyBase:
 
     def cost(self, specs: Sequence[measure.FunctionSpec]) -> float:
         """Calibrated time (ms) of executing ``specs`` in a network."""
-        times = self.profiler.times(specs)
-        return measure.apply_calibration(self.calibration, float(sum(times)), len(specs))
+        return measure.apply_calibration(self.calibration, specs,
+                                         self.profiler.times(specs))
 
     def profile_functions(self, specs: Sequence[measure.FunctionSpec]) -> ProfileReport:
         """Profile the specs missing from the table; report the time it took."""

@@ -14,6 +14,7 @@ isolated function times become whole-network figures.
 """
 from __future__ import annotations
 
+import logging
 import time
 import weakref
 from dataclasses import dataclass
@@ -26,6 +27,13 @@ from . import calibration, delivered, measure
 from .base import ESTIMATORS, Estimator, Inference, NamedModules, active_index, figure
 from .graph import LatencyBase, graph_functions, module_graph
 from .profiler import ProfileReport
+
+#: When a latency estimator calibrates its table (``calibrate:`` of the latency cost):
+#: ``auto`` on first use if the table has no calibration yet, ``always`` on first use
+#: even if it has one, ``never`` (a calibration already in the table is still used).
+CALIBRATE_MODES = ("auto", "always", "never")
+
+_log = logging.getLogger(__name__)
 
 
 def _holds_only(module: Module) -> bool:
@@ -61,18 +69,21 @@ class LatencyEstimator(Estimator, LatencyBase):
     * ``predict(module)``: the module's own functions, those its ``call()`` creates
       outside its submodules; for a leaf, all of its functions.
 
-    Estimates are calibrated once the table is (:meth:`calibrate`); before that they
-    are plain sums of isolated function times.
+    Calibrated by default: the first estimate on a device whose table has no
+    calibration yet measures a few whole networks (:meth:`calibrate`, seconds to a
+    minute) and stores the fit in the table; the default table is this device's
+    persistent one in the user's cache folder, so later runs reuse it. A table of
+    another device or NNabla version there is replaced, never used.
 
     Args: as :class:`.graph.LatencyBase` (``context``, ``device_id``, ``table``,
-    ``warmup``, ``repeats``, ``statistic``, ``profiler``); all optional.
+    ``warmup``, ``repeats``, ``statistic``, ``profiler``), and ``calibrate_mode``,
+    one of :data:`CALIBRATE_MODES`; all optional.
 
     Example::
 
-        est = LatencyEstimator(table="profile.json")
-        est.calibrate()                     # once per device; stored in the table
+        est = LatencyEstimator()            # this device's cached, calibrated table
         net(x)                              # records the input shape
-        ms = est.get_estimation(net)
+        ms = est.get_estimation(net)        # calibrates first, once per device
     """
 
     unit = "ms"
@@ -84,7 +95,14 @@ class LatencyEstimator(Estimator, LatencyBase):
 
         table: Optional[str] = option(None, "profile table (JSON) to reuse and extend "
                                             "across runs, or one imported from another "
-                                            "device; default: the run's (in memory)")
+                                            "device; default: this device's table in "
+                                            "the user's cache folder ($NNABLA_NAS_CACHE "
+                                            "or ~/.cache/nnabla-nas)")
+        calibrate: str = option("auto", "when to calibrate the table against whole "
+                                        "networks measured on this device: 'auto' on "
+                                        "first use if it is not calibrated yet, "
+                                        "'always' on first use, 'never'",
+                                choices=CALIBRATE_MODES)
 
     #: Timed forwards of a trained network, after untimed ones (:meth:`report`).
     WARMUP, REPEATS = 5, 30
@@ -94,11 +112,20 @@ class LatencyEstimator(Estimator, LatencyBase):
                     ) -> "LatencyEstimator":
         """Profiled on ``device``, with the option's table or else the device's."""
         table = device.table if options.table is None else options.table
-        return cls(context=device.name, device_id=device.device_id, table=table)
+        return cls(context=device.name, device_id=device.device_id, table=table,
+                   calibrate_mode=options.calibrate)
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    def __init__(self, *args: Any, calibrate_mode: str = "auto", **kwargs: Any):
+        if calibrate_mode not in CALIBRATE_MODES:
+            raise ValueError(f"calibrate_mode: expected one of {list(CALIBRATE_MODES)}, "
+                             f"got {calibrate_mode!r}")
         Estimator.__init__(self)
         LatencyBase.__init__(self, *args, **kwargs)
+        self.calibrate_mode = calibrate_mode
+        #: What the calibration this estimator ran found (see :meth:`calibrate`), or
+        #: None if it ran none.
+        self.last_calibration: Optional[Dict[str, Any]] = None
+        self._calibration_checked = calibrate_mode == "never"
         # module -> {signature: (all specs, own specs)}
         self._graphs: "weakref.WeakKeyDictionary[Module, dict]" = \
             weakref.WeakKeyDictionary()
@@ -144,11 +171,42 @@ class LatencyEstimator(Estimator, LatencyBase):
         """The functions ``module``'s own ``call()`` creates, outside its submodules."""
         return self._specs(module)[1]
 
+    # ----------------------------------------------------------- calibration
+    def ensure_calibrated(self) -> None:
+        """Calibrate now if :attr:`calibrate_mode` asks for it and it has not been
+        checked yet (estimates call this first). Tables that cannot be profiled here
+        (imported from another device) keep the calibration they bring."""
+        if self._calibration_checked:
+            return
+        self._calibration_checked = True
+        if not self.profiler.can_profile or (self.calibrate_mode == "auto"
+                                             and self.calibration is not None):
+            return
+        result = self.calibrate()
+        where = self.table.path or "an in-memory table"
+        replaced = "" if self.table.replaces is None else " (replacing another table)"
+        _log.warning(f"latency: calibrated for "
+                     f"{measure.describe_fingerprint(self.table.fingerprint)} on "
+                     f"{result['networks']} networks in {result['seconds']:.1f} s, "
+                     f"stored in {where}{replaced}")
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether estimates are calibrated (after :meth:`ensure_calibrated`)."""
+        return self.calibration is not None
+
     # --------------------------------------------------------------- estimates
     def _signature(self, module: Module) -> Hashable:
+        self.ensure_calibrated()
         calib = self.calibration
         return self._graph_signature(module), \
-            None if calib is None else (calib["a"], calib["b"])
+            None if calib is None else measure.calibration_key(calib)
+
+    def cost(self, specs: Sequence[measure.FunctionSpec]) -> float:
+        """Calibrated time (ms) of executing ``specs`` in a network (calibrating the
+        table first if :attr:`calibrate_mode` asks for it)."""
+        self.ensure_calibrated()
+        return super().cost(specs)
 
     def _predict(self, module: Module) -> float:
         return self.cost(self.own_functions(module))
@@ -167,14 +225,16 @@ class LatencyEstimator(Estimator, LatencyBase):
         return self.cost(self.functions(module))
 
     def report(self, inference: Inference) -> Dict[str, float]:
-        """``estimated_latency_ms``, and ``measured_latency_ms``: the statistic of the
-        table over :attr:`REPEATS` timed forwards after :attr:`WARMUP` ones, on the
-        inference's device."""
+        """``estimated_latency_ms``, ``latency_calibrated`` (whether the estimate is
+        calibrated) and ``measured_latency_ms``: the statistic of the table over
+        :attr:`REPEATS` timed forwards after :attr:`WARMUP` ones, on the inference's
+        device."""
         estimated = self.get_estimation(inference.model)
         samples = self.profiler.network_samples(inference.model, inference.outputs,
                                                 self.WARMUP, self.REPEATS)
         measured = measure.summarize(samples, self.profiler.statistic)
         out = {f"estimated_{self.summary_key}": figure(estimated),
+               "latency_calibrated": self.calibrated,
                f"measured_{self.summary_key}": figure(measured)}
         if inference.device.context.backend[0].startswith("cpu"):  # files run on a CPU
             out.update(self.measure_files(inference.nnp_path, inference.onnx_path))
@@ -210,10 +270,13 @@ class LatencyEstimator(Estimator, LatencyBase):
     def calibrate(self, networks: Optional[Sequence[Module]] = None,
                   **timing: Any) -> Dict[str, Any]:
         """Fit this device's calibration from whole-network measurements and store
-        it in the table (see :mod:`.calibration`); by default on seeded random
-        MobileNetV2-style networks at 1x3x64x64. Returns the coefficients and the
-        time taken (``seconds``)."""
+        it in the table (see :mod:`.calibration`); by default on
+        :func:`.calibration.default_networks`. An interruption leaves the table and
+        its file as they were. Returns the coefficients and the time taken
+        (``seconds``)."""
+        self._calibration_checked = True
         result = calibration.calibrate_modules(self, networks, **timing)
+        self.last_calibration = result
         self.reset()
         return result
 

@@ -257,32 +257,66 @@ def forward_runner(outputs: Sequence["nn.Variable"]) -> Callable[[], None]:
 
 
 # ------------------------------------------------------------------- calibration
-#: The calibration model: ``t_net = a * sum(t_f) + b * n_functions`` (ms). It has no
-#: per-network constant, so that a network's estimate is the sum of its parts'
-#: (expected costs over MixedOps rely on that).
-CALIBRATION_TERMS = ("a", "b")
+#: The calibration model, one coefficient per term (ms): ``t_net = sum over the
+#: functions f of (a * t_f + b + c * MB_f)``, where ``t_f`` is the isolated time of f
+#: and ``MB_f`` the megabytes of its inputs: ``a`` scales isolated times to their cost
+#: inside a network, ``b`` is the framework's work per function, ``c`` the cost of
+#: fetching inputs that a micro-benchmark finds in cache and a network does not. It is
+#: a sum over functions, without a per-network constant, so that a network's estimate
+#: is the sum of its parts' (expected costs over MixedOps rely on that).
+CALIBRATION_TERMS = ("a", "b", "c")
 
 
-def fit_calibration(sums_ms: Sequence[float], counts: Sequence[int],
-                    measured_ms: Sequence[float]) -> Dict[str, float]:
-    """Fit ``measured ≈ a * sum + b * count`` with ``a, b >= 0``, minimizing the
-    squared *relative* error (the accuracy target is a relative one).
+def input_megabytes(spec: FunctionSpec) -> float:
+    """Megabytes (1e6 bytes) of the inputs of ``spec`` (activations and parameters)."""
+    return sum(int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+               for shape, dtype in spec.inputs) / 1e6
 
-    ``a`` scales the isolated function times to their cost inside a network (cache
-    effects); ``b`` is the framework's work per function between them. Solved
-    exactly by trying every support of the coefficients (non-negative least squares
-    is the best feasible least-squares fit on some support).
+
+def calibration_features(specs: Sequence[FunctionSpec], times_ms: Sequence[float]
+                         ) -> List[float]:
+    """The sums the calibration terms multiply, for functions ``specs`` that take
+    ``times_ms`` in isolation: ``[sum(t_f), n_functions, sum(MB_f)]``."""
+    return [float(sum(times_ms)), float(len(specs)),
+            float(sum(input_megabytes(s) for s in specs))]
+
+
+def calibration_key(calibration: Dict[str, Any]) -> Tuple[float, ...]:
+    """The coefficients of a calibration, as a hashable key."""
+    return tuple(float(calibration.get(k, 0.0)) for k in CALIBRATION_TERMS)
+
+
+def calibration_summary(calibration: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """A calibration's coefficients and fit, ready to print (``{}`` if None)."""
+    if not calibration:
+        return {}
+    return {k: float(f"{calibration[k]:.6g}") if isinstance(calibration[k], float)
+            else calibration[k] for k in calibration}
+
+
+def fit_calibration(features: Sequence[Sequence[float]], measured_ms: Sequence[float]
+                    ) -> Dict[str, float]:
+    """Fit ``measured ≈ features @ coefficients`` (one row of
+    :func:`calibration_features` per network) with non-negative coefficients,
+    minimizing the squared *relative* error (the accuracy target is a relative one).
+    Solved exactly by trying every support of the coefficients (non-negative least
+    squares is the best feasible least-squares fit on some support).
 
     Returns:
-        ``{'a': .., 'b': .., 'networks': n, 'rms_relative_error': ..}``
+        ``{'a': .., 'b': .., 'c': .., 'networks': n, 'rms_relative_error': ..}``
     """
-    s, n, t = (np.asarray(v, dtype=np.float64) for v in (sums_ms, counts, measured_ms))
-    if not (s.shape == n.shape == t.shape) or s.ndim != 1 or s.size == 0:
-        raise ValueError("fit_calibration: expected three equally long, non-empty lists")
-    if np.any(t <= 0) or np.any(s < 0) or np.any(n < 0):
+    t = np.asarray(measured_ms, dtype=np.float64)
+    try:
+        F = np.asarray(features, dtype=np.float64).reshape(t.size, len(CALIBRATION_TERMS))
+    except ValueError:
+        raise ValueError(f"fit_calibration: expected one row of "
+                         f"{len(CALIBRATION_TERMS)} features per measured time") from None
+    if t.ndim != 1 or t.size == 0:
+        raise ValueError("fit_calibration: expected a non-empty list of measured times")
+    if np.any(t <= 0) or np.any(F < 0) or not np.all(np.isfinite(F)):
         raise ValueError("fit_calibration: expected positive measured times and "
-                         "non-negative sums and counts")
-    X = np.stack([s, n], axis=1) / t[:, None]
+                         "non-negative features")
+    X = F / t[:, None]
     y = np.ones_like(t)
     best, best_err = np.zeros(X.shape[1]), float(np.sum(y ** 2))
     for k in range(1, X.shape[1] + 1):
@@ -302,13 +336,15 @@ def fit_calibration(sums_ms: Sequence[float], counts: Sequence[int],
     return result
 
 
-def apply_calibration(calibration: Optional[Dict[str, float]], sum_ms: float,
-                      count: int) -> float:
-    """The calibrated time of functions that take ``sum_ms`` in isolation (without
-    calibration: ``sum_ms``)."""
+def apply_calibration(calibration: Optional[Dict[str, float]],
+                      specs: Sequence[FunctionSpec], times_ms: Sequence[float]) -> float:
+    """The calibrated time of functions ``specs`` that take ``times_ms`` in isolation
+    (without calibration: the plain sum)."""
     if not calibration:
-        return float(sum_ms)
-    return float(calibration["a"] * sum_ms + calibration["b"] * count)
+        return float(sum(times_ms))
+    features = calibration_features(specs, times_ms)
+    return float(sum(calibration.get(k, 0.0) * f
+                     for k, f in zip(CALIBRATION_TERMS, features)))
 
 
 # ---------------------------------------------------------------- the device

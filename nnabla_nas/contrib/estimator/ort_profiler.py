@@ -10,8 +10,8 @@ network itself still run on NNabla's CPU context.
 
 Granularity: ONNX Runtime fuses a convolution with the batch normalization and the
 activation after it, which a sum over isolated functions cannot see; the calibration
-of the table (``a * sum + b * count``, fitted on networks measured through ONNX
-Runtime) absorbs the average effect. ``bench/ort_granularity.py`` compares this
+of the table (:mod:`.calibration`, fitted on networks measured through ONNX Runtime)
+absorbs the average effect. ``bench/ort_granularity.py`` compares this
 per-function estimate with a per-block one.
 
 The table has its own fingerprint (:func:`.onnx_runtime.fingerprint`: processor,
@@ -140,3 +140,13 @@ def make_profiler(context: str = "cpu", device_id: int = 0,
                            rounds)
     return Profiler(context, device_id, table, warmup, repeats, statistic, type_config,
                     rounds)
+
+
+def fingerprint_of(context: str = "cpu", device_id: int = 0,
+                   type_config: str = "float") -> Dict[str, str]:
+    """The fingerprint of a device's profile tables: ONNX Runtime's (with the threads
+    :class:`OrtProfiler` uses by default) for ``'onnxruntime-cpu'``, else
+    :func:`.measure.device_fingerprint`."""
+    if context == onnx_runtime.DEVICE:
+        return onnx_runtime.fingerprint(None, type_config)
+    return measure.device_fingerprint(context, device_id, type_config)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ...utils.context import make_context, synchronize, use_context
 from . import measure
-from .table import ProfileTable, ProfileTableError
+from .table import ProfileTable, ProfileTableError, default_table_path
 
 #: Default timing settings: calls before each round of timing, timed samples, and the
 #: round-robin passes they are spread over.
@@ -26,6 +26,8 @@ WARMUP, REPEATS, ROUNDS = 2, 25, 5
 CHUNK = 256
 #: Samples when timing whole networks (calibration, benchmarks).
 GRAPH_REPEATS = 100
+#: ``table=IN_MEMORY``: a table that lives and dies with the profiler.
+IN_MEMORY = ":memory:"
 #: A graph to time: its outputs (an ``nn.Variable`` or a list), or an
 #: ``(inputs, outputs)`` pair of lists.
 Graph = Union[nn.Variable, Sequence[nn.Variable],
@@ -63,7 +65,10 @@ class Profiler:
         context: ``'cpu'`` or ``'cudnn'``.
         device_id: The GPU for ``'cudnn'``.
         table: A :class:`ProfileTable`, a path (loaded if it exists, checked against
-            this device, created on the first save), or None for an in-memory table.
+            this device, created on the first save), :data:`IN_MEMORY`, or None for
+            this device's persistent table in the user's cache folder
+            (:func:`.table.default_table_path`; one made on another device or NNabla
+            version there is replaced, never used).
             A table of another device (see :func:`.bundle.import_table`) is only read:
             a function it lacks is an error, never profiled here.
         warmup: Calls before each round of timing a function.
@@ -85,6 +90,11 @@ class Profiler:
                              f"warmup={warmup!r}, repeats={repeats!r}")
         self.warmup, self.repeats, self.rounds = int(warmup), int(repeats), int(rounds)
         if table is None:
+            table = ProfileTable.open_cached(
+                default_table_path(context, device_id, type_config, statistic,
+                                   self.runtime),
+                self.fingerprint, statistic)
+        elif table == IN_MEMORY:
             table = ProfileTable(self.fingerprint, statistic=statistic)
         elif isinstance(table, str):
             table = ProfileTable.open(table, self.fingerprint, statistic)

@@ -224,11 +224,12 @@ def run(folder: str, output: str, context: str = "cpu", device_id: int = 0,
         samples = measure.time_round_robin(runs, timing["warmup"], timing["repeats"],
                                            timing["rounds"], sync)
         measured = [measure.summarize(s, statistic) for s in samples]
-        sums = [sum(entries[k]["ms"] for k in entry["functions"]) for entry in networks]
-        counts = [len(entry["functions"]) for entry in networks]
-        calibration = measure.fit_calibration(sums, counts, measured)
-        log(f"calibrated on {len(networks)} networks: a={calibration['a']:.3f} "
-            f"b={calibration['b'] * 1e3:.1f} us")
+        features = [measure.calibration_features(
+            [measure.FunctionSpec.from_key(k) for k in entry["functions"]],
+            [entries[k]["ms"] for k in entry["functions"]]) for entry in networks]
+        calibration = measure.fit_calibration(features, measured)
+        log(f"calibrated on {len(networks)} networks: " + ", ".join(
+            f"{k}={calibration[k]:.4g}" for k in measure.CALIBRATION_TERMS))
     measure.write_text_atomically(output, measure.table_text(fingerprint, calibration,
                                                              entries, statistic))
     log(f"wrote {output} for '{measure.describe_fingerprint(fingerprint)}'")

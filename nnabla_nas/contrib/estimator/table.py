@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import math
 import os
+from contextlib import contextmanager
 from typing import Any, Dict, Iterator, Optional
 
+from ...utils.cache import cache_folder
 from ...utils.files import atomic_write_text, quote, read_json
 from . import measure
 
@@ -27,6 +29,18 @@ TABLE_FIELDS = ("format", "version", "statistic", "units", "fingerprint", "calib
 
 class ProfileTableError(ValueError):
     """A profile table file cannot be used: corrupt, or made for another device."""
+
+
+def default_table_path(context: str = "cpu", device_id: int = 0,
+                       type_config: str = "float",
+                       statistic: str = measure.DEFAULT_STATISTIC,
+                       runtime: str = "nnabla") -> str:
+    """This device's persistent table in the user's cache folder
+    (:func:`nnabla_nas.utils.cache.cache_folder`), one per runtime whose timings it
+    holds, e.g.
+    ``~/.cache/nnabla-nas/profile-tables/nnabla-cpu-0-float-lower_quartile.json``."""
+    name = f"{runtime}-{context}-{int(device_id)}-{type_config}-{statistic}.json"
+    return os.path.join(cache_folder(), "profile-tables", name)
 
 
 #: The fields of a table's calibration: the coefficients, and how they were fitted.
@@ -65,7 +79,7 @@ def _check_calibration(path: str, calibration: Any) -> Optional[Dict[str, Any]]:
     if not ok:
         raise ProfileTableError(f"{path}: 'calibration': expected finite numbers >= 0 "
                                 f"{list(measure.CALIBRATION_TERMS)} (optionally "
-                                f"{list(CALIBRATION_FIELDS[2:])}), got "
+                                f"{list(CALIBRATION_FIELDS[len(measure.CALIBRATION_TERMS):])}), got "
                                 f"{quote(calibration)}")
     return calibration
 
@@ -157,6 +171,10 @@ class ProfileTable:
         self._entries: Dict[str, Dict[str, Any]] = dict(entries or {})
         self._calibration = calibration
         self._dirty = False
+        self._held = 0
+        #: What this table replaces in its file (another device's or a corrupt
+        #: table): a message, or None when it extends the file.
+        self.replaces: Optional[str] = None
 
     # ------------------------------------------------------------------ files
     @classmethod
@@ -204,6 +222,37 @@ class ProfileTable:
                                     "not exist")
         return cls(fingerprint, path, statistic)
 
+    @classmethod
+    def open_cached(cls, path: str, fingerprint: Dict[str, str],
+                    statistic: str = measure.DEFAULT_STATISTIC) -> "ProfileTable":
+        """A device's table in the cache folder: as :meth:`open`, except that a file
+        made on another device or NNabla version (or unreadable) is not used: the
+        table starts empty and its first save replaces the file (:attr:`replaces`
+        says why). The folder is created."""
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        try:
+            return cls.open(path, fingerprint, statistic)
+        except ProfileTableError as e:
+            table = cls(fingerprint, path, statistic)
+            table.replaces = str(e)
+            return table
+
+    @contextmanager
+    def held(self) -> Iterator["ProfileTable"]:
+        """Within the block, nothing is written; afterwards the changes are saved
+        together (if the table has a file). If the block raises (an interruption),
+        the table and its file are left as they were before the block."""
+        entries, calibration, dirty = dict(self._entries), self._calibration, self._dirty
+        self._held += 1
+        try:
+            yield self
+        except BaseException:
+            self._entries, self._calibration, self._dirty = entries, calibration, dirty
+            raise
+        finally:
+            self._held -= 1
+        self.save_if_changed()
+
     def save(self, path: Optional[str] = None) -> None:
         """Write the table (atomically) to ``path`` or :attr:`path`, first merging the
         entries another process saved there meanwhile (ours win on common keys).
@@ -216,7 +265,7 @@ class ProfileTable:
             raise ValueError("ProfileTable.save: this table has no path; pass one")
         if self.read_only:
             raise ProfileTableError(f"{path}: this table was imported read-only")
-        if os.path.exists(path):
+        if os.path.exists(path) and not (self.replaces and path == self.path):
             other = ProfileTable.load(path, self.fingerprint, self.statistic)
             merged = dict(other._entries)
             merged.update(self._entries)
@@ -226,10 +275,13 @@ class ProfileTable:
         atomic_write_text(path, measure.table_text(self.fingerprint, self._calibration,
                                                    self._entries, self.statistic))
         self._dirty = False
+        if path == self.path:
+            self.replaces = None  # the file is ours now: later saves merge again
 
     def save_if_changed(self) -> None:
         """:meth:`save` to :attr:`path` if there is one and something changed."""
-        if self._dirty and self.path is not None and not self.read_only:
+        if self._dirty and self.path is not None and not self.read_only \
+                and not self._held:
             self.save()
 
     # ---------------------------------------------------------------- content

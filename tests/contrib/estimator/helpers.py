@@ -5,13 +5,17 @@ import nnabla as nn
 
 from nnabla_nas import module as Mo
 from nnabla_nas.contrib.estimator import LatencyEstimator
+from nnabla_nas.contrib.estimator.profiler import IN_MEMORY
 from nnabla_nas.contrib.pnas import InvertedResidual
 
 
 def fast_estimator(**kwargs) -> LatencyEstimator:
-    """CPU estimator with the fewest timing repeats (tests check logic, not speed)."""
+    """CPU estimator with the fewest timing repeats (tests check logic, not speed), an
+    in-memory table and no calibration unless asked for."""
     kwargs.setdefault("warmup", 0)
     kwargs.setdefault("repeats", 1)
+    kwargs.setdefault("table", IN_MEMORY)
+    kwargs.setdefault("calibrate_mode", "never")
     return LatencyEstimator(**kwargs)
 
 

@@ -23,7 +23,7 @@ def bundle_table(tmp_path_factory):
                              network_repeats=2, network_rounds=1)
     files = sorted(os.listdir(folder))
     assert files == ["functions", "manifest.json", "networks", "nnabla_nas_measure.py",
-                     "run_bundle.py"]
+                     "nnabla_nas_onnx_runtime.py", "run_bundle.py"]
     output = str(folder / "profile.json")
     # Only the bundle: run from another folder, without nnabla_nas on the path.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

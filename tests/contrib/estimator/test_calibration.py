@@ -1,21 +1,36 @@
-"""Calibration: the fit on synthetic data, and the calibration of a real table."""
+"""Calibration: the fit on synthetic data, the calibration of a real table, and the
+calibration by default: stored in the device's persistent table, reused, redone for
+another device, and never half-written."""
+import os
+
 import numpy as np
 import pytest
 
-from nnabla_nas.contrib.estimator import fit_calibration
+from nnabla_nas.contrib.estimator import LatencyEstimator, ProfileTable, fit_calibration
+from nnabla_nas.contrib.estimator import calibration as cal
+from nnabla_nas.contrib.estimator import measure
 from nnabla_nas.contrib.estimator.calibration import default_networks
+from nnabla_nas.contrib.estimator.table import default_table_path
+from nnabla_nas.utils.cache import CACHE_ENV
 
-from .helpers import fast_estimator
+from .helpers import fast_estimator, small_block
+
+
+def rows(sums, counts, megabytes=None):
+    megabytes = np.zeros(len(sums)) if megabytes is None else megabytes
+    return np.stack([sums, counts, megabytes], axis=1)
 
 
 def test_fit_recovers_known_coefficients():
     rng = np.random.RandomState(0)
     sums = rng.uniform(5, 50, size=6)
     counts = rng.randint(50, 150, size=6)
-    measured = 1.12 * sums + 0.004 * counts
-    fit = fit_calibration(sums, counts, measured)
-    assert fit["a"] == pytest.approx(1.12, rel=1e-9)
-    assert fit["b"] == pytest.approx(0.004, rel=1e-6)
+    megabytes = rng.uniform(1, 30, size=6)
+    measured = 1.12 * sums + 0.004 * counts + 0.05 * megabytes
+    fit = fit_calibration(rows(sums, counts, megabytes), measured)
+    assert fit["a"] == pytest.approx(1.12, rel=1e-6)
+    assert fit["b"] == pytest.approx(0.004, rel=1e-5)
+    assert fit["c"] == pytest.approx(0.05, rel=1e-5)
     assert fit["rms_relative_error"] < 1e-9 and fit["networks"] == 6
 
 
@@ -23,19 +38,20 @@ def test_fit_keeps_coefficients_non_negative():
     sums = np.array([10.0, 20.0, 30.0, 40.0])
     counts = np.array([100, 50, 200, 80])
     measured = 1.5 * sums - 0.01 * counts  # a negative per-function term
-    fit = fit_calibration(sums, counts, measured)
+    fit = fit_calibration(rows(sums, counts), measured)
     assert fit["b"] == 0.0 and fit["a"] > 0
 
 
 def test_fit_minimizes_relative_error():
     # One small network 20% off and one large network fit exactly: the relative fit
     # does not sacrifice the small one to the large one's absolute error.
-    fit = fit_calibration([1.0, 100.0], [0, 0], [1.2, 100.0])
+    fit = fit_calibration(rows([1.0, 100.0], [0, 0]), [1.2, 100.0])
     assert 1.0 < fit["a"] < 1.2
 
 
-@pytest.mark.parametrize("args", [([], [], []), ([1.0], [1], [0.0]),
-                                  ([1.0, 2.0], [1], [1.0])])
+@pytest.mark.parametrize("args", [([], []), ([[1.0, 1, 0]], [0.0]),
+                                  ([[1.0, 1, 0], [2.0, 1, 0]], [1.0]),
+                                  ([[1.0, 1]], [1.0])])
 def test_fit_rejects_bad_input(args):
     with pytest.raises(ValueError, match="fit_calibration"):
         fit_calibration(*args)
@@ -47,11 +63,102 @@ def test_calibrate_stores_coefficients_in_the_table(tmp_path):
     nets = default_networks((1, 3, 16, 16), seeds=[1, 2])
     before = est.get_estimation(nets[0])
     result = est.calibrate(nets, rounds=1, repeats=2, warmup=1)
-    assert set(result) >= {"a", "b", "networks", "seconds"} and result["networks"] == 2
+    assert set(result) >= {"a", "b", "c", "networks", "seconds"}
+    assert result["networks"] == 2
     again = fast_estimator(table=path)
     assert again.calibration["a"] == result["a"]
-    sums = sum(est.table.get(s.key) for s in est.functions(nets[0]))
-    n = len(est.functions(nets[0]))
+    specs = est.functions(nets[0])
+    sums = sum(est.table.get(s.key) for s in specs)
+    megabytes = sum(measure.input_megabytes(s) for s in specs)
     assert est.get_estimation(nets[0]) == pytest.approx(
-        result["a"] * sums + result["b"] * n)
+        result["a"] * sums + result["b"] * len(specs) + result["c"] * megabytes)
     assert before == pytest.approx(sums)  # uncalibrated: the plain sum
+
+
+# ------------------------------------------------------- calibrated by default
+@pytest.fixture
+def tiny_calibration(monkeypatch, tmp_path):
+    """The default calibration on two tiny networks with the fewest repeats, and a
+    cache folder of this test's own; counts the calibrations that run."""
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(cal, "CALIBRATION_SET", ((1, 16), (2, 24)))
+    monkeypatch.setattr(cal, "CALIBRATION_TIMING", dict(rounds=1, repeats=2, warmup=1))
+    runs = []
+    fit = cal.calibrate_graphs
+
+    def counted(*args, **kwargs):
+        runs.append(1)
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(cal, "calibrate_graphs", counted)
+    return runs
+
+
+def default_estimator(**kwargs):
+    return LatencyEstimator(warmup=0, repeats=1, **kwargs)
+
+
+def test_first_use_calibrates_and_stores_it_in_the_device_table(tiny_calibration):
+    est = default_estimator()
+    path = default_table_path()
+    assert est.table.path == path and not os.path.exists(path)
+    assert est.get_estimation(small_block()) > 0
+    assert tiny_calibration == [1] and est.calibrated
+    stored = ProfileTable.load(path, measure.device_fingerprint())
+    assert stored.calibration == est.calibration
+    # Later estimators (later runs) reuse it: no second calibration.
+    again = default_estimator()
+    again.get_estimation(small_block())
+    assert tiny_calibration == [1] and again.calibration == est.calibration
+
+
+def test_never_and_always(tiny_calibration):
+    est = default_estimator(calibrate_mode="never")
+    est.get_estimation(small_block())
+    assert tiny_calibration == [] and not est.calibrated
+    default_estimator().get_estimation(small_block())
+    default_estimator(calibrate_mode="always").get_estimation(small_block())
+    assert tiny_calibration == [1, 1]
+    with pytest.raises(ValueError, match="calibrate_mode: expected one of"):
+        default_estimator(calibrate_mode="sometimes")
+
+
+def test_a_table_of_another_device_or_version_is_replaced_not_used(tiny_calibration):
+    path = default_table_path()
+    os.makedirs(os.path.dirname(path))
+    other = dict(measure.device_fingerprint(), nnabla="0.0.1")
+    block = small_block()
+    foreign = ProfileTable(other, path)
+    for spec in fast_estimator().functions(block):
+        foreign.put(spec.key, 1000.0, 1)  # absurd times: using them would show
+    foreign.calibration = {"a": 5.0, "b": 1.0, "c": 1.0}
+    foreign.save()
+    est = default_estimator()
+    assert est.table.replaces is not None and len(est.table) == 0
+    ms = est.get_estimation(block)
+    assert tiny_calibration == [1] and est.calibration["a"] != 5.0 and ms < 1000.0
+    stored = ProfileTable.load(path, measure.device_fingerprint())
+    assert stored.fingerprint["nnabla"] != "0.0.1"
+    assert all(stored.get(k) != 1000.0 for k in stored)
+
+
+def test_an_interrupted_calibration_leaves_the_table_file_as_it_was(tiny_calibration,
+                                                                    monkeypatch):
+    est = default_estimator(calibrate_mode="never")
+    est.get_estimation(small_block())  # a table file without calibration
+    path = est.table.path
+    with open(path, "rb") as f:
+        before = f.read()
+    entries = len(est.table)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cal, "measure_graphs", interrupted)
+    est = default_estimator()
+    with pytest.raises(KeyboardInterrupt):
+        est.get_estimation(small_block(8, 16))
+    with open(path, "rb") as f:
+        assert f.read() == before
+    assert len(est.table) == entries and est.table.calibration is None
+

@@ -17,17 +17,17 @@ from nnabla_nas.contrib.estimator import (LatencyEstimator, ProfileTableError,
 from nnabla_nas.contrib.estimator import onnx_runtime as R
 from nnabla_nas.contrib.estimator.calibration import default_networks
 from nnabla_nas.contrib.estimator.ort_profiler import OrtProfiler
-from nnabla_nas.contrib.estimator.profiler import Profiler
+from nnabla_nas.contrib.estimator.profiler import IN_MEMORY, Profiler
 from nnabla_nas.utils.context import DEVICES, Device
 
-from .helpers import small_block
+from .helpers import fast_estimator, small_block
 
 
 def ort_estimator(**kwargs) -> LatencyEstimator:
-    kwargs.setdefault("warmup", 0)
-    kwargs.setdefault("repeats", 1)
+    """An onnxruntime-cpu estimator with the fewest timing repeats, an in-memory table
+    and no calibration unless asked for (as ``fast_estimator`` for NNabla)."""
     kwargs.setdefault("rounds", 1)
-    return LatencyEstimator(context="onnxruntime-cpu", **kwargs)
+    return fast_estimator(context="onnxruntime-cpu", **kwargs)
 
 
 @pytest.fixture
@@ -87,11 +87,11 @@ def test_without_onnx_runtime_one_error_names_the_package(monkeypatch):
 
 # ---------------------------------------------------------------- the table
 def test_the_table_fingerprint_names_onnx_runtime_and_threads():
-    fp = OrtProfiler(threads=1).fingerprint
+    fp = OrtProfiler(table=IN_MEMORY, threads=1).fingerprint
     assert fp["context"] == "onnxruntime-cpu:float"
     assert fp["onnxruntime"] == onnxruntime.__version__ and fp["threads"] == "1"
     assert "onnxruntime " + onnxruntime.__version__ in measure.describe_fingerprint(fp)
-    assert OrtProfiler().threads == R.nnabla_threads() >= 1
+    assert OrtProfiler(table=IN_MEMORY).threads == R.nnabla_threads() >= 1
 
 
 def test_tables_of_other_runtimes_versions_or_threads_are_refused(tmp_path):
@@ -110,7 +110,7 @@ def test_tables_of_other_runtimes_versions_or_threads_are_refused(tmp_path):
     with pytest.raises(ProfileTableError, match="differs in onnxruntime"):
         ort_estimator(table=str(tmp_path / "old.json"))
     nnabla = str(tmp_path / "nnabla.json")
-    LatencyEstimator(table=nnabla, warmup=0, repeats=1).get_estimation(small_block())
+    fast_estimator(table=nnabla).get_estimation(small_block())
     with pytest.raises(ProfileTableError, match="made for 'cpu:float"):
         ort_estimator(table=nnabla)
 
@@ -212,7 +212,7 @@ def test_a_bundle_for_onnx_runtime_round_trips(tmp_path):
     assert "calibrated on 2" in result.stdout and "onnxruntime-cpu" in result.stdout
     table = import_table(output)
     assert table.fingerprint == R.fingerprint(1) and table.calibration is not None
-    est = LatencyEstimator(table=table)  # estimates for that device, never profiles
+    est = fast_estimator(table=table)  # estimates for that device, never profiles
     assert est.get_estimation(block) > 0 and est.profiler.profiled == 0
     # the same table is this device's own for an estimator with its threads
     assert OrtProfiler(table=output, threads=1).can_profile
@@ -232,3 +232,33 @@ def test_estimates_of_a_module_tree_add_up_on_onnx_runtime():
     net = small_block()
     total = sum(est.predict(m) for _, m in net.get_modules())
     assert total == pytest.approx(est.get_estimation(net))
+
+
+# ------------------------------------------------------------ a search step
+@pytest.mark.slow
+def test_a_search_on_the_digits_profiles_through_onnx_runtime(tmp_path):
+    import yaml
+    from tests.tiny import tiny_run
+    table = tmp_path / "ort.json"
+    config = tiny_run(context="onnxruntime-cpu")
+    del config["train"]
+    # calibrate: never keeps the step short (calibration through ONNX Runtime is
+    # tested above); the table is a file, to see whose timings the search used
+    config["search"].update(epochs=1, warmup_epochs=0, regularizers={"latency": {
+        "weight": 0.1, "bound": 5.0, "mode": "multiplicative", "table": str(table),
+        "calibrate": "never"}})
+    config["search"]["space"].update(num_nodes=1, multiplier=1)
+    config["search"]["searcher"]["order"] = 1
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))))
+    result = subprocess.run([sys.executable, os.path.join(root, "main.py"), "--config",
+                             str(path), "--output-path", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["context"] == "onnxruntime-cpu"
+    assert summary["search_arch_latency_ms"] > 0
+    data = import_table(str(table))
+    assert data.fingerprint == R.fingerprint() and len(data) > 0

@@ -64,7 +64,8 @@ def test_table_is_saved_and_reused_by_another_process(tmp_path):
     code = ("import nnabla as nn; from nnabla_nas.contrib.pnas import InvertedResidual;"
             "from nnabla_nas.contrib.estimator import LatencyEstimator;"
             "b = InvertedResidual(8, 8, 3, 1, 3); b(nn.Variable((1, 8, 8, 8)));"
-            f"e = LatencyEstimator(table={path!r}, warmup=0, repeats=1);"
+            f"e = LatencyEstimator(table={path!r}, warmup=0, repeats=1, "
+            "calibrate_mode='never');"
             "e.get_estimation(b); print('profiled', e.profiler.profiled)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, timeout=120)
