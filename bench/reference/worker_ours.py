@@ -17,22 +17,28 @@ if ROOT not in sys.path:  # our package from this checkout, whichever venv runs 
 
 WORKLOADS = C.Registry("ours")
 
+#: What building and running our searchers imports (see ``our_searcher``).
+SEARCHER_IMPORTS = ("nnabla_nas.config.loader", "nnabla_nas.dataset",
+                    "nnabla_nas.runner.run", "nnabla_nas.runner.schema",
+                    "nnabla_nas.utils.output")
+DARTS_IMPORTS = ("nnabla_nas.contrib.darts",)
+
 
 def version() -> str:
     import nnabla_nas
     return getattr(nnabla_nas, "__version__", "checkout")
 
 
-def darts_net():
+def darts_net(d: dict = C.DARTS):
+    """Our DARTS supernet with the settings ``d`` (those of :data:`common.DARTS`)."""
     from nnabla_nas.contrib.darts import SearchNet
-    d = C.DARTS
     return SearchNet(d["in_channels"], d["init_channels"], d["num_cells"], d["num_classes"],
                      num_nodes=d["num_nodes"], multiplier=d["multiplier"],
                      stem_multiplier=d["stem_multiplier"], mode="full", shared=True,
                      rng=np.random.RandomState(0))
 
 
-@WORKLOADS.register("darts_step")
+@WORKLOADS.register("darts_step", imports=DARTS_IMPORTS)
 def darts_step(args) -> dict:
     return C.darts_step(args, darts_net)
 
@@ -80,7 +86,8 @@ def search_workload(args, memory, build, checks) -> dict:
                                           "peak_mib": memory.growth_mib()}}
 
 
-@WORKLOADS.register("darts_search")
+@WORKLOADS.register("darts_search", imports=DARTS_IMPORTS + SEARCHER_IMPORTS + (
+    "nnabla_nas.contrib.darts.space", "nnabla_nas.runner.searcher.darts"))
 def darts_search(args) -> dict:
     """Our DartsSearcher, first order, with the reference's optimizer settings
     (momentum SGD 0.025/0.9, weight decay 3e-4, clip 5; Adam 3e-4, betas 0.5/0.999,
@@ -103,14 +110,19 @@ def darts_search(args) -> dict:
         d["size"], d["num_classes"], net_opt, ArchOptimizerConfig()), checks)
 
 
-@WORKLOADS.register("pnas_search_reinforce")
+PNAS_IMPORTS = SEARCHER_IMPORTS + ("nnabla_nas.contrib.pnas.network",
+                                    "nnabla_nas.contrib.pnas.space",
+                                    "nnabla_nas.runner.searcher.pnas")
+
+
+@WORKLOADS.register("pnas_search_reinforce", imports=PNAS_IMPORTS)
 def pnas_search_reinforce(args) -> dict:
     """Our ProxylessNasSearcher with REINFORCE, the reference's algorithm: the same
     work as its ``pnas_search``."""
     return pnas_search(args, estimator="reinforce")
 
 
-@WORKLOADS.register("latency")
+@WORKLOADS.register("latency", imports=("nnabla_nas.contrib.estimator",))
 def latency(args) -> dict:
     from nnabla_nas.contrib.estimator import LatencyEstimator
     from nnabla_nas.contrib.estimator import calibration as cal
@@ -156,7 +168,7 @@ def pnas_stages():
     return [[1, 16, 1, 1]] + [[6, c, n, s] for c, n, s in C.PNAS["settings"]]
 
 
-@WORKLOADS.register("pnas_search")
+@WORKLOADS.register("pnas_search", imports=PNAS_IMPORTS)
 def pnas_search(args, estimator: str = "gradient") -> dict:
     """Our ProxylessNasSearcher with its default architecture gradient (binary gates
     over two sampled paths); the reference's is REINFORCE over ten sampled paths."""

@@ -75,11 +75,12 @@ def version() -> str:
 
 
 # --------------------------------------------------------------------------- DARTS
-def darts_net():
+def darts_net(d: dict = C.DARTS):
+    """The reference's DARTS supernet with the settings ``d`` (see the module
+    docstring)."""
     from nnabla_nas import module as Mo
     from nnabla_nas.contrib.classification.darts import SearchNet
 
-    d = C.DARTS
     net = SearchNet(d["in_channels"], d["init_channels"], d["num_cells"], d["num_classes"],
                     num_choices=d["num_nodes"], multiplier=d["multiplier"], mode="full",
                     shared=True, stem_multiplier=d["stem_multiplier"])
@@ -90,7 +91,11 @@ def darts_net():
     return net
 
 
-@WORKLOADS.register("darts_step")
+DARTS_IMPORTS = ("nnabla_nas.module", "nnabla_nas.contrib.classification.darts")
+SEARCHER_IMPORTS = ("nnabla_nas.optimizer",)
+
+
+@WORKLOADS.register("darts_step", imports=DARTS_IMPORTS)
 def darts_step(args) -> dict:
     return C.darts_step(args, darts_net)
 
@@ -157,7 +162,8 @@ def search_workload(args, memory, build, checks) -> dict:
                                           "peak_mib": memory.growth_mib()}}
 
 
-@WORKLOADS.register("darts_search")
+@WORKLOADS.register("darts_search", imports=DARTS_IMPORTS + SEARCHER_IMPORTS + (
+    "nnabla_nas.runner.searcher.darts",))
 def darts_search(args) -> dict:
     """The reference's DartsSearcher with its CIFAR-10 settings, constant rates."""
     from nnabla_nas.optimizer import Optimizer
@@ -178,8 +184,12 @@ def darts_search(args) -> dict:
 
 
 # ---------------------------------------------------------------------- ProxylessNAS
-@WORKLOADS.register("pnas_search_reinforce")  # its only architecture step
-@WORKLOADS.register("pnas_search")
+PNAS_IMPORTS = SEARCHER_IMPORTS + ("nnabla_nas.contrib.classification.mobilenet",
+                                    "nnabla_nas.runner.searcher.pnas")
+
+
+@WORKLOADS.register("pnas_search_reinforce", imports=PNAS_IMPORTS)  # its only one
+@WORKLOADS.register("pnas_search", imports=PNAS_IMPORTS)
 def pnas_search(args) -> dict:
     """The reference's ProxylessNasSearcher (REINFORCE over ten sampled paths per
     architecture step) in its MobileNetV2 space, no hardware regularizer."""
@@ -246,7 +256,8 @@ def mobilenet(Mo, blocks, stem=16, head=128, classes=10):
     return Net()
 
 
-@WORKLOADS.register("latency")
+@WORKLOADS.register("latency", imports=("nnabla_nas.module",
+                                         "nnabla_nas.utils.estimator.latency"))
 def latency(args) -> dict:
     from nnabla_nas import module as Mo
     from nnabla_nas.utils.estimator.latency import LatencyEstimator, LatencyGraphEstimator
