@@ -116,7 +116,9 @@ def run_worker(side: str, python: str, workload: str, steps: int, quick: bool,
     cmd += ["--quick"] * quick + ["--check-only"] * check_only
     cmd += ["--specs", specs] if specs else []
     cmd += ["--darts", ",".join(str(v) for v in darts)] if darts else []
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=WORKERS)
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)  # each side imports its own nnabla_nas, and only it
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=WORKERS, env=env)
     if proc.returncode == 3:  # the workload is not available on that side
         raise WorkerError(proc.stderr.strip().splitlines()[-1])
     if proc.returncode != 0:

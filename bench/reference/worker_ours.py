@@ -25,7 +25,11 @@ DARTS_IMPORTS = ("nnabla_nas.contrib.darts",)
 
 
 def version() -> str:
+    """Our version, after checking that ``nnabla_nas`` came from this checkout."""
     import nnabla_nas
+    where = os.path.realpath(nnabla_nas.__file__)
+    if not where.startswith(os.path.realpath(ROOT) + os.sep):
+        raise RuntimeError(f"ours: imported nnabla_nas from {where}, not from {ROOT}")
     return getattr(nnabla_nas, "__version__", "checkout")
 
 

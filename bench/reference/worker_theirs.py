@@ -29,6 +29,7 @@ the global norm in ours and per parameter in the reference.
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import sys
 import time
 import types
@@ -71,6 +72,14 @@ def install_stand_in(modules: MutableMapping[str, types.ModuleType] = sys.module
 
 
 def version() -> str:
+    """The reference's version, after checking that the ``nnabla_nas`` imported is the
+    one installed in this interpreter's environment (a ``PYTHONPATH`` naming our
+    checkout would otherwise lend it our modules of the same names)."""
+    import nnabla_nas
+    where = os.path.realpath(nnabla_nas.__file__)
+    if not where.startswith(os.path.realpath(sys.prefix) + os.sep):
+        raise RuntimeError(f"theirs: imported nnabla_nas from {where}, not from "
+                           f"{sys.prefix}")
     return importlib.metadata.version("nnabla-nas")
 
 
