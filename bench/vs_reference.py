@@ -190,7 +190,21 @@ def run_workload(name: str, pythons: Dict[str, str], rounds: int, steps: int,
     out["median"] = {side: {k: float(np.median([run["metrics"][k] for run in runs]))
                             for k in runs[0]["metrics"]}
                      for side, runs in out["runs"].items() if runs}
+    unequal = different_work(name, out["median"])
+    if unequal:
+        out["errors"]["both"] = unequal
     return out
+
+
+def different_work(name: str, median: Dict[str, dict]) -> Optional[str]:
+    """None if both sides did the same work by the workload's ``same`` metrics (or a
+    side has no figures), else what differs."""
+    if len(median) < 2:
+        return None
+    diff = [f"{k} ours {median['ours'].get(k)} vs theirs {median['theirs'].get(k)}"
+            for k in C.WORKLOADS[name].same
+            if median["ours"].get(k) != median["theirs"].get(k)]
+    return f"{name}: not the same work: {', '.join(diff)}" if diff else None
 
 
 def source_state() -> str:

@@ -69,6 +69,13 @@ PNAS = dict(num_classes=10, batch=16, size=32, width_mult=1.0,
 #: the seeds ``bench/estimators.py`` uses; batch 1, ``size x size`` RGB input.
 LATENCY = dict(size=64, first_seed=100, networks=20)
 
+#: Sampled paths per architecture step of the reference's REINFORCE (``n_iter = 10`` in
+#: ``ProxylessNasSearcher.valid_on_batch`` of nnabla-nas 0.15.0). Ours samples one path
+#: per step, so ``pnas_search_reinforce`` runs that many of our steps per iteration: the
+#: same number of sampled-path forwards on both sides (each side counts its path graphs
+#: and reports them as ``path_graphs``).
+REINFORCE_PATHS = 10
+
 #: Line prefix of a worker's result on stdout (anything else there is library chatter).
 MARKER = "VS_REFERENCE_RESULT "
 
@@ -91,6 +98,9 @@ class Workload:
     name: str
     title: str
     metrics: Tuple[Metric, ...]
+    #: Keys of metrics that must be equal on both sides for the comparison to hold
+    #: (the work done, as counted by each side).
+    same: Tuple[str, ...] = ()
 
 
 WORKLOADS: Dict[str, Workload] = {w.name: w for w in [
@@ -108,13 +118,19 @@ WORKLOADS: Dict[str, Workload] = {w.name: w for w in [
         Metric("total_s", "profiling + calibration (s)", "{:.2f}"),
         Metric("measured_ms", "measured latency, median net (ms)", "{:.2f}"))),
     Workload("pnas_search", "ProxylessNAS search step, MobileNetV2 space, each side's "
-             "default architecture step", (
+             "default architecture step (ours: binary gates over two paths in one "
+             "graph; theirs: REINFORCE over ten paths)", (
                  Metric("iter_ms", "iteration (ms)"),
-                 Metric("peak_mib", "peak memory growth (MiB)"))),
-    Workload("pnas_search_reinforce", "ProxylessNAS search step, MobileNetV2 space, "
-             "REINFORCE architecture step on both sides", (
+                 Metric("peak_mib", "peak memory growth (MiB)"),
+                 Metric("path_graphs", "sampled-path graphs per iteration", "{:.0f}"))),
+    Workload("pnas_search_reinforce", "ProxylessNAS search, MobileNetV2 space, REINFORCE "
+             f"on both sides: one weight step and {REINFORCE_PATHS} sampled-path forwards "
+             f"for alpha (ours: {REINFORCE_PATHS} one-path steps; theirs: one step of "
+             f"{REINFORCE_PATHS} paths)", (
                  Metric("iter_ms", "iteration (ms)"),
-                 Metric("peak_mib", "peak memory growth (MiB)"))),
+                 Metric("peak_mib", "peak memory growth (MiB)"),
+                 Metric("path_graphs", "sampled-path graphs per iteration", "{:.0f}")),
+             same=("path_graphs",)),
 ]}
 
 
@@ -193,6 +209,20 @@ class PeakMemory:
 
     def growth_mib(self) -> float:
         return (_status_kib("VmHWM") - self.base_kib) / 1024.0
+
+
+class CallCounter:
+    """Counts the calls of ``owner.name`` (an instance's method, wrapped in place)."""
+
+    def __init__(self, owner, name: str):
+        self.calls = 0
+        method = getattr(owner, name)
+
+        def counted(*args, **kwargs):
+            self.calls += 1
+            return method(*args, **kwargs)
+
+        setattr(owner, name, counted)
 
 
 def time_calls(fn: Callable[[], object], steps: int, warmup: int = 1) -> List[float]:

@@ -67,11 +67,13 @@ def our_searcher(cls, space, model, options, output_dir: str, batch: int, size: 
                    quiet=True))
 
 
-def search_workload(args, memory, build, checks) -> dict:
-    """Time iterations of the searcher ``build(tmp)`` returns: a weight step, then an
-    architecture step (the reference's order), each on its fixed batch."""
+def search_workload(args, memory, build, checks, arch_steps: int = 1) -> dict:
+    """Time iterations of the searcher ``build(tmp)`` returns: a weight step, then
+    ``arch_steps`` architecture steps (the reference's order), each on its fixed batch;
+    ``path_graphs`` counts the sampled-path graphs an iteration builds and runs."""
     with tempfile.TemporaryDirectory() as tmp:
         s = build(tmp)
+        graphs = C.CallCounter(s, "_graph") if hasattr(s, "_graph") else None
         batch, size, classes = s.x_train.shape[0], s.x_train.shape[2], s.data.num_classes
         x_train, y_train = C.cifar_batch(batch, size, classes, 0)
         x_valid, y_valid = C.cifar_batch(batch, size, classes, 1)
@@ -81,13 +83,16 @@ def search_workload(args, memory, build, checks) -> dict:
             s.x_train.d, s.y_train.d = x_train, y_train
             s.train_on_batch(step[0])
             s.x_valid.d, s.y_valid.d = x_valid, y_valid
-            s.valid_on_batch(step[0])
+            for _ in range(arch_steps):
+                s.valid_on_batch(step[0])
             step[0] += 1
 
         times = C.time_calls(iteration, args.steps)
         s.output.close()
-    return {"checks": checks, "metrics": {"iter_ms": float(np.median(times) * 1e3),
-                                          "peak_mib": memory.growth_mib()}}
+    metrics = {"iter_ms": float(np.median(times) * 1e3), "peak_mib": memory.growth_mib()}
+    if graphs is not None:
+        metrics["path_graphs"] = graphs.calls / step[0]
+    return {"checks": checks, "metrics": metrics}
 
 
 @WORKLOADS.register("darts_search", imports=DARTS_IMPORTS + SEARCHER_IMPORTS + (
@@ -121,9 +126,10 @@ PNAS_IMPORTS = SEARCHER_IMPORTS + ("nnabla_nas.contrib.pnas.network",
 
 @WORKLOADS.register("pnas_search_reinforce", imports=PNAS_IMPORTS)
 def pnas_search_reinforce(args) -> dict:
-    """Our ProxylessNasSearcher with REINFORCE, the reference's algorithm: the same
-    work as its ``pnas_search``."""
-    return pnas_search(args, estimator="reinforce")
+    """Our ProxylessNasSearcher with REINFORCE, the reference's algorithm, with as many
+    sampled-path forwards per iteration as its ``pnas_search``: one weight step, then
+    :data:`common.REINFORCE_PATHS` one-path architecture steps."""
+    return pnas_search(args, estimator="reinforce", arch_steps=C.REINFORCE_PATHS)
 
 
 @WORKLOADS.register("latency", imports=("nnabla_nas.contrib.estimator",))
@@ -173,7 +179,7 @@ def pnas_stages():
 
 
 @WORKLOADS.register("pnas_search", imports=PNAS_IMPORTS)
-def pnas_search(args, estimator: str = "gradient") -> dict:
+def pnas_search(args, estimator: str = "gradient", arch_steps: int = 1) -> dict:
     """Our ProxylessNasSearcher with its default architecture gradient (binary gates
     over two sampled paths); the reference's is REINFORCE over ten sampled paths."""
     try:
@@ -200,7 +206,7 @@ def pnas_search(args, estimator: str = "gradient") -> dict:
     return search_workload(args, memory, lambda tmp: our_searcher(
         ProxylessNasSearcher, ProxylessSpace, net,
         ProxylessNasSearcher.Config(estimator=estimator), tmp,
-        p["batch"], p["size"], p["num_classes"], net_opt, arch_opt), checks)
+        p["batch"], p["size"], p["num_classes"], net_opt, arch_opt), checks, arch_steps)
 
 
 if __name__ == "__main__":

@@ -161,6 +161,7 @@ def search_workload(args, memory, build, checks) -> dict:
     if args.check_only:
         return {"checks": checks}
     s = build()
+    graphs = C.CallCounter(s, "update_graph")  # one per sampled path it runs
 
     def iteration():
         s.train_on_batch()
@@ -168,7 +169,8 @@ def search_workload(args, memory, build, checks) -> dict:
 
     times = C.time_calls(iteration, args.steps)
     return {"checks": checks, "metrics": {"iter_ms": float(np.median(times) * 1e3),
-                                          "peak_mib": memory.growth_mib()}}
+                                          "peak_mib": memory.growth_mib(),
+                                          "path_graphs": graphs.calls / (args.steps + 1)}}
 
 
 @WORKLOADS.register("darts_search", imports=DARTS_IMPORTS + SEARCHER_IMPORTS + (

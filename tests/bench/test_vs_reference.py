@@ -178,3 +178,30 @@ def test_table_prints_ratios_targets_and_unavailable_sides(modules):
     assert "  ! ours: ProxylessNAS searcher not available yet" in text
     iteration = next(ln for ln in text.splitlines() if "iteration" in ln)
     assert iteration.split() == ["iteration", "(ms)", "n/a", "9.0", "nan"]
+
+
+def test_reinforce_row_must_compare_equal_sampled_path_forwards(modules):
+    V, C = modules["vs_reference"], modules["common"]
+    assert C.WORKLOADS["pnas_search_reinforce"].same == ("path_graphs",)
+    assert f"{C.REINFORCE_PATHS} sampled-path forwards" in \
+        C.WORKLOADS["pnas_search_reinforce"].title
+    same = {"ours": {"iter_ms": 1.0, "path_graphs": 11.0},
+            "theirs": {"iter_ms": 2.0, "path_graphs": 11.0}}
+    assert V.different_work("pnas_search_reinforce", same) is None
+    other = {"ours": {"path_graphs": 2.0}, "theirs": {"path_graphs": 11.0}}
+    assert V.different_work("pnas_search_reinforce", other) == (
+        "pnas_search_reinforce: not the same work: path_graphs ours 2.0 vs theirs 11.0")
+    assert V.different_work("pnas_search", other) is None  # each side's default
+    assert V.different_work("pnas_search_reinforce", {"theirs": {}}) is None
+
+
+def test_call_counter_counts_calls_of_an_instance_method(modules):
+    C = modules["common"]
+
+    class Searcher:
+        def update_graph(self, key):
+            return key * 2
+
+    s = Searcher()
+    counter = C.CallCounter(s, "update_graph")
+    assert [s.update_graph(k) for k in (1, 2, 3)] == [2, 4, 6] and counter.calls == 3
