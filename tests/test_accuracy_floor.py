@@ -13,26 +13,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.tiny import tiny_run
+
 ROOT = Path(__file__).resolve().parents[1]
 
-#: A search of two epochs (one warm-up) on a 3-cell, 2-node supernet, then four
-#: epochs of a 6-channel, 3-cell network: about 35 s of CPU.
-CONFIG = {
-    "seed": 1,
-    "quiet": True,
-    "dataset": {"name": "digits", "test_fraction": 0.3, "valid_fraction": 0.3},
-    "search": {
-        "epochs": 2, "warmup_epochs": 1, "batch_size": 64,
-        "space": {"name": "darts", "init_channels": 2, "num_cells": 3, "num_nodes": 2,
-                  "multiplier": 2, "stem_multiplier": 1},
-        "searcher": {"name": "darts", "order": 1},
-    },
-    "train": {
-        "epochs": 4, "batch_size": 32,
-        "net": {"name": "darts", "init_channels": 6, "num_cells": 3, "auxiliary": False,
-                "drop_path_prob": 0.0},
-    },
-}
+#: The tiny config of the other end-to-end tests, first order, then four epochs of a
+#: 6-channel, 3-cell network without auxiliary head or drop path: about 35 s of CPU.
+CONFIG = tiny_run(seed=1)
+CONFIG["search"]["batch_size"] = 64
+CONFIG["search"]["searcher"]["order"] = 1
+CONFIG["train"].update(epochs=4, batch_size=32)
+CONFIG["train"]["net"].update(init_channels=6, auxiliary=False, drop_path_prob=0.0)
 
 #: Three runs of exactly this config on the development machine (nnabla 1.39.0, CPU)
 #: gave a test accuracy of 0.9833 each time (531 of 540 test images); chance is 0.1.
