@@ -12,8 +12,9 @@ theirs (ABBA over rounds) so that machine drift cancels; medians are compared.
 Workloads (``--workloads``, comma-separated):
 
 * ``darts_step``: DARTS supernet training step, forward and backward of all
-  parameters (init_channels 8, 5 cells, batch 16, 32x32): step time and peak
-  resident memory the step adds (high-water mark minus the size after imports).
+  parameters (32x32 input), at each configuration ``(init_channels, cells, batch)``
+  of ``common.DARTS_SWEEP``, one row each: step time and peak resident memory the
+  step adds (high-water mark minus the size after imports, the mark reset there).
 * ``darts_search``: one DARTS search iteration, weight step plus first-order
   architecture step, with each package's searcher and the same optimizer settings.
 * ``latency``: latency estimators on the same random MobileNetV2-style networks (batch
@@ -107,13 +108,17 @@ def base_interpreter() -> str:
 
 # ----------------------------------------------------------------------- workers
 def run_worker(side: str, python: str, workload: str, steps: int, quick: bool,
-               specs: Optional[str], check_only: bool = False) -> dict:
+               specs: Optional[str], check_only: bool = False,
+               darts: Optional[Sequence[int]] = None) -> dict:
     """One worker process; its result, or WorkerError with its message."""
     script = os.path.join(WORKERS, f"worker_{side}.py")
     cmd = [python, script, workload, "--steps", str(steps)]
     cmd += ["--quick"] * quick + ["--check-only"] * check_only
     cmd += ["--specs", specs] if specs else []
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=WORKERS)
+    cmd += ["--darts", ",".join(str(v) for v in darts)] if darts else []
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)  # each side imports its own nnabla_nas, and only it
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=WORKERS, env=env)
     if proc.returncode == 3:  # the workload is not available on that side
         raise WorkerError(proc.stderr.strip().splitlines()[-1])
     if proc.returncode != 0:
@@ -156,13 +161,16 @@ def function_difference(checks: Dict[str, dict]) -> Dict[str, List[int]]:
 
 
 def run_workload(name: str, pythons: Dict[str, str], rounds: int, steps: int,
-                 quick: bool, specs: Optional[str]) -> dict:
+                 quick: bool, specs: Optional[str],
+                 darts: Optional[Sequence[int]] = None) -> dict:
     """Check that both sides build the same network, then alternate the timed runs."""
-    out = {"checks": {}, "runs": {s: [] for s in SIDES}, "errors": {}}
+    out = {"workload": name, "checks": {}, "runs": {s: [] for s in SIDES}, "errors": {}}
+    if darts:
+        out["darts"] = list(darts)
     for side in SIDES:
         try:
             out["checks"][side] = run_worker(side, pythons[side], name, steps, quick, specs,
-                                             check_only=True)["checks"]
+                                             check_only=True, darts=darts)["checks"]
         except WorkerError as err:
             out["errors"][side] = str(err)
     available = [s for s in SIDES if s not in out["errors"]]
@@ -176,13 +184,27 @@ def run_workload(name: str, pythons: Dict[str, str], rounds: int, steps: int,
         for side in available if r % 2 == 0 else available[::-1]:
             try:
                 out["runs"][side].append(run_worker(side, pythons[side], name, steps,
-                                                    quick, specs))
+                                                    quick, specs, darts=darts))
             except WorkerError as err:
                 out["errors"][side] = str(err)
     out["median"] = {side: {k: float(np.median([run["metrics"][k] for run in runs]))
                             for k in runs[0]["metrics"]}
                      for side, runs in out["runs"].items() if runs}
+    unequal = different_work(name, out["median"])
+    if unequal:
+        out["errors"]["both"] = unequal
     return out
+
+
+def different_work(name: str, median: Dict[str, dict]) -> Optional[str]:
+    """None if both sides did the same work by the workload's ``same`` metrics (or a
+    side has no figures), else what differs."""
+    if len(median) < 2:
+        return None
+    diff = [f"{k} ours {median['ours'].get(k)} vs theirs {median['theirs'].get(k)}"
+            for k in C.WORKLOADS[name].same
+            if median["ours"].get(k) != median["theirs"].get(k)]
+    return f"{name}: not the same work: {', '.join(diff)}" if diff else None
 
 
 def source_state() -> str:
@@ -219,7 +241,7 @@ def verdict(ratio: float, target) -> str:
 def table(results: Dict[str, dict]) -> List[str]:
     lines = [f"{'':38}{'ours':>11}{'theirs':>11}{'ours/theirs':>13}  target"]
     for name, res in results.items():
-        wl = C.WORKLOADS[name]
+        wl = C.WORKLOADS[res.get("workload", name)]
         params = {s: res["checks"].get(s, {}).get("params") for s in SIDES}
         count = params["ours"] if params["ours"] is not None else params["theirs"]
         if isinstance(count, list):
@@ -283,6 +305,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             with open(specs, "w", encoding="utf-8") as f:
                 json.dump(latency_specs(networks, C.LATENCY["size"]), f)
         for name in names:
+            if name == "darts_step":  # one row per configuration of the sweep
+                for config in C.DARTS_SWEEP:
+                    results[f"{name} ({C.darts_label(config)})"] = run_workload(
+                        name, pythons, rounds, steps, args.quick, None, darts=config)
+                continue
             results[name] = run_workload(name, pythons, rounds, steps, args.quick,
                                          specs if name == "latency" else None)
     versions = {s: next((r["runs"][s][0] for r in results.values() if r["runs"][s]), {})

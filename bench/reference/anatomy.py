@@ -74,6 +74,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("side", choices=("ours", "theirs"))
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--darts", type=C.parse_darts_config, default=None,
+                        metavar="INIT_CHANNELS,NUM_CELLS,BATCH",
+                        help="the supernet's configuration (default: the benchmark's)")
     parser.add_argument("--json", help="also write the table here")
     args = parser.parse_args(argv)
     if args.side == "theirs":
@@ -84,8 +87,8 @@ def main(argv=None) -> int:
     import nnabla as nn
     import nnabla.functions as F
 
-    d = C.DARTS
-    net = worker.darts_net()
+    d = C.darts_settings(args.darts)
+    net = worker.darts_net(d)
     x = nn.Variable((d["batch"], d["in_channels"], d["size"], d["size"]))
     y = nn.Variable((d["batch"], 1))
     x.d, y.d = C.cifar_batch(d["batch"], d["size"], d["num_classes"])

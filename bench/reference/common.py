@@ -10,6 +10,7 @@ functions that build or run graphs.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -24,6 +25,37 @@ import numpy as np
 DARTS = dict(in_channels=3, init_channels=8, num_cells=5, num_classes=10, num_nodes=4,
              multiplier=4, stem_multiplier=3, batch=16, size=32)
 
+#: The ``(init_channels, num_cells, batch)`` configurations the ``darts_step`` workload
+#: sweeps, fixed before any of them was measured (issue 16, item 8): the benchmark's
+#: own; the one at which our step once peaked at 0.90 of the reference's memory; a
+#: wider, deeper network at a small batch, where parameters and their gradients weigh
+#: most; and a narrow, shallow one at a large batch, where activations weigh most.
+DARTS_SWEEP: Tuple[Tuple[int, int, int], ...] = ((8, 5, 16), (12, 6, 8), (16, 8, 4),
+                                                 (4, 4, 32))
+
+
+def darts_settings(config: Optional[Sequence[int]] = None) -> dict:
+    """:data:`DARTS` with ``config = (init_channels, num_cells, batch)`` applied."""
+    if config is None:
+        return dict(DARTS)
+    init_channels, num_cells, batch = (int(v) for v in config)
+    return {**DARTS, "init_channels": init_channels, "num_cells": num_cells,
+            "batch": batch}
+
+
+def darts_label(config: Sequence[int]) -> str:
+    """``C=12, 6 cells, batch 8``: how reports name a configuration."""
+    return f"C={config[0]}, {config[1]} cells, batch {config[2]}"
+
+
+def parse_darts_config(text: str) -> Tuple[int, int, int]:
+    """``'12,6,8'`` as ``(12, 6, 8)``; ValueError naming what is wrong."""
+    parts = text.split(",")
+    if len(parts) != 3 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"--darts: expected three positive integers "
+                         f"INIT_CHANNELS,NUM_CELLS,BATCH, got {text!r}")
+    return tuple(int(p) for p in parts)  # type: ignore[return-value]
+
 #: The ProxylessNAS MobileNetV2 space of the reference's CIFAR-10 search
 #: (``conf/network/classification/mobilenet_cifar10.yaml``: ``[channels, blocks,
 #: stride]`` per stage) on its ``SearchNet`` defaults: a 32-channel stride-2 stem, a
@@ -36,6 +68,13 @@ PNAS = dict(num_classes=10, batch=16, size=32, width_mult=1.0,
 #: Random MobileNetV2-style networks (``nnabla_nas.contrib.pnas.random_mobilenet``) at
 #: the seeds ``bench/estimators.py`` uses; batch 1, ``size x size`` RGB input.
 LATENCY = dict(size=64, first_seed=100, networks=20)
+
+#: Sampled paths per architecture step of the reference's REINFORCE (``n_iter = 10`` in
+#: ``ProxylessNasSearcher.valid_on_batch`` of nnabla-nas 0.15.0). Ours samples one path
+#: per step, so ``pnas_search_reinforce`` runs that many of our steps per iteration: the
+#: same number of sampled-path forwards on both sides (each side counts its path graphs
+#: and reports them as ``path_graphs``).
+REINFORCE_PATHS = 10
 
 #: Line prefix of a worker's result on stdout (anything else there is library chatter).
 MARKER = "VS_REFERENCE_RESULT "
@@ -59,6 +98,9 @@ class Workload:
     name: str
     title: str
     metrics: Tuple[Metric, ...]
+    #: Keys of metrics that must be equal on both sides for the comparison to hold
+    #: (the work done, as counted by each side).
+    same: Tuple[str, ...] = ()
 
 
 WORKLOADS: Dict[str, Workload] = {w.name: w for w in [
@@ -76,13 +118,19 @@ WORKLOADS: Dict[str, Workload] = {w.name: w for w in [
         Metric("total_s", "profiling + calibration (s)", "{:.2f}"),
         Metric("measured_ms", "measured latency, median net (ms)", "{:.2f}"))),
     Workload("pnas_search", "ProxylessNAS search step, MobileNetV2 space, each side's "
-             "default architecture step", (
+             "default architecture step (ours: binary gates over two paths in one "
+             "graph; theirs: REINFORCE over ten paths)", (
                  Metric("iter_ms", "iteration (ms)"),
-                 Metric("peak_mib", "peak memory growth (MiB)"))),
-    Workload("pnas_search_reinforce", "ProxylessNAS search step, MobileNetV2 space, "
-             "REINFORCE architecture step on both sides", (
+                 Metric("peak_mib", "peak memory growth (MiB)"),
+                 Metric("path_graphs", "sampled-path graphs per iteration", "{:.0f}"))),
+    Workload("pnas_search_reinforce", "ProxylessNAS search, MobileNetV2 space, REINFORCE "
+             f"on both sides: one weight step and {REINFORCE_PATHS} sampled-path forwards "
+             f"for alpha (ours: {REINFORCE_PATHS} one-path steps; theirs: one step of "
+             f"{REINFORCE_PATHS} paths)", (
                  Metric("iter_ms", "iteration (ms)"),
-                 Metric("peak_mib", "peak memory growth (MiB)"))),
+                 Metric("peak_mib", "peak memory growth (MiB)"),
+                 Metric("path_graphs", "sampled-path graphs per iteration", "{:.0f}")),
+             same=("path_graphs",)),
 ]}
 
 
@@ -92,13 +140,17 @@ class WorkloadUnavailable(RuntimeError):
 
 # ----------------------------------------------------------------------- registry
 class Registry:
-    """Workload implementations of one side, by the names of :data:`WORKLOADS`."""
+    """Workload implementations of one side, by the names of :data:`WORKLOADS`, with
+    the modules each imports: :func:`worker_main` imports them before the workload
+    runs, so that a workload's memory baseline is taken after its side's imports."""
 
     def __init__(self, side: str):
         self.side = side
         self._fns: Dict[str, Callable] = {}
+        self._imports: Dict[str, Tuple[str, ...]] = {}
 
-    def register(self, name: str) -> Callable[[Callable], Callable]:
+    def register(self, name: str, imports: Sequence[str] = ()
+                 ) -> Callable[[Callable], Callable]:
         if name not in WORKLOADS:
             raise KeyError(f"{self.side}: unknown workload {name!r}; valid: "
                            f"{', '.join(WORKLOADS)}")
@@ -107,9 +159,15 @@ class Registry:
 
         def decorator(fn: Callable) -> Callable:
             self._fns[name] = fn
+            self._imports[name] = tuple(imports)
             return fn
 
         return decorator
+
+    def imports(self, name: str) -> Tuple[str, ...]:
+        """The modules the workload ``name`` imports (to import before it runs)."""
+        self.get(name)
+        return self._imports[name]
 
     def get(self, name: str) -> Callable:
         if name not in self._fns:
@@ -131,15 +189,40 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
+def reset_peak() -> None:
+    """Reset the process's resident high-water mark (``VmHWM``) to its current size
+    (Linux 4.0 and later: ``/proc/self/clear_refs``), so that a later peak is the work's
+    and not an earlier import's."""
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+        f.write("5")
+
+
 class PeakMemory:
     """Peak resident memory a block of work adds: the high-water mark at the end minus
-    the resident size at the start (after imports, which differ between the sides)."""
+    the resident size at the start. Both workers create it after importing what their
+    workload uses (:meth:`Registry.imports`; the imports differ between the sides), and
+    it resets the high-water mark there, so the same protocol holds on both sides."""
 
     def __init__(self):
+        reset_peak()
         self.base_kib = _status_kib("VmRSS")
 
     def growth_mib(self) -> float:
         return (_status_kib("VmHWM") - self.base_kib) / 1024.0
+
+
+class CallCounter:
+    """Counts the calls of ``owner.name`` (an instance's method, wrapped in place)."""
+
+    def __init__(self, owner, name: str):
+        self.calls = 0
+        method = getattr(owner, name)
+
+        def counted(*args, **kwargs):
+            self.calls += 1
+            return method(*args, **kwargs)
+
+        setattr(owner, name, counted)
 
 
 def time_calls(fn: Callable[[], object], steps: int, warmup: int = 1) -> List[float]:
@@ -249,15 +332,16 @@ def accuracy(estimates: Sequence[float], measured: Sequence[float]) -> Dict[str,
             "kendall_tau": kendall_tau(est, meas)}
 
 
-def darts_step(args, build_net: Callable[[], object]) -> dict:
-    """The ``darts_step`` workload with the supernet ``build_net()`` returns: the same
-    loss, batch and step code on both sides, so only the network differs."""
+def darts_step(args, build_net: Callable[[dict], object]) -> dict:
+    """The ``darts_step`` workload with the supernet ``build_net(settings)`` returns
+    (``settings``: :data:`DARTS` at the configuration of ``--darts``): the same loss,
+    batch and step code on both sides, so only the network differs."""
     import nnabla as nn
     import nnabla.functions as F
 
-    d = DARTS
+    d = darts_settings(args.darts)
     memory = PeakMemory()
-    net = build_net()
+    net = build_net(d)
     x = nn.Variable((d["batch"], d["in_channels"], d["size"], d["size"]))
     y = nn.Variable((d["batch"], 1))
     x.d, y.d = cifar_batch(d["batch"], d["size"], d["num_classes"])
@@ -300,8 +384,17 @@ def worker_main(registry: Registry, version: Callable[[], str],
     parser.add_argument("--check-only", action="store_true",
                         help="build and report the checks (parameter counts), no timing")
     parser.add_argument("--specs", help="JSON file of the latency networks' block specs")
+    parser.add_argument("--darts", type=parse_darts_config, default=None,
+                        metavar="INIT_CHANNELS,NUM_CELLS,BATCH",
+                        help="the DARTS supernet's configuration (default: DARTS's)")
     args = parser.parse_args(argv)
     try:
+        for module in registry.imports(args.workload):  # before the memory baseline
+            try:
+                importlib.import_module(module)
+            except ImportError as err:
+                raise WorkloadUnavailable(f"{registry.side}: {args.workload} needs "
+                                          f"{module} ({err})") from err
         out = registry.get(args.workload)(args)
     except WorkloadUnavailable as err:
         print(str(err), file=sys.stderr)

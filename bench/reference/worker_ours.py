@@ -17,22 +17,32 @@ if ROOT not in sys.path:  # our package from this checkout, whichever venv runs 
 
 WORKLOADS = C.Registry("ours")
 
+#: What building and running our searchers imports (see ``our_searcher``).
+SEARCHER_IMPORTS = ("nnabla_nas.config.loader", "nnabla_nas.dataset",
+                    "nnabla_nas.runner.run", "nnabla_nas.runner.schema",
+                    "nnabla_nas.utils.output")
+DARTS_IMPORTS = ("nnabla_nas.contrib.darts",)
+
 
 def version() -> str:
+    """Our version, after checking that ``nnabla_nas`` came from this checkout."""
     import nnabla_nas
+    where = os.path.realpath(nnabla_nas.__file__)
+    if not where.startswith(os.path.realpath(ROOT) + os.sep):
+        raise RuntimeError(f"ours: imported nnabla_nas from {where}, not from {ROOT}")
     return getattr(nnabla_nas, "__version__", "checkout")
 
 
-def darts_net():
+def darts_net(d: dict = C.DARTS):
+    """Our DARTS supernet with the settings ``d`` (those of :data:`common.DARTS`)."""
     from nnabla_nas.contrib.darts import SearchNet
-    d = C.DARTS
     return SearchNet(d["in_channels"], d["init_channels"], d["num_cells"], d["num_classes"],
                      num_nodes=d["num_nodes"], multiplier=d["multiplier"],
                      stem_multiplier=d["stem_multiplier"], mode="full", shared=True,
                      rng=np.random.RandomState(0))
 
 
-@WORKLOADS.register("darts_step")
+@WORKLOADS.register("darts_step", imports=DARTS_IMPORTS)
 def darts_step(args) -> dict:
     return C.darts_step(args, darts_net)
 
@@ -57,11 +67,13 @@ def our_searcher(cls, space, model, options, output_dir: str, batch: int, size: 
                    quiet=True))
 
 
-def search_workload(args, memory, build, checks) -> dict:
-    """Time iterations of the searcher ``build(tmp)`` returns: a weight step, then an
-    architecture step (the reference's order), each on its fixed batch."""
+def search_workload(args, memory, build, checks, arch_steps: int = 1) -> dict:
+    """Time iterations of the searcher ``build(tmp)`` returns: a weight step, then
+    ``arch_steps`` architecture steps (the reference's order), each on its fixed batch;
+    ``path_graphs`` counts the sampled-path graphs an iteration builds and runs."""
     with tempfile.TemporaryDirectory() as tmp:
         s = build(tmp)
+        graphs = C.CallCounter(s, "_graph") if hasattr(s, "_graph") else None
         batch, size, classes = s.x_train.shape[0], s.x_train.shape[2], s.data.num_classes
         x_train, y_train = C.cifar_batch(batch, size, classes, 0)
         x_valid, y_valid = C.cifar_batch(batch, size, classes, 1)
@@ -71,16 +83,20 @@ def search_workload(args, memory, build, checks) -> dict:
             s.x_train.d, s.y_train.d = x_train, y_train
             s.train_on_batch(step[0])
             s.x_valid.d, s.y_valid.d = x_valid, y_valid
-            s.valid_on_batch(step[0])
+            for _ in range(arch_steps):
+                s.valid_on_batch(step[0])
             step[0] += 1
 
         times = C.time_calls(iteration, args.steps)
         s.output.close()
-    return {"checks": checks, "metrics": {"iter_ms": float(np.median(times) * 1e3),
-                                          "peak_mib": memory.growth_mib()}}
+    metrics = {"iter_ms": float(np.median(times) * 1e3), "peak_mib": memory.growth_mib()}
+    if graphs is not None:
+        metrics["path_graphs"] = graphs.calls / step[0]
+    return {"checks": checks, "metrics": metrics}
 
 
-@WORKLOADS.register("darts_search")
+@WORKLOADS.register("darts_search", imports=DARTS_IMPORTS + SEARCHER_IMPORTS + (
+    "nnabla_nas.contrib.darts.space", "nnabla_nas.runner.searcher.darts"))
 def darts_search(args) -> dict:
     """Our DartsSearcher, first order, with the reference's optimizer settings
     (momentum SGD 0.025/0.9, weight decay 3e-4, clip 5; Adam 3e-4, betas 0.5/0.999,
@@ -103,14 +119,20 @@ def darts_search(args) -> dict:
         d["size"], d["num_classes"], net_opt, ArchOptimizerConfig()), checks)
 
 
-@WORKLOADS.register("pnas_search_reinforce")
+PNAS_IMPORTS = SEARCHER_IMPORTS + ("nnabla_nas.contrib.pnas.network",
+                                    "nnabla_nas.contrib.pnas.space",
+                                    "nnabla_nas.runner.searcher.pnas")
+
+
+@WORKLOADS.register("pnas_search_reinforce", imports=PNAS_IMPORTS)
 def pnas_search_reinforce(args) -> dict:
-    """Our ProxylessNasSearcher with REINFORCE, the reference's algorithm: the same
-    work as its ``pnas_search``."""
-    return pnas_search(args, estimator="reinforce")
+    """Our ProxylessNasSearcher with REINFORCE, the reference's algorithm, with as many
+    sampled-path forwards per iteration as its ``pnas_search``: one weight step, then
+    :data:`common.REINFORCE_PATHS` one-path architecture steps."""
+    return pnas_search(args, estimator="reinforce", arch_steps=C.REINFORCE_PATHS)
 
 
-@WORKLOADS.register("latency")
+@WORKLOADS.register("latency", imports=("nnabla_nas.contrib.estimator",))
 def latency(args) -> dict:
     from nnabla_nas.contrib.estimator import LatencyEstimator
     from nnabla_nas.contrib.estimator import calibration as cal
@@ -156,8 +178,8 @@ def pnas_stages():
     return [[1, 16, 1, 1]] + [[6, c, n, s] for c, n, s in C.PNAS["settings"]]
 
 
-@WORKLOADS.register("pnas_search")
-def pnas_search(args, estimator: str = "gradient") -> dict:
+@WORKLOADS.register("pnas_search", imports=PNAS_IMPORTS)
+def pnas_search(args, estimator: str = "gradient", arch_steps: int = 1) -> dict:
     """Our ProxylessNasSearcher with its default architecture gradient (binary gates
     over two sampled paths); the reference's is REINFORCE over ten sampled paths."""
     try:
@@ -184,7 +206,7 @@ def pnas_search(args, estimator: str = "gradient") -> dict:
     return search_workload(args, memory, lambda tmp: our_searcher(
         ProxylessNasSearcher, ProxylessSpace, net,
         ProxylessNasSearcher.Config(estimator=estimator), tmp,
-        p["batch"], p["size"], p["num_classes"], net_opt, arch_opt), checks)
+        p["batch"], p["size"], p["num_classes"], net_opt, arch_opt), checks, arch_steps)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ the global norm in ours and per parameter in the reference.
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import sys
 import time
 import types
@@ -71,15 +72,24 @@ def install_stand_in(modules: MutableMapping[str, types.ModuleType] = sys.module
 
 
 def version() -> str:
+    """The reference's version, after checking that the ``nnabla_nas`` imported is the
+    one installed in this interpreter's environment (a ``PYTHONPATH`` naming our
+    checkout would otherwise lend it our modules of the same names)."""
+    import nnabla_nas
+    where = os.path.realpath(nnabla_nas.__file__)
+    if not where.startswith(os.path.realpath(sys.prefix) + os.sep):
+        raise RuntimeError(f"theirs: imported nnabla_nas from {where}, not from "
+                           f"{sys.prefix}")
     return importlib.metadata.version("nnabla-nas")
 
 
 # --------------------------------------------------------------------------- DARTS
-def darts_net():
+def darts_net(d: dict = C.DARTS):
+    """The reference's DARTS supernet with the settings ``d`` (see the module
+    docstring)."""
     from nnabla_nas import module as Mo
     from nnabla_nas.contrib.classification.darts import SearchNet
 
-    d = C.DARTS
     net = SearchNet(d["in_channels"], d["init_channels"], d["num_cells"], d["num_classes"],
                     num_choices=d["num_nodes"], multiplier=d["multiplier"], mode="full",
                     shared=True, stem_multiplier=d["stem_multiplier"])
@@ -90,7 +100,11 @@ def darts_net():
     return net
 
 
-@WORKLOADS.register("darts_step")
+DARTS_IMPORTS = ("nnabla_nas.module", "nnabla_nas.contrib.classification.darts")
+SEARCHER_IMPORTS = ("nnabla_nas.optimizer",)
+
+
+@WORKLOADS.register("darts_step", imports=DARTS_IMPORTS)
 def darts_step(args) -> dict:
     return C.darts_step(args, darts_net)
 
@@ -147,6 +161,7 @@ def search_workload(args, memory, build, checks) -> dict:
     if args.check_only:
         return {"checks": checks}
     s = build()
+    graphs = C.CallCounter(s, "update_graph")  # one per sampled path it runs
 
     def iteration():
         s.train_on_batch()
@@ -154,10 +169,12 @@ def search_workload(args, memory, build, checks) -> dict:
 
     times = C.time_calls(iteration, args.steps)
     return {"checks": checks, "metrics": {"iter_ms": float(np.median(times) * 1e3),
-                                          "peak_mib": memory.growth_mib()}}
+                                          "peak_mib": memory.growth_mib(),
+                                          "path_graphs": graphs.calls / (args.steps + 1)}}
 
 
-@WORKLOADS.register("darts_search")
+@WORKLOADS.register("darts_search", imports=DARTS_IMPORTS + SEARCHER_IMPORTS + (
+    "nnabla_nas.runner.searcher.darts",))
 def darts_search(args) -> dict:
     """The reference's DartsSearcher with its CIFAR-10 settings, constant rates."""
     from nnabla_nas.optimizer import Optimizer
@@ -178,8 +195,12 @@ def darts_search(args) -> dict:
 
 
 # ---------------------------------------------------------------------- ProxylessNAS
-@WORKLOADS.register("pnas_search_reinforce")  # its only architecture step
-@WORKLOADS.register("pnas_search")
+PNAS_IMPORTS = SEARCHER_IMPORTS + ("nnabla_nas.contrib.classification.mobilenet",
+                                    "nnabla_nas.runner.searcher.pnas")
+
+
+@WORKLOADS.register("pnas_search_reinforce", imports=PNAS_IMPORTS)  # its only one
+@WORKLOADS.register("pnas_search", imports=PNAS_IMPORTS)
 def pnas_search(args) -> dict:
     """The reference's ProxylessNasSearcher (REINFORCE over ten sampled paths per
     architecture step) in its MobileNetV2 space, no hardware regularizer."""
@@ -246,7 +267,8 @@ def mobilenet(Mo, blocks, stem=16, head=128, classes=10):
     return Net()
 
 
-@WORKLOADS.register("latency")
+@WORKLOADS.register("latency", imports=("nnabla_nas.module",
+                                         "nnabla_nas.utils.estimator.latency"))
 def latency(args) -> dict:
     from nnabla_nas import module as Mo
     from nnabla_nas.utils.estimator.latency import LatencyEstimator, LatencyGraphEstimator

@@ -21,6 +21,12 @@ def reuse_relu() -> Iterator[None]:
     adding a function: the same values and gradients with one buffer instead of
     several. DARTS edges apply several candidates that each start with a ReLU to one
     state, so building the supernet in this block computes each state's ReLU once.
+
+    The block's ReLU outputs are also recomputed in the backward pass instead of held
+    from the forward pass (NNabla's ``Variable.recompute``): a ReLU is cheap to redo,
+    and its input, a DARTS state, is held anyway for the max pooling and the weighted
+    skip connection that read it. On the DARTS supernet step this holds 7-8% less
+    memory (``bench/vs_reference.py``, ``darts_step``).
     """
     _REUSE.append({})
     try:
@@ -58,6 +64,7 @@ class ReLU(_Activation):
         seen = memo.get(id(x))
         if seen is None or seen[0] is not x:
             seen = memo[id(x)] = (x, F.relu(x))
+            seen[1].recompute = True
         return seen[1]
 
     def extra_repr(self) -> str:

@@ -118,6 +118,15 @@ class DwConv(Module):
         fix_parameters: Keep the parameters constant (``need_grad=False``).
         rng: Random state for the default initializer.
         with_bias: Whether to add a bias.
+        transient_buffer: In training mode, compute the same function as a grouped
+            ``convolution`` (one group per input channel). NNabla's
+            ``DepthwiseConvolution`` keeps its im2col buffer (``channels x kernel
+            size x output pixels`` per sample) for as long as the graph lives, one per
+            function, while ``Convolution`` frees its buffer after each call; in a
+            training graph of many depthwise convolutions at a small batch those
+            buffers outweigh the activations. Inference graphs (what the estimators
+            time and the exporters write) keep ``DepthwiseConvolution``, which is
+            faster.
     """
 
     def __init__(self, in_channels: int, kernel: Sequence[int],
@@ -125,8 +134,9 @@ class DwConv(Module):
                  dilation: Optional[Sequence[int]] = None, multiplier: int = 1,
                  w_init: Any = None, b_init: Any = None, base_axis: int = 1,
                  fix_parameters: bool = False, rng: Optional[np.random.RandomState] = None,
-                 with_bias: bool = True):
+                 with_bias: bool = True, transient_buffer: bool = False):
         name = type(self).__name__
+        self._transient = bool(transient_buffer)
         self._in_channels = C.positive_int(name, "in_channels", in_channels)
         self._kernel, self._pad, self._stride, self._dilation = _window(
             name, kernel, pad, stride, dilation)
@@ -140,6 +150,11 @@ class DwConv(Module):
         name = type(self).__name__
         C.variable(name, input, min_ndim=self._base_axis + len(self._kernel) + 1)
         C.axis_size(name, input, self._base_axis, self._in_channels, "channels")
+        if self._transient and self.training:
+            w = F.reshape(self.W, (self.W.shape[0], 1) + tuple(self.W.shape[1:]))
+            return F.convolution(input, w, self.b, base_axis=self._base_axis, pad=self._pad,
+                                 stride=self._stride, dilation=self._dilation,
+                                 group=self._in_channels)
         return F.depthwise_convolution(input, self.W, self.b, base_axis=self._base_axis,
                                        pad=self._pad, stride=self._stride,
                                        dilation=self._dilation, multiplier=self._multiplier)
@@ -147,4 +162,5 @@ class DwConv(Module):
     def extra_repr(self) -> str:
         return (f"in_channels={self._in_channels}, kernel={self._kernel}, pad={self._pad}, "
                 f"stride={self._stride}, dilation={self._dilation}, "
-                f"multiplier={self._multiplier}, with_bias={self.b is not None}")
+                f"multiplier={self._multiplier}, with_bias={self.b is not None}"
+                + (", transient_buffer=True" if self._transient else ""))

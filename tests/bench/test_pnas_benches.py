@@ -47,3 +47,18 @@ def test_pnas_latency_search_runs_both_searches_and_prints_the_table(tmp_path):
         retrained = [line for line in lines if line.startswith(
             f"test_accuracy, retrained {name} ")]
         assert len(retrained) == 1 and "(seeds 0-1; mean " in retrained[0]
+
+
+def test_latency_weight_rule():
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import pnas_latency_search as bench
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    assert bench.SELECTION_SEED != bench._seed()  # never the verdict's seed
+    # (measured latency ratio, accuracy lost) by weight
+    assert bench.chosen_weight({0.03: (0.9, 0.0), 0.06: (0.7, 0.005),
+                                0.1: (0.6, 0.004), 0.3: (0.4, 0.03)}) == 0.06
+    assert bench.chosen_weight({0.03: (0.95, 0.0), 0.06: (0.85, 0.0),
+                                0.3: (0.5, 0.02)}) == 0.06  # fastest within the loss
+    assert bench.chosen_weight({0.1: (0.5, 0.02), 0.3: (0.4, 0.03)}) == 0.1

@@ -1,11 +1,15 @@
 """The pure parts of bench/vs_reference.py: the reference's stand-in module, the worker
 protocol, the registries, the accuracy figures and the report. Nothing here installs,
 imports the reference or times anything."""
+import ast
 import importlib
+import os
+import subprocess
 import sys
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
@@ -40,8 +44,32 @@ def test_stand_in_leaves_a_shipped_module_alone(modules):
     assert w.install_stand_in(fake) is real and fake[w.MISSING] is real
 
 
-def test_importing_the_workers_does_not_import_nnabla_nas(modules):
-    assert "nnabla_nas.contrib.classification" not in sys.modules
+def imported_after(*names):
+    """The ``nnabla`` and ``nnabla_nas`` modules a fresh interpreter holds after
+    importing the bench modules ``names`` (with the bench folders on its path)."""
+    code = ("import sys; sys.path[:0] = sys.argv[1:]\n"
+            f"for name in {list(names)!r}: __import__(name)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('nnabla', 'nnabla_nas')))")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-c", code, str(BENCH.parent), str(BENCH),
+                             str(BENCH / "reference")],
+                            capture_output=True, text=True, timeout=120, env=env,
+                            cwd=str(BENCH))
+    assert result.returncode == 0, result.stderr
+    return ast.literal_eval(result.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_driver_and_workers_imports_neither_nnabla_nor_nnabla_nas():
+    # Both sides' packages are named nnabla_nas: the driver and the modules both
+    # workers share must not import either (the workers import theirs when they run).
+    assert imported_after("common", "worker_ours", "worker_theirs", "vs_reference",
+                          "anatomy") == []
+
+
+def test_the_import_check_sees_an_import_of_nnabla_nas():
+    # The check above can fail: importing our package is seen.
+    assert "nnabla_nas" in imported_after("common", "nnabla_nas")
 
 
 def test_parse_result_reads_the_last_marked_line_among_library_chatter(modules):
@@ -63,6 +91,37 @@ def test_registry_names_bad_and_duplicate_workloads(modules):
         reg.register("dart_step")
     with pytest.raises(KeyError, match="registered: darts_step"):
         reg.get("latency")
+    reg.register("latency", imports=("json", "nnabla"))(lambda args: {})
+    assert reg.imports("latency") == ("json", "nnabla") and reg.imports("darts_step") == ()
+    with pytest.raises(KeyError, match="no workload 'pnas_search'"):
+        reg.imports("pnas_search")
+
+
+def test_darts_configurations_parse_and_apply(modules):
+    C = modules["common"]
+    assert len(C.DARTS_SWEEP) >= 3 and C.DARTS_SWEEP[0] == (
+        C.DARTS["init_channels"], C.DARTS["num_cells"], C.DARTS["batch"])
+    assert len({(c, n) for c, n, _ in C.DARTS_SWEEP}) == len(C.DARTS_SWEEP)
+    assert C.parse_darts_config("12,6,8") == (12, 6, 8)
+    settings = C.darts_settings((12, 6, 8))
+    assert (settings["init_channels"], settings["num_cells"], settings["batch"]) == (12, 6, 8)
+    assert settings["size"] == C.DARTS["size"] and C.darts_settings() == C.DARTS
+    assert C.darts_label((12, 6, 8)) == "C=12, 6 cells, batch 8"
+    for bad in ("12,6", "12,6,0", "a,b,c", "12,6,8,1"):
+        with pytest.raises(ValueError, match="expected three positive integers"):
+            C.parse_darts_config(bad)
+
+
+def test_peak_memory_does_not_count_what_was_freed_before_it(modules):
+    # A peak made before the baseline (as by imports) is not the work's: 256 MiB
+    # touched and freed first, then 64 MiB during the measured work.
+    C = modules["common"]
+    np.ones(2 ** 25).sum()  # 256 MiB of float64, freed on return
+    memory = C.PeakMemory()
+    block = np.ones(2 ** 23)  # 64 MiB
+    growth = memory.growth_mib()
+    del block
+    assert 56 < growth < 160
 
 
 @pytest.mark.parametrize("side", ["worker_theirs"])
@@ -119,3 +178,30 @@ def test_table_prints_ratios_targets_and_unavailable_sides(modules):
     assert "  ! ours: ProxylessNAS searcher not available yet" in text
     iteration = next(ln for ln in text.splitlines() if "iteration" in ln)
     assert iteration.split() == ["iteration", "(ms)", "n/a", "9.0", "nan"]
+
+
+def test_reinforce_row_must_compare_equal_sampled_path_forwards(modules):
+    V, C = modules["vs_reference"], modules["common"]
+    assert C.WORKLOADS["pnas_search_reinforce"].same == ("path_graphs",)
+    assert f"{C.REINFORCE_PATHS} sampled-path forwards" in \
+        C.WORKLOADS["pnas_search_reinforce"].title
+    same = {"ours": {"iter_ms": 1.0, "path_graphs": 11.0},
+            "theirs": {"iter_ms": 2.0, "path_graphs": 11.0}}
+    assert V.different_work("pnas_search_reinforce", same) is None
+    other = {"ours": {"path_graphs": 2.0}, "theirs": {"path_graphs": 11.0}}
+    assert V.different_work("pnas_search_reinforce", other) == (
+        "pnas_search_reinforce: not the same work: path_graphs ours 2.0 vs theirs 11.0")
+    assert V.different_work("pnas_search", other) is None  # each side's default
+    assert V.different_work("pnas_search_reinforce", {"theirs": {}}) is None
+
+
+def test_call_counter_counts_calls_of_an_instance_method(modules):
+    C = modules["common"]
+
+    class Searcher:
+        def update_graph(self, key):
+            return key * 2
+
+    s = Searcher()
+    counter = C.CallCounter(s, "update_graph")
+    assert [s.update_graph(k) for k in (1, 2, 3)] == [2, 4, 6] and counter.calls == 3

@@ -168,8 +168,27 @@ def test_plot_writes_a_png_pillow_reads(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["alphas.png"]
 
 
-def test_history_plot_counts_epochs_from_one(tmp_path):
-    history = recorded(epochs=2)
+def test_history_plot_counts_epochs_from_one(tmp_path, monkeypatch):
+    # Epochs 2, 3 and 4 (0-based, as a resumed search records them) are plotted at
+    # x = 3, 4, 5: neither the 0-based epochs nor the default 1, 2, 3.
+    history = AlphaHistory()
+    rng = np.random.RandomState(0)
+    for epoch in (2, 3, 4):
+        history.record(epoch, {"cell/alpha": rng.randn(4), "block": rng.randn(2, 3)})
+    figures = []
+
+    def keep(*args, **kwargs):
+        figures.append(alpha_figure(*args, **kwargs))
+        return figures[-1]
+
+    monkeypatch.setattr(alphas_module, "alpha_figure", keep)
     path = history.plot(tmp_path / "h.png", candidate_names={"block": ["x", "y", "z"]})
     with Image.open(path) as image:
         image.verify()
+    (fig,) = figures
+    assert [ax.get_title() for ax in fig.axes] == ["cell/alpha", "block [0]", "block [1]"]
+    for ax in fig.axes:
+        for line in ax.lines:
+            np.testing.assert_array_equal(line.get_xdata(), [3, 4, 5])
+    np.testing.assert_allclose(fig.axes[2].lines[1].get_ydata(),
+                               history.arrays()["block"][:, 1, 1])

@@ -14,6 +14,11 @@ mapping ``(N, channels, H, W)`` to ``(N, channels, ceil(H / stride), ceil(W / st
 * ``affine=True`` is the *train* network: normalizations learn ``beta`` and ``gamma``,
   and the poolings stand alone.
 
+With ``affine=False`` the depthwise convolutions also free their im2col buffers after
+each call in training graphs (:class:`~nnabla_nas.module.DwConv`'s
+``transient_buffer``): the supernet has hundreds of them, and NNabla's
+``DepthwiseConvolution`` would keep one buffer each for the whole search.
+
 Example:
     >>> import nnabla as nn
     >>> op = CANDIDATES.get("sep_conv_3x3")(channels=16, stride=2, affine=False)
@@ -52,9 +57,10 @@ def _pointwise(in_channels: int, out_channels: int, stride: int = 1) -> Mo.Conv:
 
 
 def _depthwise(channels: int, kernel: int, stride: int, pad: int,
-               dilation: int = 1) -> Mo.DwConv:
+               dilation: int = 1, transient_buffer: bool = False) -> Mo.DwConv:
     return Mo.DwConv(channels, (kernel, kernel), pad=(pad, pad), stride=(stride, stride),
-                     dilation=(dilation, dilation), with_bias=False)
+                     dilation=(dilation, dilation), with_bias=False,
+                     transient_buffer=transient_buffer)
 
 
 class _NormalizedOutput(Module):
@@ -169,10 +175,15 @@ class SepConv(_NormalizedOutput):
                  pad: int, affine: bool = True):
         self._settings = (f"in_channels={in_channels}, out_channels={out_channels}, "
                           f"kernel={kernel}, stride={stride}, pad={pad}, affine={affine}")
-        self.first = Mo.Sequential(Mo.ReLU(), _depthwise(in_channels, kernel, stride, pad),
+        transient = not affine  # the search network (see the module docstring)
+        self.first = Mo.Sequential(Mo.ReLU(),
+                                   _depthwise(in_channels, kernel, stride, pad,
+                                              transient_buffer=transient),
                                    _pointwise(in_channels, in_channels),
                                    _batch_norm(in_channels, affine))
-        self.second = Mo.Sequential(Mo.ReLU(), _depthwise(in_channels, kernel, 1, pad),
+        self.second = Mo.Sequential(Mo.ReLU(),
+                                    _depthwise(in_channels, kernel, 1, pad,
+                                               transient_buffer=transient),
                                     _pointwise(in_channels, out_channels),
                                     _batch_norm(out_channels, affine))
 
@@ -205,7 +216,8 @@ class DilConv(_NormalizedOutput):
                           f"kernel={kernel}, stride={stride}, pad={pad}, "
                           f"dilation={dilation}, affine={affine}")
         self.relu = Mo.ReLU()
-        self.depthwise = _depthwise(in_channels, kernel, stride, pad, dilation)
+        self.depthwise = _depthwise(in_channels, kernel, stride, pad, dilation,
+                                    transient_buffer=not affine)
         self.pointwise = _pointwise(in_channels, out_channels)
         self.bn = _batch_norm(out_channels, affine)
 

@@ -191,6 +191,9 @@ def _peak_bytes(outputs: Sequence[nn.Variable], training: bool, scratch: bool = 
     ``grad_depends_output_data``. Three properties it does not show are taken as
     false, as they are for all but a few rare functions: ``inplace_grad``,
     ``prohibit_clear_input_buffers`` and ``overwrite_input_data_in_forward``.
+    A variable marked ``recompute`` is released by the forward pass like one no
+    backward reads, and its data is computed again for the first backward that reads
+    it.
 
     With ``trace``, append ``(pass, function, live bytes while it runs)`` for every
     function run, for comparisons with measurements.
@@ -246,7 +249,7 @@ def _peak_bytes(outputs: Sequence[nn.Variable], training: bool, scratch: bool = 
             if f.inplace_data(j):
                 inplaced.update((v, f.outputs[f.inplace_data_with(j)]))
             if not last_visit(v) or v.parent is None or v.persistent or v in inplaced \
-                    or (training and v in kept):
+                    or (training and v in kept and not v.recompute):
                 continue
             live.free(("data", owner[v]))
     if not training or outputs[0].parent is None:
@@ -283,7 +286,9 @@ def _peak_bytes(outputs: Sequence[nn.Variable], training: bool, scratch: bool = 
             out_flags.append(list(clear[v]))
         for o in shared:
             out_flags[o][0] = False
-        for v in f.inputs:
+        for j, v in enumerate(f.inputs):
+            if v.recompute and any(f.grad_depends_input_data(i, j) for i in range(n)):
+                live.alloc(("data", owner[v]), _nbytes(owner[v]))  # computed again
             if state(v) and v.parent is not None:  # written, or accumulated into
                 live.alloc(("grad", v), _nbytes(v))
         if trace is not None:

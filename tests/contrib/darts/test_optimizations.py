@@ -94,3 +94,21 @@ def test_mixedop_full_mode_skips_zero_candidates_exactly(ops, live):
     grad = np.array([sum(s * p[i] * ((i == k) - p[k]) for i in live)
                      for k in range(len(ops))])
     np.testing.assert_allclose(op.alpha.g, grad, rtol=1e-4, atol=1e-5)
+
+
+def test_shared_relu_outputs_are_recomputed_not_held():
+    # The states' ReLUs are redone in the backward pass: none of their outputs is held
+    # after the forward pass, and the gradients are those of the test above.
+    nn.clear_parameters()
+    model = SearchNet(3, 4, 4, 10, num_nodes=2, multiplier=2, stem_multiplier=1,
+                      rng=np.random.RandomState(0))
+    x = nn.Variable.from_numpy_array(np.random.RandomState(1).randn(2, 3, 8, 8))
+    loss = F.sum(model(x))
+    relus = []
+    loss.visit(lambda f: relus.extend(f.outputs) if f.info.type_name == "ReLU" else None)
+    assert relus and all(v.recompute for v in relus)
+    loss.forward(clear_no_need_grad=True)
+    assert all(v.data.clear_called for v in relus)
+    with Mo.reuse_relu():
+        assert Mo.ReLU()(x).recompute and not Mo.ReLU(inplace=True)(x).recompute
+    assert not Mo.ReLU()(x).recompute
