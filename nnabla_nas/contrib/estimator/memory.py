@@ -22,12 +22,15 @@ Example:
 from __future__ import annotations
 
 import heapq
+import os
+import tempfile
 from typing import Callable, Dict, Hashable, List, Optional, Sequence, Union
 
 import nnabla as nn
 import nnabla.functions as F
 import numpy as np
 
+from ...export import export_nnp
 from ...module import Module, training_mode
 from ..model import is_arch_parameter, parameter_count
 from .base import ESTIMATORS, Estimator, Inference, NamedModules, build_graph
@@ -89,14 +92,18 @@ class MemoryEstimator(Estimator):
         per_sample = int(self.activation_bytes(inference.model))
         out["estimated_activation_bytes"] = per_sample
         if inference.nnp_path is not None and inference.device.context.backend[0] \
-                .startswith("cpu"):
+                .startswith("cpu") and inference.model.input_shapes:
             batch = 1
             while batch * per_sample < self.MEASURED_BYTES and batch < self.MAX_BATCH:
                 batch *= 2
-            peak = measure_nnp(inference.nnp_path, batch=batch)
+            shape = inference.model.input_shapes[0][1:]
+            with tempfile.TemporaryDirectory() as folder:  # the network at that batch
+                path = export_nnp(inference.model, shape, os.path.join(folder, "net.nnp"),
+                                  batch_size=batch)
+                peak = measure_nnp(path)
             if peak is not None and peak["steady"] > 0:
-                out["measured_activation_bytes"] = int(round(peak["steady"] / batch))
-                out["measured_activation_batch"] = batch
+                out["measured_activation_bytes"] = int(round(peak["steady"] / peak["batch"]))
+                out["measured_activation_batch"] = peak["batch"]
         return out
 
     def parameter_bytes(self, module: Module) -> int:
