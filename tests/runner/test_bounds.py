@@ -102,11 +102,11 @@ def test_a_bound_failing_in_measurement_ends_the_run_and_its_log(tmp_path, capsy
     # A bound the estimate can meet (the stem, two preprocessing convolutions per cell
     # and the derived ops) that the doubled "measurement" cannot.
     config["search"]["costs"] = {"measured_conv_layers": {"bound": 40, "mode": "hard"}}
-    path = tmp_path / "run.yaml"
-    path.write_text(yaml.safe_dump(config))
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
     out = tmp_path / "out"
+    args = ["--config", str(tmp_path / "run.yaml"), "--output-path", str(out)]
     with ESTIMATORS.temporarily("measured_conv_layers", MeasuredConvLayers):
-        assert main(["--config", str(path), "--output-path", str(out)]) == 0
+        assert main(args) == 0
     summary = json.loads((out / "summary.json").read_text())
     b = summary["bounds"]["measured_conv_layers"]
     assert b["estimated"] <= 40 < b["measured"]["in_memory"] and b["holds"] is False
