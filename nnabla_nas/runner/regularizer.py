@@ -297,6 +297,8 @@ class Regularizers:
         if scale != 1.0:
             for p in arch_params.values():
                 p.g = p.g * scale
+        if self._penalty_only is self._loss:  # no penalty (hard bounds only)
+            return
         self._loss.d = loss
         self._penalty_only.forward()
         self._penalty_only.backward()  # accumulates into the alphas

@@ -59,7 +59,9 @@ def test_a_new_estimator_is_a_soft_penalty_and_a_hard_bound(tmp_path, capsys,
     soft = run(tmp_path, capsys, "soft", {"conv_layers": {"weight": 0.1}}, train=True)
     assert soft["search_arch_conv_layers"] > 0
     assert soft["estimated_conv_layers"] > 0  # the retrained network's, from report()
-    bound = soft["search_arch_conv_layers"] - 1
+    # The delivered network of the soft run's architecture meets it (its convolutions
+    # may already be the fewest the space allows: a lower bound can be unreachable).
+    bound = soft["search_arch_conv_layers"]
     hard = run(tmp_path, capsys, "hard",
                {"conv_layers": {"bound": bound, "mode": "hard"}})
     assert hard["search_arch_conv_layers"] <= bound

@@ -34,10 +34,13 @@ Example:
 """
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Dict
 
 import nnabla as nn
 
+from ...export import export_nnp
 from ...module import Module
 from .base import ESTIMATORS, Inference, figure
 from .flops import output_shape
@@ -89,12 +92,18 @@ class ActivationEstimator(FunctionCostEstimator):
         that reads no growth is left out, never reported as 0."""
         per_sample = self.get_estimation(inference.model)
         out = {f"estimated_{self.summary_key}": figure(per_sample)}
-        if inference.nnp_path is not None and inference.device.name == "cpu":
+        if inference.nnp_path is not None and inference.device.name == "cpu" \
+                and inference.model.input_shapes:
             batch = 1
             while batch * per_sample < self.MEASURED_BYTES and batch < self.MAX_BATCH:
                 batch *= 2
-            peak = measure_nnp(inference.nnp_path, batch=batch)
+            # NNabla's loader keeps a saved network's batch: export one at ``batch``.
+            with tempfile.TemporaryDirectory() as folder:
+                path = export_nnp(inference.model, inference.model.input_shapes[0][1:],
+                                  os.path.join(folder, "net.nnp"), batch_size=batch)
+                peak = measure_nnp(path)
             if peak is not None and peak["steady"] > 0:
-                out[f"measured_{self.summary_key}"] = int(round(peak["steady"] / batch))
-                out["measured_activation_batch"] = batch
+                out[f"measured_{self.summary_key}"] = int(round(peak["steady"]
+                                                                / peak["batch"]))
+                out["measured_activation_batch"] = peak["batch"]
         return out

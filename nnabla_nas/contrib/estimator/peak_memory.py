@@ -114,7 +114,7 @@ def _probe(nnp_path: str, batch: Optional[int] = None) -> Dict[str, int]:
     def run():
         y.forward(clear_buffer=True)
 
-    return later_pass_growth([y], run)
+    return dict(later_pass_growth([y], run), batch=int(x.shape[0]))
 
 
 def measure_nnp(nnp_path: str, timeout: float = 600, batch: Optional[int] = None

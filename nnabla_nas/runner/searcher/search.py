@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -11,7 +11,8 @@ from ...contrib.model import Model
 from ...contrib.spaces import Decision, SearchSpace
 from ...dataset import DataLoader
 from ..arch_costs import ArchCosts
-from ..budget import BudgetError, architecture_cost, option_costs, within_budget
+from ..budget import Bound, BudgetError, architecture_cost, cheapest, option_costs, \
+    within_budget
 from ..callbacks import Callback, search_callbacks
 from ..loop import EpochLoop
 from ..optimizer import Optimizer
@@ -64,7 +65,12 @@ def derive_within_bounds(space: SearchSpace, model: Model, options: Any,
     limits = {b.name: b.limit for b in regularizers.bounds}
     for _ in range(BOUND_TRIES if regularizers.bounds else 0):
         bounds = [b._replace(limit=limits[b.name]) for b in regularizers.bounds]
-        arch = space.derive(model, options, within_budget(decisions, bounds))
+        low = [b for b in bounds if b.limit <= cheapest(decisions, b.costs)]
+        # Below the cheapest pick by the supernet's (rescaled) costs, that pick: whether
+        # it is within the bound is for the delivered network to say.
+        picks = cheapest_choices(decisions, low[0]) if low else \
+            within_budget(decisions, bounds)
+        arch = space.derive(model, options, picks)
         over = arch_costs.over(arch)
         if not over:
             break
@@ -81,6 +87,12 @@ def derive_within_bounds(space: SearchSpace, model: Model, options: Any,
                 f"architecture derived costs more than {limit:g} {arch_costs.units[name]} "
                 f"(the last {cost:.4g})" for name, (cost, limit) in over.items()))
     return arch, arch_costs.costs(arch)
+
+
+def cheapest_choices(decisions: Sequence[Decision], bound: Bound) -> List[int]:
+    """The cheapest allowed candidate of every decision by ``bound``'s costs."""
+    return [d.allowed[int(np.argmin(option_costs(d, bound.costs)[list(d.allowed)]))]
+            for d in decisions]
 
 
 def check_bounds(space: SearchSpace, model: Model, options: Any,
@@ -109,9 +121,7 @@ def check_bounds(space: SearchSpace, model: Model, options: Any,
     below = []
     for bound in regularizers.bounds:
         name, limit = names[bound.name], arch_costs.bounds[names[bound.name]]
-        picks = [d.allowed[int(np.argmin(option_costs(d, bound.costs)[list(d.allowed)]))]
-                 for d in decisions]
-        start = space.derive(model, options, picks)
+        start = space.derive(model, options, cheapest_choices(decisions, bound))
         value = arch_costs.costs(start)[name]
         if value > limit:
             value, _ = arch_costs.cheapest([start], [name])[name]
