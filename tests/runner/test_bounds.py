@@ -11,7 +11,8 @@ from nnabla_nas import module as Mo
 from nnabla_nas.cli import main
 from nnabla_nas.config.loader import from_dict
 from nnabla_nas.contrib.estimator import ESTIMATORS, Estimator
-from nnabla_nas.contrib.estimator import memory as memory_module
+from nnabla_nas.contrib.estimator import activation as activation_module
+from nnabla_nas.contrib.estimator.activation import ActivationEstimator
 from nnabla_nas.contrib.estimator.base import figure
 from nnabla_nas.contrib.estimator.memory import MemoryEstimator
 from nnabla_nas.contrib.estimator.peak_memory import supported
@@ -122,11 +123,11 @@ def test_activation_memory_is_measured_at_a_batch_above_the_resolution(tmp_path)
     net = Mo.Sequential(Mo.Conv(1, 4, (3, 3), pad=(1, 1)), Mo.ReLU())  # 8x8 digits size
     nnp = export_nnp(net, (1, 8, 8), str(tmp_path / "tiny.nnp"))
     with one_inference(net, (1, 8, 8), Device(), nnp) as inference:
-        figures = MemoryEstimator().report(inference)
+        figures = ActivationEstimator().report(inference)
     batch, estimated = figures["measured_activation_batch"], \
         figures["estimated_activation_bytes"]
-    assert batch * estimated >= MemoryEstimator.MEASURED_BYTES \
-        or batch == MemoryEstimator.MAX_BATCH
+    assert batch * estimated >= ActivationEstimator.MEASURED_BYTES \
+        or batch == ActivationEstimator.MAX_BATCH
     # Per image, as the estimate (2048 bytes at batch 1 would read as 0 or a page).
     assert 0.5 * estimated < figures["measured_activation_bytes"] < 2 * estimated
 
@@ -134,10 +135,10 @@ def test_activation_memory_is_measured_at_a_batch_above_the_resolution(tmp_path)
 def test_a_measurement_reading_no_growth_is_not_reported(tmp_path, monkeypatch):
     net = Mo.Sequential(Mo.Conv(1, 4, (3, 3), pad=(1, 1)), Mo.ReLU())
     nnp = export_nnp(net, (1, 8, 8), str(tmp_path / "tiny.nnp"))
-    monkeypatch.setattr(memory_module, "measure_nnp",
-                        lambda path, batch=None: {"first": 0, "steady": 0, "batch": 1})
+    monkeypatch.setattr(activation_module, "measure_nnp",
+                        lambda path: {"first": 0, "steady": 0, "batch": 1})
     with one_inference(net, (1, 8, 8), Device(), nnp) as inference:
-        figures = MemoryEstimator().report(inference)
+        figures = ActivationEstimator().report(inference)
     assert "measured_activation_bytes" not in figures
     assert "measured_activation_batch" not in figures
     assert figures["estimated_activation_bytes"] > 0
