@@ -32,7 +32,8 @@ TABLE_VERSION = 1
 #: lower ones (``lower_quartile``, ``min``) reproduce best there; on an idle device
 #: they all agree within a few percent.
 STATISTICS = ("median", "trimmed_mean", "lower_quartile", "min")
-#: The default: bench/estimators.py on a shared 2-core Xeon met the accuracy target
+#: The default: an earlier protocol of bench/estimators.py (functions and networks timed
+#: in the same passes, 64x64 inputs) on a shared 2-core Xeon met the accuracy target
 #: with it (30/30 networks within 10%, Kendall tau 0.96) and not with the median
 #: (73%, 0.93), whose own repeat measurements disagree at tau 0.87.
 DEFAULT_STATISTIC = "lower_quartile"
