@@ -62,8 +62,10 @@ def run_and_kill(config, out, when):
 
 def results(out):
     summary = json.loads((out / "summary.json").read_text())
-    for key in TIMES + ("arch_path", "nnp_path", "onnx_path"):
+    for key in TIMES + ("arch_path", "nnp_path", "onnx_path", "bounds"):
         summary.pop(key, None)
+    for key in [k for k in summary if k.startswith("measured_") or "latency" in k]:
+        summary.pop(key)  # timed anew by each run (the NNP, ONNX Runtime, the table)
     weights = {}
     for name in ("weights.h5", "search_weights.h5"):
         with h5py.File(out / name, "r") as f:

@@ -11,6 +11,7 @@ from nnabla_nas.contrib.estimator import (LatencyEstimator, LatencyGraphEstimato
                                           ProfileReport, expected, graph_functions)
 from nnabla_nas.contrib.estimator.base import active_modules
 from nnabla_nas.contrib.estimator.graph import module_graph
+from nnabla_nas.contrib.estimator.profiler import IN_MEMORY
 from nnabla_nas.contrib.pnas import InvertedResidual
 from nnabla_nas.utils.context import make_context
 
@@ -152,7 +153,7 @@ def test_graph_estimator_counts_functions_of_a_plain_graph():
     y = F.concatenate(h, F.add2(h, x), axis=1)
     names = [s.type_name for s in graph_functions(y)]
     assert names == ["ReLU", "Add2", "Concatenate"]
-    est = LatencyGraphEstimator(warmup=0, repeats=1)
+    est = LatencyGraphEstimator(warmup=0, repeats=1, table=IN_MEMORY)
     assert est.get_estimation(y) > 0 and est.profiler.profiled == 3
     with pytest.raises(TypeError, match="nn.Variable"):
         est.get_estimation("y")
