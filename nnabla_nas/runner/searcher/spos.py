@@ -8,6 +8,13 @@ space's own rules), from the step's seeded generator. Under hard bounds only pat
 within them are trained (the paper's constrained uniform sampling). The trained
 supernet (``supernet.h5``, ``supernet.json``) is then searched by ``evolution`` or
 ``random``.
+
+Uniform sampling trains each candidate on about one step in the number of its
+choice's candidates, and the shared layers see another path at every step, so a
+supernet needs several times the steps of one network: on the digits example's
+space (MobileNetV2 blocks of 6-7 candidates), one fixed path reaches a training loss
+of 0.9 in 16 steps, while SPOS stays at chance (ln 10) for about 150 steps and
+reaches 1.2 after 800 (the paper trains its supernet 120 ImageNet epochs).
 """
 from __future__ import annotations
 
