@@ -16,20 +16,13 @@ import subprocess
 import sys
 from typing import Optional
 
-import numpy as np
-
 from . import measure
+from .peak_memory import nnp_network
 
 
 def _time_here(nnp_path: str, warmup: int, repeats: int, statistic: str) -> float:
     """In this (fresh) process: ms per inference of the NNP's first network."""
-    from nnabla.utils.nnp_graph import NnpLoader
-
-    loader = NnpLoader(nnp_path)
-    net = loader.get_network(loader.get_network_names()[0], batch_size=1)
-    x = list(net.inputs.values())[0]
-    y = list(net.outputs.values())[0]
-    x.d = np.random.RandomState(0).randn(*x.shape)
+    _, y = nnp_network(nnp_path, batch=1)
     samples = measure.time_calls(measure.forward_runner([y]), warmup, repeats)
     return measure.summarize(samples, statistic)
 

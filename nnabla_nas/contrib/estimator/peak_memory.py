@@ -97,19 +97,26 @@ def later_pass_growth(outputs: Sequence, run: Callable[[], None]) -> Dict[str, i
     return {"first": first, "steady": peak_growth(run)}
 
 
+def nnp_network(nnp_path: str, batch: Optional[int] = None):
+    """The input and output variables of the NNP's first network (at its own batch
+    size, or ``batch``), the input filled with seeded standard normal values."""
+    from nnabla.utils.nnp_graph import NnpLoader
+
+    loader = NnpLoader(nnp_path)
+    net = loader.get_network(loader.get_network_names()[0], batch_size=batch)
+    x = list(net.inputs.values())[0]
+    y = list(net.outputs.values())[0]
+    x.d = np.random.RandomState(0).randn(*x.shape)
+    return x, y
+
+
 def _probe(nnp_path: str, batch: Optional[int] = None) -> Dict[str, int]:
     """In this (fresh) process: the inference pass of the NNP's network (at its own
     batch size, or ``batch``)."""
     import nnabla as nn
-    from nnabla.utils.nnp_graph import NnpLoader
 
     nn.prefer_cached_array(False)
-    loader = NnpLoader(nnp_path)
-    name = loader.get_network_names()[0]
-    net = loader.get_network(name, batch_size=batch)
-    x = list(net.inputs.values())[0]
-    y = list(net.outputs.values())[0]
-    x.d = np.random.RandomState(0).randn(*x.shape)
+    x, y = nnp_network(nnp_path, batch)
 
     def run():
         y.forward(clear_buffer=True)
