@@ -28,8 +28,13 @@ _CACHE = []
 
 def pytest_configure(config):
     """Tests never write to the user's cache folder: the device's latency table (and
-    its calibration, made once per test session and worker) lives in a temporary
-    folder, also for the commands the tests run in subprocesses (they inherit it)."""
+    its calibration) lives in a temporary folder, also for the commands the tests run
+    in subprocesses (they inherit it). The session's main process makes the folder;
+    pytest-xdist's workers inherit it from there, so that the device is calibrated
+    once per session rather than once per worker (table saves are atomic and merge
+    what another process saved meanwhile)."""
+    if getattr(config, "workerinput", None) is not None and os.environ.get(CACHE_ENV):
+        return  # a worker: the main process's folder, which that process removes
     _CACHE.append(tempfile.mkdtemp(prefix="nnabla-nas-test-cache-"))
     os.environ[CACHE_ENV] = _CACHE[-1]
 
@@ -57,3 +62,18 @@ def plugin_path(monkeypatch):
         path = os.path.abspath(getattr(module, "__file__", None) or "/")
         if any(path.startswith(folder + os.sep) for folder in folders):
             del sys.modules[name]
+
+
+@pytest.fixture
+def calibrated_table(tmp_path):
+    """The path of a profile table file of the test's own, already calibrated on this
+    device: a copy of the session's device table, calibrated on first use (once per
+    session, see :func:`pytest_configure`). For tests that need a table file they may
+    change but do not test calibration itself, which takes tens of seconds."""
+    from nnabla_nas.contrib.estimator import LatencyEstimator
+    estimator = LatencyEstimator()
+    estimator.ensure_calibrated()
+    estimator.table.save_if_changed()
+    path = tmp_path / "calibrated-profile.json"
+    shutil.copyfile(estimator.table.path, path)
+    return str(path)

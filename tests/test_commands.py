@@ -298,9 +298,10 @@ def test_estimate_with_the_config_gives_the_run_figures(capsys, trained):
     assert got["latency_calibrated"] == "True" and summary["latency_calibrated"] is True
 
 
-def test_estimate_json_on_this_device_and_on_an_imported_table(capsys, trained, tmp_path):
+def test_estimate_json_on_this_device_and_on_an_imported_table(capsys, trained,
+                                                               calibrated_table):
     _, out, summary = trained
-    table = tmp_path / "profile.json"
+    table = Path(calibrated_table)
     args = ["estimate", "--arch", out / "arch.json", "--space", "darts", "--input-shape",
             1, 8, 8, "--json", "--table", table, "init_channels=2", "num_cells=3",
             "auxiliary=false"]

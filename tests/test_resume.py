@@ -1,5 +1,7 @@
 """Crash safety: a run killed with SIGKILL anywhere and rerun ends exactly like a run
-never interrupted, and the same seed gives the same result run after run."""
+never interrupted. Each such run is a second run of the reference's config and seed, so
+these tests also show that the same seed gives the same result run after run (a
+separate uninterrupted rerun would check nothing more)."""
 import json
 import os
 import signal
@@ -19,6 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CONFIG = tiny_run(seed=11, checkpoint_every=2)
 CONFIG["search"]["searcher"]["order"] = 1
+# One node per cell (two edges instead of five): what is checked here is the saving and
+# restoring of every state, which does not depend on the supernet's size, and each test
+# runs it several times.
+CONFIG["search"]["space"].update(num_nodes=1, multiplier=1)
 CONFIG["train"]["net"]["drop_path_prob"] = 0.3
 # Everything a run reports except timings (durations and latencies, measured anew).
 TIMES = ("search_time_s", "train_time_s", "estimated_latency_ms", "measured_latency_ms",
@@ -92,11 +98,6 @@ def config_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(config_file, tmp_path_factory):
     return results(run_to_end(config_file, tmp_path_factory.mktemp("ref") / "out"))
-
-
-@pytest.mark.slow
-def test_same_seed_same_result(config_file, reference, tmp_path):
-    assert_same(results(run_to_end(config_file, tmp_path / "out")), reference)
 
 
 @pytest.mark.slow

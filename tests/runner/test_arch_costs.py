@@ -42,8 +42,8 @@ def spaces():
 
 @pytest.mark.parametrize("name,extra", spaces())
 def test_the_cost_of_an_architecture_is_the_estimate_of_its_network(
-        tmp_path, capsys, name, extra):
-    table = str(tmp_path / "profile.json")  # one device table: the same timings
+        tmp_path, capsys, calibrated_table, name, extra):
+    table = calibrated_table  # one device table on both sides: the same timings
     registered = SEARCH_SPACES.temporarily(name, extra) if extra else None
     if registered:
         registered.__enter__()

@@ -182,7 +182,7 @@ def test_a_space_without_labelled_choices_is_refused_naming_the_key(tmp_path, ca
 # --------------------------------------------------------------- files and resume
 CONFIG = {"seed": 4, "quiet": True, "checkpoint_every": 2,
           "dataset": {"name": "digits", "valid_fraction": 0.3, "test_fraction": 0.3},
-          "search": {"epochs": 2, "batch_size": 64,
+          "search": {"epochs": 2, "batch_size": 128,
                      "space": {"name": "proxylessnas",
                                **SEARCH_SPACES.get("proxylessnas").smoke_options},
                      "searcher": {"name": None}}}
