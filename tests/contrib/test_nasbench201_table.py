@@ -73,11 +73,10 @@ def test_a_bad_benchmark_is_one_line_naming_the_key_and_the_problem(files, tmp_p
     assert "a benchmark of another search space" in problem(size)
     short = N.write_tss(str(tmp_path / "short"), [], meta_archs=all_arch_strings()[:10])
     assert "lists 10 architectures, not the 15625" in problem(short)
-    assert "has no results after 200 epochs (it has 12)" in problem(
-        files["fast"]))
+    assert "has no results after 200 epochs (it has 12)" in problem(files["fast"])
     assert "has no cifar10-valid results" in problem(
         N.write_tss(str(tmp_path / "c100"), ARCHS[:1], datasets=("cifar100",)))
-    assert "no readable results for architecture 1 " in problem(files["fast"])
+    assert "no readable results for architecture 1 " in problem(files["fast"], 12)
     assert "no readable results for architecture 1 " in problem(files["full"])
     assert "no such file or folder" in problem(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
