@@ -35,6 +35,7 @@ from ..module.batchnorm import reestimated_statistics
 from .loop import EpochLoop
 from .meter import check_finite
 from .optimizer import Optimizer
+from .randomness import seeded_globals
 
 
 def candidate_seed(seed: int, index: int) -> int:
@@ -133,10 +134,13 @@ def proxy_score(space: Any, arch: Architecture, options: Any, shape: Sequence[in
                 num_classes: int, batch: Batch, proxy: str, seed: int) -> float:
     """The zero-cost proxy ``proxy`` of ``arch``'s network as ``space`` builds it for
     training with ``options``, its initial weights drawn with ``seed``, on ``batch``
-    (:func:`~nnabla_nas.contrib.proxies.score`)."""
-    model = space.build_train(arch, options, tuple(shape), num_classes,
-                              np.random.RandomState(seed))
-    return score(model, batch, [proxy])[proxy]
+    (:func:`~nnabla_nas.contrib.proxies.score`). Layers initialized from the global
+    generators draw them seeded with ``seed`` too, and those generators are left as
+    they were, so the score is a function of the arguments."""
+    with seeded_globals(seed):
+        model = space.build_train(arch, options, tuple(shape), num_classes,
+                                  np.random.RandomState(seed))
+        return score(model, batch, [proxy])[proxy]
 
 
 def arch_indices(mixed_by_label: Dict[str, Sequence[Any]],

@@ -451,7 +451,7 @@ class BlackBoxSearcher(Searcher):
                     {n: [p[i] for p in points] for i, n in enumerate(names)}, units,
                     bounds, self.front)
         self.write_hparams()
-        self.derived_costs = dict(self.chosen.costs)
+        self.derived_costs = {n: self.chosen.costs[n] for n in self.arch_costs.names}
         arch = arch_of(self.chosen)
         self.space.save_arch(arch, self.output.path("arch.json"))
         self.log.info(f"search: chose candidate {self.chosen.index} ({self.fitness_name} "
@@ -483,6 +483,9 @@ class BlackBoxSearcher(Searcher):
             t = self.options.table
             extra["table"] = OrderedDict(path=t.path, dataset=t.dataset, hp=t.hp,
                                          metric=t.metric)
+            extra.update((f"search_arch_table_{n}_{unit.lower()}",
+                          self.chosen.costs[f"table_{n}"])
+                         for n, unit in TABLE_COSTS.items())
         if self.options.preselect is not None:
             extra["preselected"] = len(self.preselected)
         return OrderedDict([(key, self.chosen.accuracy)], **extra,
