@@ -31,7 +31,9 @@ class Candidate:
     Attributes:
         index: Its position in the search (from 0).
         arch: Its choices, by label.
-        accuracy: Validation accuracy (0 to 1).
+        accuracy: Its fitness: validation accuracy (0 to 1), the benchmark's
+            accuracy with ``evaluate: table`` (0 to 1), or the proxy's score with
+            ``evaluate: proxy``.
         costs: Its estimated cost per cost term, in the estimators' units.
         seconds: Wall time of its evaluation.
         draws: Architectures drawn to find it (those over a hard bound are redrawn).
