@@ -2,6 +2,7 @@
 (``evaluate: table``), that use a zero-cost proxy as fitness (``evaluate: proxy``), and
 that pre-select their first candidates by a proxy (``preselect``)."""
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -10,13 +11,14 @@ import nnabla_nas.builtins  # noqa: F401
 from nnabla_nas.config.loader import from_dict
 from nnabla_nas.contrib.proxies import score
 from nnabla_nas.contrib.architecture import Architecture
+from nnabla_nas.contrib.nasbench201 import parse_arch_str
 from nnabla_nas.contrib.spaces import SEARCH_SPACES
 from nnabla_nas.dataset import DatasetSplits, Split
 from nnabla_nas.runner.randomness import seeded_globals
 from nnabla_nas.runner.run import Run
 from nnabla_nas.runner.schema import SearchConfig
 from nnabla_nas.runner.searcher import SEARCHERS
-from nnabla_nas.runner.searcher.blackbox import BlackBoxSearcher
+from nnabla_nas.runner.searcher.blackbox import WORST_SCORE, BlackBoxSearcher
 from nnabla_nas.utils.output import RunOutput
 
 SPACE = SEARCH_SPACES.get("nasbench201")
@@ -121,6 +123,10 @@ def test_a_proxy_search_preselects_by_one_proxy_and_scores_by_another(tmp_path):
                                               rel=1e-5)
     naswot = {json.dumps(r["arch"], sort_keys=True): r["score"] for r in ranking["ranked"]}
     assert naswot[json.dumps(cands[0]["arch"], sort_keys=True)] == max(scores)
+    # A cell whose output ignores its input: naswot is -inf, recorded as the worst.
+    empty = Architecture("nasbench201", {}, parse_arch_str(
+        "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"))
+    assert s.proxy_score(empty, "naswot") == WORST_SCORE == -sys.float_info.max
     values = s.summary_values()
     assert values["proxy"] == "synflow" and values["preselected"] == 2
     assert values["search_proxy_score"] == max(c["accuracy"] for c in cands)

@@ -41,6 +41,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import sys
 import time
 from collections import OrderedDict
 from typing import Any, Callable, Dict, List, Optional
@@ -70,9 +72,11 @@ from .search import Searcher, check_bounds
 
 #: The ranking of the pre-selection, in the run folder.
 PRESELECT = "preselect.json"
+#: The recorded proxy score of an architecture whose score is not finite.
+WORST_SCORE = -sys.float_info.max
 
 __all__ = ["BlackBoxSearcher", "BlackBoxConfig", "PreselectConfig", "TableConfig",
-           "PRESELECT"]
+           "PRESELECT", "WORST_SCORE"]
 
 
 class BlackBoxSearcher(Searcher):
@@ -209,9 +213,13 @@ class BlackBoxSearcher(Searcher):
 
     def proxy_score(self, arch: Architecture, proxy: str) -> float:
         """The proxy ``proxy`` of ``arch``'s untrained delivered network (initial
-        weights seeded by the run's seed, so equal architectures score equally)."""
-        return C.proxy_score(self.space, arch, self.arch_costs.options, self.data.shape,
-                             self.data.num_classes, self.proxy_batch(), proxy, self.seed)
+        weights seeded by the run's seed, so equal architectures score equally). A
+        score that is not finite ranks last and is recorded as :data:`WORST_SCORE`
+        (JSON has no infinity): e.g. ``naswot`` of a cell whose output does not depend
+        on its input is minus infinity."""
+        value = C.proxy_score(self.space, arch, self.arch_costs.options, self.data.shape,
+                              self.data.num_classes, self.proxy_batch(), proxy, self.seed)
+        return value if math.isfinite(value) else WORST_SCORE
 
     def preselect(self) -> List[Architecture]:
         """With ``preselect``: the ``keep`` best distinct architectures by its proxy of
