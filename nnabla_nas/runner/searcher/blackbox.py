@@ -314,6 +314,7 @@ class BlackBoxSearcher(Searcher):
                           f"{self.options.evaluations} candidates done)")
         self.preselected = self.preselect()
         known = {json.dumps(c.arch, sort_keys=True): c for c in self.candidates}
+        lines: List[str] = []  # the journal's lines so far, each made once
         total = self.options.evaluations
         for index in range(len(self.candidates), total):
             if requested() is not None:
@@ -331,7 +332,7 @@ class BlackBoxSearcher(Searcher):
                           round(time.perf_counter() - started, 4), draws)
             known.setdefault(key, c)
             self.candidates.append(c)
-            write_journal(journal, self.candidates)
+            write_journal(journal, self.candidates, lines)
             shown = "".join(f", {k} {v:.4g}" for k, v in costs.items())
             self.log.info(f"candidate {index + 1}/{total}: {self.fitness_name} "
                           f"{accuracy:.4g}"
