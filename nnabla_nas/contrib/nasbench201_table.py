@@ -225,8 +225,10 @@ def _open(path: str, stamp: Tuple[float, int], dataset: str, hp: int, metric: st
 
 def open_table(path: str, dataset: str, hp: int, metric: str,
                key: str = "table.path") -> BenchmarkTable:
-    """A :class:`BenchmarkTable`, shared by the callers in this process while the
-    file is unchanged (a run checks it before it starts and then reads it)."""
+    """A :class:`BenchmarkTable` of ``path`` (``~`` expanded), shared by the callers
+    in this process while the file is unchanged (a run checks it before it starts and
+    then reads it)."""
+    path = os.path.expanduser(path)
     try:
         stat = os.stat(path)
         stamp = (stat.st_mtime, stat.st_size)

@@ -16,7 +16,7 @@ ways (``evaluate``, see :mod:`~nnabla_nas.runner.candidate`):
   topology benchmark (``table``, the ``nasbench201`` space only,
   :mod:`~nnabla_nas.contrib.nasbench201_table`); its costs ``table_params``,
   ``table_flops`` and ``table_latency`` are recorded with every candidate and may be
-  bounded (``table.max_params``, ...). A search of a thousand candidates takes seconds.
+  bounded (``table.max_params``, ...). Nothing is trained: an evaluation is a lookup.
 
 With ``preselect: {proxy, keep, pool}``, the first ``keep`` candidates are the
 ``keep`` best of ``pool`` architectures drawn at random (within the hard bounds) by the
