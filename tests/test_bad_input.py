@@ -244,6 +244,23 @@ def supernet_of(recorded_as=None, **space):
     return make
 
 
+NB201 = with_(BLACKBOX, search__space={"name": "nasbench201", "channels": 2, "cells": 1},
+              search__searcher={"name": "random", "evaluations": 2, "evaluate": "table"})
+
+
+def table_file(write):
+    """A table search on the benchmark that ``write(path)`` leaves at ``tmp/tss``."""
+    def make(tmp):
+        write(tmp / "tss")
+        return yaml_file(with_(NB201, search__searcher__table={"path": str(tmp / "tss")}))(tmp)
+    return make
+
+
+def other_benchmark(path):
+    from tests.contrib.nats_files import write_tss
+    write_tss(str(path), [], meta_archs=["8:16:24:32:40", "64:64:64:64:64"])
+
+
 CASES = [
     # (id, make the config, extra args, expected start of the message (after 'error: '))
     ("missing-file", lambda tmp: tmp / "nothing.yaml", [], "{tmp}/nothing.yaml: no such config"),
@@ -471,6 +488,25 @@ CASES = [
     ("blackbox-supernet-other-space", supernet_of(recorded_as="darts"), [],
      "search.searcher.supernet_path: a supernet of the space 'darts', expected one of "
      "'proxylessnas'"),
+    ("table-other-space", blackbox(search__searcher__evaluate="table",
+                                   search__searcher__table={"path": "tss"}), [],
+     "search.searcher.evaluate: table holds results of the nasbench201 space only, not "
+     "of proxylessnas"),
+    ("table-damaged", table_file(lambda p: p.write_bytes(b"BZh91AY&SY not bz2")), [],
+     "search.searcher.table.path: {tmp}/tss is not a readable NATS-Bench topology "
+     "benchmark (damaged or another format"),
+    ("table-other-benchmark", table_file(other_benchmark), [],
+     "search.searcher.table.path: {tmp}/tss is a benchmark of another search space"),
+    ("table-no-path", yaml_file(NB201), [],
+     "search.searcher.table.path: expected the NATS-Bench topology benchmark"),
+    ("table-hp-range", yaml_file(with_(NB201, search__searcher__table={"hp": 90})), [],
+     "search.searcher.table.hp: expected"),
+    ("proxy-unknown", blackbox(search__searcher__evaluate="proxy",
+                               search__searcher__proxy="synflo"), [],
+     "search.searcher.proxy: unknown zero-cost proxy 'synflo'"),
+    ("preselect-keep-range",
+     blackbox(search__searcher__preselect={"proxy": "naswot", "keep": 8, "pool": 4}), [],
+     "search.searcher.preselect.keep: expected at most pool=4"),
     ("blackbox-supernet-missing",
      blackbox(search__searcher__supernet_path="/nonexistent/supernet.h5"), [],
      "search.searcher.supernet_path: /nonexistent/supernet.h5: no such file"),

@@ -42,3 +42,22 @@ def test_sampling_search_benchmark_prints_its_table():
     for line in ("evolution ", "random ", "  spos     tau ", "  fairnas  tau ",
                  "within the bound in measurement"):
         assert line in out, line
+
+
+def test_proxies_benchmark_prints_correlations_and_the_search_comparison():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "proxies.py"), "--seed", "1", "--archs", "3",
+         "--channels", "2", "--epochs", "1", "--proxies", "params,synflow", "--keep", "1",
+         "--pool", "2", "--search-seeds", "2", "--bootstrap", "20"],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("seed 1; 3 NAS-Bench-201 architectures, network C=2 N=1")
+    assert "[NOT THE SPEC" in lines[0]
+    rows = {line.split()[0]: line.split() for line in lines
+            if line.split()[:1] in (["params"], ["synflow"])}
+    assert sorted(rows) == ["params", "synflow"]
+    for row in rows.values():  # rho [low, high]  tau [low, high]  seconds
+        assert -1 <= float(row[1]) <= 1 and -1 <= float(row[4].strip("[,")) <= 1
+    assert any(line.strip().startswith("random ") for line in lines)
+    assert any(line.strip().startswith("pre-selected by synflow ") for line in lines)

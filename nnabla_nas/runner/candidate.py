@@ -13,6 +13,9 @@ Two ways, one place:
   afresh and trained for a short budget before it is evaluated (for spaces without a
   trained supernet).
 
+and one without training: :func:`proxy_score`, a zero-cost proxy of the architecture's
+untrained network (:mod:`~nnabla_nas.contrib.proxies`).
+
 Both are deterministic functions of their arguments (data order and initialization are
 seeded), so a search that resumes from its journal scores candidates as it would have.
 """
@@ -25,12 +28,14 @@ import nnabla.random
 import numpy as np
 
 from ..contrib.architecture import Architecture
+from ..contrib.proxies import Batch, score
 from ..dataset import DataLoader
 from ..module import Module, training_mode
 from ..module.batchnorm import reestimated_statistics
 from .loop import EpochLoop
 from .meter import check_finite
 from .optimizer import Optimizer
+from .randomness import seeded_globals
 
 
 def candidate_seed(seed: int, index: int) -> int:
@@ -124,6 +129,18 @@ def trained_accuracy(loop: EpochLoop, space: Any, arch: Architecture, build: Any
     with space.fixed(loop.model, arch):
         return validation_accuracy(loop)
 
+
+def proxy_score(space: Any, arch: Architecture, options: Any, shape: Sequence[int],
+                num_classes: int, batch: Batch, proxy: str, seed: int) -> float:
+    """The zero-cost proxy ``proxy`` of ``arch``'s network as ``space`` builds it for
+    training with ``options``, its initial weights drawn with ``seed``, on ``batch``
+    (:func:`~nnabla_nas.contrib.proxies.score`). Layers initialized from the global
+    generators draw them seeded with ``seed`` too, and those generators are left as
+    they were, so the score is a function of the arguments."""
+    with seeded_globals(seed):
+        model = space.build_train(arch, options, tuple(shape), num_classes,
+                                  np.random.RandomState(seed))
+        return score(model, batch, [proxy])[proxy]
 
 
 def arch_indices(mixed_by_label: Dict[str, Sequence[Any]],

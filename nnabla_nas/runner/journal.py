@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from ..contrib.architecture import Architecture
 from ..utils.files import FileInputError, atomic_write_text, loads_json, read_text
@@ -31,7 +31,9 @@ class Candidate:
     Attributes:
         index: Its position in the search (from 0).
         arch: Its choices, by label.
-        accuracy: Validation accuracy (0 to 1).
+        accuracy: Its fitness: validation accuracy (0 to 1), the benchmark's
+            accuracy with ``evaluate: table`` (0 to 1), or the proxy's score with
+            ``evaluate: proxy``.
         costs: Its estimated cost per cost term, in the estimators' units.
         seconds: Wall time of its evaluation.
         draws: Architectures drawn to find it (those over a hard bound are redrawn).
@@ -49,9 +51,19 @@ class Candidate:
         return Architecture(space.name, options, dict(self.arch))
 
 
-def write_journal(path: str, candidates: List[Candidate]) -> None:
-    """``candidates`` as ``candidates.jsonl``, atomically."""
-    atomic_write_text(path, "".join(json.dumps(asdict(c)) + "\n" for c in candidates))
+def journal_line(candidate: Candidate) -> str:
+    """The line of ``candidate`` in the journal (with its newline)."""
+    return json.dumps(asdict(candidate)) + "\n"
+
+
+def write_journal(path: str, candidates: List[Candidate],
+                  lines: Optional[List[str]] = None) -> None:
+    """``candidates`` as ``candidates.jsonl``, atomically. ``lines``, if given, holds
+    the :func:`journal_line` of the first candidates already (a search passes the
+    same list each time: it is extended here, so each candidate is serialized once)."""
+    lines = [] if lines is None else lines
+    lines.extend(journal_line(c) for c in candidates[len(lines):])
+    atomic_write_text(path, "".join(lines))
 
 
 def read_journal(path: str, space: Any, options: Dict[str, Any], costs: List[str]

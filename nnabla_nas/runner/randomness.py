@@ -10,10 +10,12 @@ replays those functions for the steps already done, so the masks continue exactl
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+from contextlib import contextmanager
+from typing import Iterable, Iterator
 
 import nnabla as nn
 import nnabla.random
+import numpy as np
 
 #: NNabla functions that draw random numbers from nothing but their own state.
 RANDOM_SOURCES = ("Rand", "Randn", "RandInt", "RandBinomial", "RandBeta", "RandGamma")
@@ -28,6 +30,21 @@ def derived_seed(seed: int, *parts: object) -> int:
 def seed_epoch(seed: int, phase: str, epoch: int) -> None:
     """Seed NNabla's generators (C++ and ``nnabla.random.prng``) for ``epoch``."""
     nnabla.random.seed(derived_seed(seed, phase, epoch))
+
+
+@contextmanager
+def seeded_globals(seed: int) -> Iterator[None]:
+    """Within the block, NumPy's global generator and ``nnabla.random.prng`` (what
+    initializers without a generator of their own draw from) are seeded with ``seed``;
+    afterwards both continue as if the block had not run."""
+    numpy_state, nnabla_state = np.random.get_state(), nnabla.random.prng.get_state()
+    try:
+        np.random.seed(seed)
+        nnabla.random.prng.seed(seed)
+        yield
+    finally:
+        np.random.set_state(numpy_state)
+        nnabla.random.prng.set_state(nnabla_state)
 
 
 def random_sources(outputs: Iterable[nn.Variable]) -> list:

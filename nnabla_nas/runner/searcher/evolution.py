@@ -8,8 +8,9 @@ drawn without replacement, the most accurate of them is the parent, and one of i
 choices changes to another candidate
 (:meth:`~nnabla_nas.contrib.spaces.SearchSpace.mutate`). The population is always the
 ``population`` latest candidates, so the oldest ages out whatever its accuracy.
-Evaluation, hard bounds, the journal and the outputs are those of every black-box
-searcher (:mod:`.blackbox`).
+Evaluation, pre-selection, hard bounds, the journal and the outputs are those of every
+black-box searcher (:mod:`.blackbox`); with ``preselect``, the population starts with
+the pre-selected architectures.
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ class EvolutionSearcher(BlackBoxSearcher):
                                   minimum=1, maximum=10**6)
 
         def __post_init__(self):
+            super().__post_init__()
             if self.sample_size > self.population:
                 raise ConfigError(f"sample_size: expected at most population="
                                   f"{self.population}, got {self.sample_size}")
