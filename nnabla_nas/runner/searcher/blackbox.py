@@ -240,17 +240,17 @@ class BlackBoxSearcher(Searcher):
         if self.candidates:
             self.log.info(f"search: resumed from {JOURNAL} ({len(self.candidates)} of "
                           f"{self.options.evaluations} candidates done)")
-        executor = executor_of(self.config)
-        workers = self.config.workers
-        if len(self.candidates) < self.options.evaluations and (
-                workers > 1 or executor.name != "local"):
-            self.log.info(f"search: {workers} workers ({executor.name} executor)")
-        with EXECUTORS.get(executor.name)(self.candidate_job(), workers, executor.options,
-                                          evaluator=self, log=self.log) as pool:
-            try:
-                self.evaluate_all(pool, journal)
-            finally:
-                self.retried += pool.retried
+        executor, workers = executor_of(self.config), self.config.workers
+        if len(self.candidates) < self.options.evaluations:  # else start no worker
+            if workers > 1 or executor.name != "local":
+                self.log.info(f"search: {workers} workers ({executor.name} executor)")
+            with EXECUTORS.get(executor.name)(self.candidate_job(), workers,
+                                              executor.options, evaluator=self,
+                                              log=self.log) as pool:
+                try:
+                    self.evaluate_all(pool, journal)
+                finally:
+                    self.retried += pool.retried
         self.elapsed = sum(c.seconds for c in self.candidates)
         return self.finish()
 
