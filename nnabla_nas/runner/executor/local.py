@@ -62,7 +62,8 @@ def exit_reason(exitcode: Optional[int]) -> str:
 
 @EXECUTORS.register("local")
 class LocalExecutor(Executor):
-    """Processes on this machine; see the module docstring."""
+    """Worker processes on this machine, started with spawn (one worker: the
+    search's own process); see the module docstring."""
 
     @dataclass(frozen=True)
     class Config:

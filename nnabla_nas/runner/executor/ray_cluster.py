@@ -72,7 +72,8 @@ def check_reachable(address: str, where: str) -> None:
 
 @EXECUTORS.register("ray")
 class RayExecutor(Executor):
-    """Ray actors; see the module docstring."""
+    """Ray actors on a Ray cluster (the one at ``address``, at ``RAY_ADDRESS``, or
+    one started on this machine for the run); see the module docstring."""
 
     @dataclass(frozen=True)
     class Config:
