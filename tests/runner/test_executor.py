@@ -5,18 +5,11 @@ retried once, then its candidate recorded as failed and never chosen."""
 import json
 import os
 
-import numpy as np
 import pytest
 
-from nnabla_nas.config.loader import from_dict
 from nnabla_nas.runner.executor import MAX_ATTEMPTS
 from nnabla_nas.runner.executor.worker import KILL_HOOK, kill_plan
-from nnabla_nas.runner.run import Run
-from nnabla_nas.runner.schema import SearchConfig
-from nnabla_nas.runner.searcher import SEARCHERS
-from nnabla_nas.utils.output import RunOutput
-from tests.runner.test_blackbox import BATCH, CLASSES, SHAPE, SPACE, data, journal, \
-    saved_supernet
+from tests.runner.test_blackbox import journal, run_search, saved_supernet, search_config
 
 #: A tiny evolution: 3 random candidates, then rounds of 2 children.
 EVOLUTION = dict(evaluations=7, population=3, sample_size=2, round_size=2, bn_batches=1)
@@ -24,20 +17,9 @@ EVOLUTION = dict(evaluations=7, population=3, sample_size=2, round_size=2, bn_ba
 
 def search(tmp, name, searcher, workers=1, executor="local", **options):
     """Run a search of the tiny space into ``tmp/name``; the searcher and the folder."""
-    config = from_dict(SearchConfig, {
-        "epochs": 1, "batch_size": BATCH, "workers": workers, "executor": executor,
-        "space": {"name": SPACE.name, **SPACE.smoke_options},
-        "searcher": {"name": searcher, **options}}, "search")
-    output = RunOutput(str(tmp / name), {"test": name}, quiet=True)
-    model = SPACE.build_search(config.space.options, SHAPE, CLASSES,
-                               np.random.RandomState(0))
-    s = SEARCHERS.get(searcher)(Run(model=model, data=data(), config=config,
-                                    output=output, space=SPACE, quiet=True))
-    try:
-        s.search()
-    finally:
-        output.close()
-    return s, tmp / name
+    s, _, folder = run_search(tmp, name, searcher, section=dict(
+        workers=workers, executor=executor), **options)
+    return s, folder
 
 
 def same_search(a, b):
@@ -84,8 +66,7 @@ def test_local_workers_search_as_one_and_a_killed_worker_is_retried_then_failed(
 def test_ray_workers_search_as_one_and_a_killed_worker_is_retried(tmp_path,
                                                                   monkeypatch):
     ray = pytest.importorskip("ray")
-    weights = saved_supernet(str(tmp_path / "sn"), from_dict(SearchConfig, {
-        "space": {"name": SPACE.name, **SPACE.smoke_options}}, "search"))
+    weights = saved_supernet(str(tmp_path / "sn"), search_config("evolution"))
     one, alone = search(tmp_path, "alone", "evolution", supernet_path=weights,
                         **EVOLUTION)
     assert len(journal(alone)) == 7
