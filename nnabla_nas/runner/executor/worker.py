@@ -16,11 +16,13 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import threading
 import time
 import traceback
 from typing import Dict
 
 import nnabla as nn
+from tqdm import tqdm
 
 from ...utils.context import Device
 from .. import candidate as C
@@ -49,6 +51,10 @@ class Worker:
     """
 
     def __init__(self, job: C.CandidateJob):
+        # tqdm's default lock is a multiprocessing semaphore shared by the bars of
+        # several processes; a worker shows no bar, and a worker killed while it held
+        # that semaphore would leave it behind.
+        tqdm.set_lock(threading.RLock())
         self.job = job
         self.evaluator = None
         self.failed = None  # (error, traceback text) of the start

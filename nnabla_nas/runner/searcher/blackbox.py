@@ -190,8 +190,10 @@ class BlackBoxSearcher(Searcher):
             path = self.output.path(WEIGHTS)
             if not (self._trained(path)):
                 trainer_cls = SEARCHERS.get(o.supernet)
+                # The trainer's own options; its one supernet has no workers.
                 config = dataclasses.replace(
-                    self.config, searcher=Component(o.supernet, trainer_cls.Config()))
+                    self.config, searcher=Component(o.supernet, trainer_cls.Config()),
+                    workers=1, executor=None)
                 trainer = trainer_cls(dataclasses.replace(self._run, config=config))
                 path = trainer.train_supernet()
         read_supernet(path, self.space.name, self.space_options, "search.searcher."
