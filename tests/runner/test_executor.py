@@ -2,13 +2,16 @@
 ``search.executor``): the same search as one worker, whatever the executor; a worker
 killed during a candidate (the test hook of :mod:`nnabla_nas.runner.executor.worker`)
 retried once, then its candidate recorded as failed and never chosen."""
+import dataclasses
 import json
 import os
+from types import SimpleNamespace
 
 import pytest
 
 from nnabla_nas.runner.executor import MAX_ATTEMPTS
 from nnabla_nas.runner.executor.worker import KILL_HOOK, kill_plan
+from nnabla_nas.runner.searcher.evolution import EvolutionSearcher
 from tests.runner.test_blackbox import journal, run_search, saved_supernet, search_config
 
 #: A tiny evolution: 3 random candidates, then rounds of 2 children.
@@ -27,6 +30,15 @@ def same_search(a, b):
     assert journal(a) == journal(b)
     assert (a / "arch.json").read_text() == (b / "arch.json").read_text()
     assert sorted(os.listdir(a)) == sorted(os.listdir(b))  # workers wrote nothing
+
+
+def test_evolution_proposes_each_round_from_the_candidates_before_it():
+    options = search_config("evolution", **EVOLUTION).searcher.options
+    me = SimpleNamespace(options=options)  # ready_before reads the options only
+    ready = [EvolutionSearcher.ready_before(me, i) for i in range(9)]
+    assert ready == [0, 0, 0, 3, 3, 5, 5, 7, 7]  # population 3, then rounds of 2
+    one = SimpleNamespace(options=dataclasses.replace(options, round_size=1))
+    assert [EvolutionSearcher.ready_before(one, i) for i in range(5)] == [0, 0, 0, 3, 4]
 
 
 def test_the_kill_hook_is_parsed():
