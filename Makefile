@@ -44,8 +44,9 @@ $(STAMP): requirements.txt pyproject.toml tools/find_python.sh Makefile
 	$(VPY) -m pip install --quiet --no-deps "nnabla-converter==$$($(VPY) -c 'import nnabla; print(nnabla.__version__)' 2>/dev/null)"
 	@# The package itself, editable, with its `mpi` extra (mpi4py and Open MPI's
 	@# `mpirun`), so the data-parallel tests run under a real `mpirun -n 2`, and its
-	@# `nasbench` extra (nats_bench), so benchmark tables are read as users read them.
-	$(VPY) -m pip install --quiet -e ".[mpi,nasbench]"
+	@# `nasbench` extra (nats_bench), so benchmark tables are read as users read them, and
+	@# its `ray` extra, so the black-box executor tests run on a real local Ray.
+	$(VPY) -m pip install --quiet -e ".[mpi,nasbench,ray]"
 	@touch $(STAMP)
 
 $(DOCS_STAMP): docs/requirements.txt $(STAMP)

@@ -23,10 +23,31 @@ the figures. Parts so far:
     dec16b8``), side by side. The images are written under ``--workdir`` (default: a
     new folder in the system's temporary folder) and deleted afterwards.
 
+``workers``
+    Candidates per minute of a black-box search (``search.workers``,
+    ``search.executor``) with each count of ``--workers`` (default 1 and 2), on each
+    executor of ``--executors`` (default ``local`` and ``ray``): random search over
+    the ``proxylessnas`` smoke space on the bundled digits (batch 32), each candidate
+    scored with the weights of a supernet (initialized with seed ``--seed``, saved
+    once; throughput does not depend on training it) after re-estimating batch-norm
+    statistics on 2 batches (``--evaluate supernet``), or trained from scratch for one
+    epoch (``--evaluate train``). Each configuration runs ``--candidates`` candidates
+    into a new folder in one process, one after the other. Printed per configuration:
+    the wall time of the whole search (worker start-up included), candidates per
+    minute over it, candidates per minute once the first candidate is in (steady
+    state, without the start-up), the mean scoring seconds of a candidate, and the
+    steady-state speed-up over one worker of the same executor. One worker of
+    ``local`` scores in the search's own process; one worker of ``ray`` is one actor.
+    Ray is started once (``ray.init``, all the machine's cores) before its rows and
+    its start-up time printed; every search checks that its journal equals the first
+    one's apart from wall times (same seed, same results).
+
 Reproduce with::
 
     make venv && .venv/bin/python bench/distributed.py --part image_folder \\
         --images 2000 20000 [--baseline DIR] [--seed 0]
+    make venv && .venv/bin/python bench/distributed.py --part workers \\
+        [--candidates 24] [--workers 1 2] [--executors local ray] [--evaluate supernet]
 
 Timings share the machine with whatever else runs on it: compare figures printed by
 one run, not across runs.
@@ -133,10 +154,117 @@ def image_folder_part(args: argparse.Namespace) -> None:
             shutil.rmtree(folder)
 
 
+# ----------------------------------------------------------------------- workers
+def workers_search(folder: Path, args: argparse.Namespace, workers: int, executor: str,
+                   supernet: str) -> Dict[str, float]:
+    """One random search of ``args.candidates`` candidates into ``folder``; its
+    figures and the journal lines without their wall times."""
+    import nnabla_nas.builtins  # noqa: F401
+    from nnabla_nas.config.loader import from_dict
+    from nnabla_nas.contrib.spaces import SEARCH_SPACES
+    from nnabla_nas.dataset import DATASETS
+    from nnabla_nas.runner.run import Run
+    from nnabla_nas.runner.schema import SearchConfig
+    from nnabla_nas.runner.searcher import SEARCHERS
+    from nnabla_nas.utils.output import RunOutput
+
+    space = SEARCH_SPACES.get("proxylessnas")
+    options = dict(evaluations=args.candidates, evaluate=args.evaluate, bn_batches=2,
+                   train_epochs=1)
+    if args.evaluate == "supernet":
+        options["supernet_path"] = supernet
+    config = from_dict(SearchConfig, {
+        "epochs": 1, "batch_size": 32, "workers": workers, "executor": executor,
+        "space": {"name": space.name, **space.smoke_options},
+        "searcher": {"name": "random", **options}}, "search")
+    digits = DATASETS.get("digits")
+    data = digits.load(digits.Config(), args.seed)
+    model = space.build_search(config.space.options, data.shape, data.num_classes,
+                               np.random.RandomState(args.seed))
+    output = RunOutput(str(folder), {"bench": "workers"}, quiet=True)
+    searcher = SEARCHERS.get("random")(Run(model=model, data=data, config=config,
+                                           output=output, space=space, seed=args.seed,
+                                           quiet=True))
+    times: List[float] = []
+    log_candidate = searcher.log_candidate
+    searcher.log_candidate = lambda c: (times.append(time.perf_counter()),
+                                        log_candidate(c))
+    start = time.perf_counter()
+    try:
+        searcher.search()
+    finally:
+        output.close()
+    wall = time.perf_counter() - start
+    lines = [{k: v for k, v in json.loads(line).items() if k != "seconds"}
+             for line in (folder / "candidates.jsonl").read_text().splitlines()]
+    steady = (len(times) - 1) / (times[-1] - times[0]) * 60 if len(times) > 1 else 0.0
+    return {"wall_s": wall, "per_min": len(lines) / wall * 60, "steady_per_min": steady,
+            "mean_s": float(np.mean([c.seconds for c in searcher.candidates])),
+            "journal": lines}
+
+
+def saved_supernet(folder: Path, seed: int) -> str:
+    """The smoke space's supernet, initialized with ``seed``, saved as trainers do."""
+    import nnabla_nas.builtins  # noqa: F401
+    from nnabla_nas.contrib.spaces import SEARCH_SPACES
+    from nnabla_nas.runner.supernet import write_supernet
+
+    space = SEARCH_SPACES.get("proxylessnas")
+    options = space.SearchConfig(**space.smoke_options)
+    model = space.build_search(options, (1, 8, 8), 10, np.random.RandomState(seed))
+    return write_supernet(model, str(folder / "supernet.h5"), space.name, options,
+                          "spos", 1)
+
+
+def workers_part(args: argparse.Namespace) -> None:
+    print(f"workers: random search, proxylessnas smoke space, digits, batch 32, "
+          f"{args.candidates} candidates, evaluate {args.evaluate}, seed {args.seed}; "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start")
+    print(f"{'executor':>9} {'workers':>8} {'wall s':>8} {'cand/min':>9} "
+          f"{'steady cand/min':>16} {'mean cand s':>12} {'speed-up':>9}")
+    base = Path(args.workdir) if args.workdir else None
+    root = Path(tempfile.mkdtemp(prefix="bench-workers-", dir=base))
+    reference = None
+    try:
+        supernet = saved_supernet(root, args.seed)
+        for executor in args.executors:
+            started = None
+            if executor == "ray":
+                import ray
+
+                started = time.perf_counter()
+                ray.init(include_dashboard=False, log_to_driver=False,
+                         logging_level="warning")
+                print(f"      ray: ray.init {time.perf_counter() - started:.1f} s, "
+                      f"{ray.cluster_resources().get('CPU', 0):g} CPUs")
+            try:
+                one = None
+                for n in args.workers:
+                    r = workers_search(root / f"{executor}-{n}", args, n, executor,
+                                       supernet)
+                    if reference is None:
+                        reference = r["journal"]
+                    if r["journal"] != reference:
+                        raise SystemExit(f"{executor} with {n} workers: the journal "
+                                         "differs from the first search's")
+                    one = one or r["steady_per_min"]
+                    print(f"{executor:>9} {n:>8} {r['wall_s']:>8.1f} {r['per_min']:>9.1f} "
+                          f"{r['steady_per_min']:>16.1f} {r['mean_s']:>12.2f} "
+                          f"{r['steady_per_min'] / one:>9.2f}", flush=True)
+            finally:
+                if started is not None:
+                    ray.shutdown()
+        print(f"every search's journal equals the first's apart from wall times "
+              f"(load average {os.getloadavg()[0]:.1f} at the end)")
+    finally:
+        shutil.rmtree(root)
+
+
 #: The parts, by name, in the order they run. A new part is a function taking the
 #: parsed arguments, added here (and its options to ``main``'s parser).
 PARTS: Dict[str, Callable[[argparse.Namespace], None]] = {
     "image_folder": image_folder_part,
+    "workers": workers_part,
 }
 #: What ``--child NAME ARGS...`` runs in a fresh process; prints one JSON line.
 CHILDREN: Dict[str, Callable[..., Dict[str, float]]] = {
@@ -152,10 +280,19 @@ def main(argv: List[str] = None) -> None:
                         "data and of the loaders")
     parser.add_argument("--images", type=int, nargs="+", default=[2000, 20000],
                         help="image_folder: the counts of generated images")
-    parser.add_argument("--workdir", default=None, help="image_folder: where the "
-                        "images are written (a new folder inside it, deleted after)")
+    parser.add_argument("--workdir", default=None, help="image_folder, workers: where "
+                        "files are written (a new folder inside it, deleted after)")
     parser.add_argument("--baseline", metavar="DIR", default=None,
                         help="image_folder: also run another checkout's nnabla_nas")
+    parser.add_argument("--candidates", type=int, default=24,
+                        help="workers: candidates per search")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                        help="workers: the counts of workers (the first is the "
+                        "speed-up's base)")
+    parser.add_argument("--executors", nargs="+", default=["local", "ray"],
+                        choices=["local", "ray"], help="workers: the executors")
+    parser.add_argument("--evaluate", default="supernet", choices=["supernet", "train"],
+                        help="workers: how candidates are scored")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if min(args.images) < CLASSES * TEST_SHARE:

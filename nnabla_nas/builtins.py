@@ -26,6 +26,8 @@ from .runner.searcher import darts as darts_searcher  # noqa: F401
 from .runner.searcher import pnas as pnas_searcher  # noqa: F401
 from .runner.searcher import fairnas, spos  # noqa: F401
 from .runner.searcher import evolution, random_search  # noqa: F401
+# Executors of the black-box searchers' candidates.
+from .runner.executor import local, ray_cluster  # noqa: F401  (imports no ray)
 # Zero-cost proxies.
 from .contrib.proxies import baseline, gradient, naswot, synflow  # noqa: F401
 # Estimators.

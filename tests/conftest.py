@@ -18,11 +18,12 @@ from nnabla_nas.commands import COMMANDS
 from nnabla_nas.contrib.estimator import ESTIMATORS
 from nnabla_nas.contrib.spaces import SEARCH_SPACES
 from nnabla_nas.dataset import DATASETS
+from nnabla_nas.runner.executor import EXECUTORS
 from nnabla_nas.runner.searcher import SEARCHERS
 
 from nnabla_nas.utils.cache import CACHE_ENV
 
-REGISTRIES = (SEARCH_SPACES, SEARCHERS, ESTIMATORS, DATASETS, COMMANDS)
+REGISTRIES = (SEARCH_SPACES, SEARCHERS, ESTIMATORS, DATASETS, COMMANDS, EXECUTORS)
 _CACHE = []
 
 

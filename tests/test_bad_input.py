@@ -510,6 +510,15 @@ CASES = [
     ("blackbox-supernet-missing",
      blackbox(search__searcher__supernet_path="/nonexistent/supernet.h5"), [],
      "search.searcher.supernet_path: /nonexistent/supernet.h5: no such file"),
+    ("blackbox-workers-range", blackbox(search__workers=0), [],
+     "search.workers: expected an integer >= 1"),
+    ("workers-without-candidates", yaml_file(with_(SEARCH, search__workers=2)), [],
+     "search.workers: the searcher darts scores no candidates to share among workers"),
+    ("blackbox-ray-unreachable",
+     blackbox(search__workers=2, search__executor={"name": "ray",
+                                                   "address": "127.0.0.1:1"}), [],
+     "search.executor.address: cannot reach a Ray cluster at 127.0.0.1:1 (Connection "
+     "refused)"),
 ]
 
 

@@ -28,6 +28,7 @@ from nnabla_nas.contrib.spaces import SEARCH_SPACES
 from nnabla_nas.dataset import DATASETS
 from nnabla_nas.contrib.proxies.base import PROXIES
 from nnabla_nas.registry import Registry
+from nnabla_nas.runner.executor import EXECUTORS
 from nnabla_nas.runner.schema import RunConfig
 from nnabla_nas.runner.searcher import SEARCHERS
 from tests.tiny import tiny_run
@@ -36,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: What `list --kind K` lists: the registry of each kind.
 LISTED = {"spaces": SEARCH_SPACES, "searchers": SEARCHERS, "datasets": DATASETS,
-          "estimators": ESTIMATORS, "ops": CANDIDATES, "blocks": PNAS_CANDIDATES}
+          "estimators": ESTIMATORS, "ops": CANDIDATES, "blocks": PNAS_CANDIDATES,
+          "executors": EXECUTORS}
 #: Kinds listed by name and summary only (no config options): proxies.
 NAMED_ONLY = {"proxies": PROXIES}
 #: The tiny config, made smaller still: one search epoch, a 2-channel network.

@@ -267,13 +267,16 @@ def test_registries_are_filled_by_builtins_only():
         from nnabla_nas.dataset import DATASETS
         from nnabla_nas.commands import COMMANDS
         from nnabla_nas.contrib.proxies import PROXIES
+        from nnabla_nas.runner.executor import EXECUTORS
         before = [len(SEARCH_SPACES), len(SEARCHERS), len(DATASETS), len(COMMANDS),
-                  len(PROXIES)]
+                  len(PROXIES), len(EXECUTORS)]
         import importlib
+        import sys
         import nnabla_nas.builtins
         importlib.reload(nnabla_nas.builtins)   # twice: nothing registered again
         print(before, SEARCH_SPACES.names(), SEARCHERS.names(), DATASETS.names(),
-              COMMANDS.names(), PROXIES.names())
+              COMMANDS.names(), EXECUTORS.names(), "ray" in sys.modules,
+              PROXIES.names())
         """)
     env = dict(os.environ, PYTHONPATH=os.path.dirname(ROOT))
     env.pop("NNABLA_NAS_PLUGINS", None)
@@ -281,7 +284,8 @@ def test_registries_are_filled_by_builtins_only():
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     before, *after = done.stdout.strip().split("] [")
-    assert before == "[0, 0, 0, 0, 0"
+    assert before == "[0, 0, 0, 0, 0, 0"
+    assert "['local', 'ray'] False" in done.stdout  # registered, ray not imported
     assert "'darts', 'proxylessnas'" in after[0] and "'digits'" in done.stdout
     assert "'search', 'train', 'derive', 'estimate', 'score', 'calibrate', 'export', 'list'" \
         in done.stdout

@@ -20,6 +20,7 @@ from ..contrib.proxies import PROXIES
 from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS
 from ..registry import Registry
+from ..runner.executor import EXECUTORS
 from ..runner.regularizer import cost_config
 from ..runner.schema import RunConfig
 from ..runner.searcher import SEARCHERS
@@ -79,6 +80,7 @@ def list_config() -> List[str]:
 KINDS.register("spaces")(config_kind(SEARCH_SPACES))
 KINDS.register("searchers")(config_kind(SEARCHERS))
 KINDS.register("datasets")(config_kind(DATASETS))
+KINDS.register("executors")(config_kind(EXECUTORS))
 
 
 @KINDS.register("estimators")

@@ -18,21 +18,28 @@ untrained network (:mod:`~nnabla_nas.contrib.proxies`).
 
 Both are deterministic functions of their arguments (data order and initialization are
 seeded), so a search that resumes from its journal scores candidates as it would have.
+
+:func:`score` is the one entry point the searchers use: a candidate's accuracy as a
+function of a :class:`CandidateJob` (what every candidate of the search shares), the
+candidate's index and its choices only. It is the same computation in the search's own
+process and in a worker process (:mod:`~nnabla_nas.runner.executor`), so results do not
+depend on where, in which order or on how many workers candidates are scored.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import nnabla as nn
 import nnabla.random
 import numpy as np
 
 from ..contrib.architecture import Architecture
-from ..contrib.proxies import Batch, score
-from ..dataset import DataLoader
+from ..contrib.proxies import Batch, score as proxy_scores
+from ..dataset import DataLoader, DatasetSplits
 from ..module import Module, training_mode
 from ..module.batchnorm import reestimated_statistics
-from .loop import EpochLoop
+from .loop import Evaluator
 from .meter import check_finite
 from .optimizer import Optimizer
 from .randomness import seeded_globals
@@ -47,7 +54,7 @@ def _outputs(out: Any) -> List[nn.Variable]:
     return list(out) if isinstance(out, (list, tuple)) else [out]
 
 
-def validation_accuracy(loop: EpochLoop) -> float:
+def validation_accuracy(loop: Evaluator) -> float:
     """Accuracy of ``loop.model`` as it runs now (its path, its statistics) on the
     validation split, in inference mode."""
     loop.reset_eval_graphs()  # the path changed since the graphs were built
@@ -57,7 +64,7 @@ def validation_accuracy(loop: EpochLoop) -> float:
         loop.reset_eval_graphs()
 
 
-def inherited_accuracy(loop: EpochLoop, space: Any, arch: Architecture,
+def inherited_accuracy(loop: Evaluator, space: Any, arch: Architecture,
                        bn_batches: int, seed: int) -> float:
     """Validation accuracy of ``arch`` with the weights of the supernet
     ``loop.model``, after estimating its batch-normalization statistics on
@@ -79,7 +86,7 @@ def inherited_accuracy(loop: EpochLoop, space: Any, arch: Architecture,
         return validation_accuracy(loop)
 
 
-def train_path(loop: EpochLoop, space: Any, arch: Architecture, optimizer_config: Any,
+def train_path(loop: Evaluator, space: Any, arch: Architecture, optimizer_config: Any,
                steps: int, seed: int) -> List[Dict[str, float]]:
     """Train the path of ``arch`` in ``loop.model`` for ``steps`` weight updates on the
     training split (batch ``loop.batch_size``, data order and dropout seeded by
@@ -118,7 +125,7 @@ def reinitialize(model: Module, fresh: Module) -> None:
         target[name].d = p.d
 
 
-def trained_accuracy(loop: EpochLoop, space: Any, arch: Architecture, build: Any,
+def trained_accuracy(loop: Evaluator, space: Any, arch: Architecture, build: Any,
                      optimizer_config: Any, epochs: int, seed: int) -> float:
     """Validation accuracy of ``arch`` trained from scratch: ``loop.model``'s weights
     are set to a fresh supernet's, ``build(rng)`` seeded with ``seed``, and the path
@@ -140,7 +147,84 @@ def proxy_score(space: Any, arch: Architecture, options: Any, shape: Sequence[in
     with seeded_globals(seed):
         model = space.build_train(arch, options, tuple(shape), num_classes,
                                   np.random.RandomState(seed))
-        return score(model, batch, [proxy])[proxy]
+        return proxy_scores(model, batch, [proxy])[proxy]
+
+
+@dataclass(frozen=True)
+class CandidateJob:
+    """What scoring any candidate of a search needs, and nothing of the run's outputs:
+    sent once to each worker process. It pickles: the space class by reference (its
+    module is imported in the worker, which registers it), the data by value (arrays)
+    or by file names (images read from disk, which must then be at the same path
+    where the workers run).
+
+    Attributes:
+        space: The search space (class).
+        space_options: Its search options (those of the supernet).
+        arch_options: The options of its architectures (``space.arch_options``).
+        data: The dataset splits.
+        batch_size: Batch size of the graphs (``search.batch_size``).
+        seed: The run's seed.
+        evaluate: ``'supernet'`` (inherited weights, :func:`inherited_accuracy`) or
+            ``'train'`` (from scratch, :func:`trained_accuracy`).
+        bn_batches: ``supernet``: batches of the batch-norm re-estimation.
+        train_epochs: ``train``: epochs of each candidate's training.
+        optimizer: ``train``: the optimizer config (``search.net_optimizer``).
+        supernet: ``supernet``: the trained supernet's parameters file.
+        device: The device's config name and id (``context``, ``device_id``).
+    """
+
+    space: Any
+    space_options: Any
+    arch_options: Mapping[str, Any]
+    data: DatasetSplits
+    batch_size: int
+    seed: int
+    evaluate: str
+    bn_batches: int = 0
+    train_epochs: int = 1
+    optimizer: Any = None
+    supernet: Optional[str] = None
+    device: Sequence[Any] = ("cpu", 0)
+
+    def build(self, rng: np.random.RandomState) -> Module:
+        """A new supernet of the space, initialized from ``rng``."""
+        return self.space.build_search(self.space_options, self.data.shape,
+                                       self.data.num_classes, rng)
+
+
+def prepare(job: CandidateJob) -> Evaluator:
+    """What a worker scores ``job``'s candidates with: a supernet of its own (the
+    trained one's weights loaded, for ``evaluate: supernet``) with the job's data;
+    nothing is written."""
+    model = job.build(np.random.RandomState(job.seed))
+    if job.evaluate == "supernet":
+        model.load_parameters(job.supernet)
+    evaluator = Evaluator(model, job.data, job.batch_size, quiet=True)
+    evaluator.phase = "search"  # as the search's own messages name it
+    return evaluator
+
+
+def score(job: CandidateJob, evaluator: Evaluator, index: int,
+          choices: Mapping[str, str]) -> float:
+    """Validation accuracy of candidate ``index`` of ``job``'s search, the
+    architecture with ``choices``, scored with ``evaluator`` (the search itself, or
+    :func:`prepare`'s in a worker).
+
+    A function of ``job``, ``index`` and ``choices`` only: the random functions of
+    the graphs (dropout, drop path) are seeded with the candidate's seed
+    (:func:`candidate_seed`) first, and everything else the scoring draws is seeded.
+    ``supernet`` leaves ``evaluator``'s supernet as it was; ``train`` sets its
+    parameters afresh before training.
+    """
+    arch = Architecture(job.space.name, dict(job.arch_options), dict(choices))
+    seed = candidate_seed(job.seed, index)
+    nnabla.random.seed(seed)
+    if job.evaluate == "supernet":
+        # The same batches for every candidate: statistics differ by path only.
+        return inherited_accuracy(evaluator, job.space, arch, job.bn_batches, job.seed)
+    return trained_accuracy(evaluator, job.space, arch, job.build, job.optimizer,
+                            job.train_epochs, seed)
 
 
 def arch_indices(mixed_by_label: Dict[str, Sequence[Any]],

@@ -4,9 +4,13 @@ per line, in the order they were evaluated::
     {"index": 0, "arch": {"block1": "mb3_k5", ...}, "accuracy": 0.91,
      "costs": {"latency": 1.2, "flops": 3.1e6}, "seconds": 0.8, "draws": 1}
 
+A candidate that could not be scored (its worker died on every attempt, see
+:mod:`~nnabla_nas.runner.executor`) has ``"accuracy": null`` and a ``"failed"`` key
+saying why; it is never chosen.
+
 It is the search's journal as well as its result: it is rewritten whole (atomically)
-after each candidate, so it always holds complete lines, and a rerun continues after
-its last candidate. Every draw of the search depends only on the run's seed, the
+after each candidate, in candidate order (also when workers finish out of order), so
+it always holds complete lines, and a rerun continues after its last candidate. Every draw of the search depends only on the run's seed, the
 candidate's index and the candidates before it, so the continued search is the one
 that was interrupted.
 """
@@ -33,18 +37,31 @@ class Candidate:
         arch: Its choices, by label.
         accuracy: Its fitness: validation accuracy (0 to 1), the benchmark's
             accuracy with ``evaluate: table`` (0 to 1), or the proxy's score with
-            ``evaluate: proxy``.
+            ``evaluate: proxy``; None when it failed.
         costs: Its estimated cost per cost term, in the estimators' units.
         seconds: Wall time of its evaluation.
         draws: Architectures drawn to find it (those over a hard bound are redrawn).
+        failed: Why it could not be scored; None when it was.
     """
 
     index: int
     arch: Dict[str, str]
-    accuracy: float
+    accuracy: Optional[float]
     costs: Dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     draws: int = 1
+    failed: Optional[str] = None
+
+    def __post_init__(self):
+        if (self.accuracy is None) != (self.failed is not None):
+            raise ValueError("expected an accuracy, or null with the reason it failed")
+
+    def to_json(self) -> str:
+        """Its journal line (without ``failed`` when it did not fail)."""
+        data = asdict(self)
+        if self.failed is None:
+            del data["failed"]
+        return json.dumps(data)
 
     def architecture(self, space: Any, options: Dict[str, Any]) -> Architecture:
         """As an :class:`Architecture` of ``space`` with the arch ``options``."""
@@ -53,7 +70,7 @@ class Candidate:
 
 def journal_line(candidate: Candidate) -> str:
     """The line of ``candidate`` in the journal (with its newline)."""
-    return json.dumps(asdict(candidate)) + "\n"
+    return candidate.to_json() + "\n"
 
 
 def write_journal(path: str, candidates: List[Candidate],

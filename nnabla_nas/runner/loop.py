@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import nnabla as nn
 import nnabla.random
 import numpy as np
 from tqdm import tqdm
 
-from ..dataset import DataLoader, Split
+from ..dataset import DataLoader, DatasetSplits, Split
 from ..module import training_mode
 from ..utils.interrupt import Interrupted, requested
 from .callbacks import Callback
@@ -22,7 +22,69 @@ from .randomness import replay, seed_epoch
 from .run import Run
 
 
-class EpochLoop:
+class Evaluator:
+    """A model, its data and a batch size: evaluation on a split in inference mode.
+
+    What an :class:`EpochLoop` evaluates with, on its own for code that evaluates
+    without training epochs or an output folder (a worker process scoring candidates,
+    :func:`~nnabla_nas.runner.candidate.prepare`).
+
+    Args:
+        model: The network.
+        data: Its dataset splits.
+        batch_size: Batch size of every graph.
+        quiet: No progress bars.
+    """
+
+    phase = "run"
+
+    def __init__(self, model: Any, data: DatasetSplits, batch_size: int,
+                 quiet: bool = False):
+        self.model = model
+        self.data = data
+        self.batch_size = batch_size
+        self.quiet = quiet
+        self._eval_graphs: Dict[int, Tuple[nn.Variable, ...]] = {}
+
+    def progress(self, iterable: Iterable, desc: str, total: int):
+        """A tqdm progress bar, or the bare iterable when quiet."""
+        return tqdm(iterable, desc=desc, total=total, disable=self.quiet, leave=False,
+                    dynamic_ncols=True)
+
+    def placeholders(self, batch: int) -> Tuple[nn.Variable, nn.Variable]:
+        """Input and label variables for a batch of ``batch`` samples."""
+        return (nn.Variable((batch,) + tuple(self.data.shape)), nn.Variable((batch, 1)))
+
+    def reset_eval_graphs(self) -> None:
+        """Forget the evaluation graphs, so that the next evaluation builds them anew
+        (for a model whose path changes between evaluations)."""
+        self._eval_graphs.clear()
+
+    def _eval_graph(self, batch: int):
+        if batch not in self._eval_graphs:
+            x, y = self.placeholders(batch)
+            with training_mode(self.model, False):
+                out = self.model(x)
+                loss = self.model.loss(out, y)
+                error = self.model.metrics(out, y)["error"]
+            self._eval_graphs[batch] = (x, y, loss, error)
+        return self._eval_graphs[batch]
+
+    def evaluate(self, split: Split, name: str) -> Dict[str, float]:
+        """Mean loss and error of the model in inference mode over ``split``."""
+        loader = DataLoader(split, self.batch_size, shuffle=False, seed=0, prefetch=0)
+        meter = Meter()
+        for xb, yb in self.progress(loader, f"{self.phase} {name}", len(loader)):
+            x, y, loss, error = self._eval_graph(len(xb))
+            x.d, y.d = xb, yb
+            nn.forward_all([loss, error], clear_no_need_grad=True)
+            meter.update({"loss": float(loss.d), "error": float(error.d)}, len(xb))
+        means = meter.means()
+        check_finite(means, f"{self.phase} evaluation on {name}")
+        return means
+
+
+class EpochLoop(Evaluator):
     """An epoch loop over a model, with evaluation, logging and crash-safe resume.
 
     Subclasses define :meth:`train_step` (one update), :meth:`optimizers` and
@@ -46,19 +108,15 @@ class EpochLoop:
 
     def __init__(self, run: Run, epochs: int, batch_size: int,
                  callbacks: Sequence[Callback] = ()):
-        self.model = run.model
-        self.data = run.data
+        super().__init__(run.model, run.data, batch_size, run.quiet)
         self.epochs = epochs
-        self.batch_size = batch_size
         self.output = run.output
         self.seed = run.seed
-        self.quiet = run.quiet
         self.checkpoint_every = int(run.checkpoint_every)
         self.callbacks = list(callbacks)
         self.log = run.output.logger
         self.history: List[Dict[str, float]] = []
         self.checkpointer = Checkpointer(run.output.path("checkpoints", self.phase, ""))
-        self._eval_graphs: Dict[int, Tuple[nn.Variable, ...]] = {}
         self.elapsed = 0.0
 
     # ------------------------------------------------------------- for subclasses
@@ -99,44 +157,7 @@ class EpochLoop:
         """The progress bar's label for ``epoch``."""
         return f"{self.phase} {epoch + 1}/{self.epochs}"
 
-    # ---------------------------------------------------------------- shared parts
-    def progress(self, iterable: Iterable, desc: str, total: int):
-        """A tqdm progress bar, or the bare iterable when quiet."""
-        return tqdm(iterable, desc=desc, total=total, disable=self.quiet, leave=False,
-                    dynamic_ncols=True)
-
-    def placeholders(self, batch: int) -> Tuple[nn.Variable, nn.Variable]:
-        """Input and label variables for a batch of ``batch`` samples."""
-        return (nn.Variable((batch,) + tuple(self.data.shape)), nn.Variable((batch, 1)))
-
-    def reset_eval_graphs(self) -> None:
-        """Forget the evaluation graphs, so that the next evaluation builds them anew
-        (for a model whose path changes between evaluations)."""
-        self._eval_graphs.clear()
-
-    def _eval_graph(self, batch: int):
-        if batch not in self._eval_graphs:
-            x, y = self.placeholders(batch)
-            with training_mode(self.model, False):
-                out = self.model(x)
-                loss = self.model.loss(out, y)
-                error = self.model.metrics(out, y)["error"]
-            self._eval_graphs[batch] = (x, y, loss, error)
-        return self._eval_graphs[batch]
-
-    def evaluate(self, split: Split, name: str) -> Dict[str, float]:
-        """Mean loss and error of the model in inference mode over ``split``."""
-        loader = DataLoader(split, self.batch_size, shuffle=False, seed=0, prefetch=0)
-        meter = Meter()
-        for xb, yb in self.progress(loader, f"{self.phase} {name}", len(loader)):
-            x, y, loss, error = self._eval_graph(len(xb))
-            x.d, y.d = xb, yb
-            nn.forward_all([loss, error], clear_no_need_grad=True)
-            meter.update({"loss": float(loss.d), "error": float(error.d)}, len(xb))
-        means = meter.means()
-        check_finite(means, f"{self.phase} evaluation on {name}")
-        return means
-
+    # ---------------------------------------------------------------- checkpoints
     def _checkpoint(self, epoch: int, step: int, meter: Meter) -> None:
         """Save the run as "``step`` steps into ``epoch``" (step 0: the epoch is next).
 

@@ -17,6 +17,7 @@ from ..config.loader import Component, component
 from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS
 from ..utils.context import DEVICES
+from .executor import EXECUTORS
 from .regularizer import CostsConfig, RegularizersConfig, cost_terms
 from .searcher import SEARCHERS
 
@@ -87,12 +88,26 @@ class SearchConfig:
         None, "costs in the architecture objective, by estimator name: {weight, bound, "
               "mode, and the estimator's options} each (main.py list --kind estimators)",
         default_factory=CostsConfig)
+    workers: int = option(1, "evolution and random: candidates scored at once, each by "
+                             "a worker of the executor (1: in the search's process); "
+                             "the results do not depend on it", minimum=1, maximum=4096)
+    executor: Component = component(EXECUTORS, "local", "evolution and random: where "
+                                    "the workers run: local (processes on this "
+                                    "machine) or ray (a Ray cluster)")
 
     def __post_init__(self):
         if self.warmup_epochs >= self.epochs:
             raise ConfigError(f"warmup_epochs: expected fewer than epochs={self.epochs}, "
                               f"got {self.warmup_epochs}")
         cost_terms(self)  # each estimator in costs or regularizers, not both
+        parallel = self.workers > 1 or (self.executor is not None
+                                        and self.executor.name != "local")
+        if parallel and self.searcher is not None and \
+                not SEARCHERS.get(self.searcher.name).scores_candidates:
+            key = "workers" if self.workers > 1 else "executor"
+            raise ConfigError(f"{key}: the searcher {self.searcher.name} scores no "
+                              "candidates to share among workers (evolution and random "
+                              f"do); expected {'1' if key == 'workers' else 'local'}")
 
 
 @dataclass(frozen=True)

@@ -47,11 +47,14 @@ def data() -> DatasetSplits:
     return DatasetSplits(split(4 * BATCH), split(2 * BATCH), split(BATCH), CLASSES, "toy")
 
 
-def search_config(searcher, costs=None, **options):
+def search_config(searcher, costs=None, section=None, **options):
+    """The search section: ``searcher`` with ``options``, further keys of the section
+    in ``section`` (``workers``...)."""
     return from_dict(SearchConfig, {
         "epochs": 1, "batch_size": BATCH,
         "space": {"name": "proxylessnas", **SPACE.smoke_options},
-        "searcher": {"name": searcher, **options}, "costs": costs or {}}, "search")
+        "searcher": {"name": searcher, **options}, "costs": costs or {},
+        **(section or {})}, "search")
 
 
 def saved_supernet(folder, config):
@@ -63,8 +66,8 @@ def saved_supernet(folder, config):
                           config.space.options, "spos", 1)
 
 
-def run_search(tmp, name, searcher="evolution", costs=None, **options):
-    config = search_config(searcher, costs, **options)
+def run_search(tmp, name, searcher="evolution", costs=None, section=None, **options):
+    config = search_config(searcher, costs, section, **options)
     output = RunOutput(str(tmp / name), {"test": name}, quiet=True)
     model = SPACE.build_search(config.space.options, SHAPE, CLASSES,
                                np.random.RandomState(0))

@@ -30,18 +30,29 @@ cost) are checked before anything is evaluated: a proposal over a bound is drawn
 (at most ``max_draws`` times), and bounds no architecture meets stop the run before
 any training, naming the cheapest cost per bound.
 
+Candidates are scored by ``search.workers`` workers of the executor
+``search.executor`` (:mod:`~nnabla_nas.runner.executor`): in the search's own process
+by default, else by processes on this machine or Ray actors. Scoring a candidate is a
+function of the candidate, its index and the run's seed only
+(:func:`~nnabla_nas.runner.candidate.score`), and a subclass says which earlier
+candidates a proposal may depend on (:meth:`BlackBoxSearcher.ready_before`), so the
+same seed gives the same candidates, accuracies and choice with any number of workers.
+A candidate whose worker died twice is recorded as failed and never chosen.
+
 Every candidate is appended to the journal ``candidates.jsonl``
-(:mod:`~nnabla_nas.runner.journal`; its ``accuracy`` is the fitness), from which a
-rerun continues; at the end the search writes ``arch.json`` (the fittest candidate),
-the ``top_k`` best distinct candidates as ``top_k/arch_<rank>.json``, ``pareto.csv``
-and ``pareto.png`` (the non-dominated front of fitness and costs) and one TensorBoard
-HParams row per candidate.
+(:mod:`~nnabla_nas.runner.journal`; its ``accuracy`` is the fitness) in candidate
+order, by the search's process alone, from which a rerun continues; at the end the
+search writes ``arch.json`` (the fittest candidate), the ``top_k`` best distinct
+candidates as ``top_k/arch_<rank>.json``, ``pareto.csv`` and ``pareto.png`` (the
+non-dominated front of fitness and costs) and one TensorBoard HParams row per
+candidate.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
+import os
 import sys
 import time
 from collections import OrderedDict
@@ -61,6 +72,7 @@ from ...utils.interrupt import Interrupted, requested
 from .. import candidate as C
 from ..arch_costs import ArchCosts
 from ..budget import BudgetError
+from ..executor import EXECUTORS, Executor, Outcome, reraise
 from ..journal import NAME as JOURNAL, Candidate, read_journal, write_journal
 from ..pareto import pareto_front, plot_pareto, write_pareto_csv
 from ..regularizer import Regularizers, cost_terms
@@ -76,13 +88,25 @@ PRESELECT = "preselect.json"
 WORST_SCORE = -sys.float_info.max
 
 __all__ = ["BlackBoxSearcher", "BlackBoxConfig", "PreselectConfig", "TableConfig",
-           "PRESELECT", "WORST_SCORE"]
+           "CandidatesFailed", "PRESELECT", "WORST_SCORE"]
+
+
+class CandidatesFailed(RuntimeError):
+    """No candidate of the search could be scored (each one's worker died twice)."""
+
+
+def executor_of(search: Any) -> Component:
+    """The executor of the ``search`` config section (``local`` when unset)."""
+    if search.executor is not None:
+        return search.executor
+    return Component("local", EXECUTORS.get("local").Config())
 
 
 class BlackBoxSearcher(Searcher):
     """Proposes architectures and evaluates them; see the module docstring."""
 
     Config = BlackBoxConfig
+    scores_candidates = True
 
     @classmethod
     def check_inputs(cls, search: Any, data: Any = None, device: Any = None,
@@ -94,6 +118,9 @@ class BlackBoxSearcher(Searcher):
         space = SEARCH_SPACES.get(search.space.name)
         options = search.searcher.options
         cls.check_space(options, space.size(space.arch_options(search.space.options)))
+        executor = executor_of(search)
+        EXECUTORS.get(executor.name).check(executor.options, search.workers,
+                                           "search.executor")
         if options.evaluate == "supernet" and options.supernet_path:
             read_supernet(options.supernet_path, space.name, search.space.options,
                           "search.searcher.supernet_path")
@@ -154,12 +181,20 @@ class BlackBoxSearcher(Searcher):
         self.bounds = OrderedDict(self.arch_costs.bounds)
         if self.table:
             self.bounds.update(self.options.table.bounds())
+        self.retried = 0  # candidates retried after their worker died, in this process
+        self.supernet_path: Optional[str] = None
 
     # ----------------------------------------------------------- for subclasses
     def propose(self, index: int, rng: np.random.RandomState) -> Architecture:
         """The architecture to evaluate as candidate ``index``, from ``rng`` and the
-        candidates evaluated so far (:attr:`candidates`)."""
+        first :meth:`ready_before` ``(index)`` candidates (:attr:`candidates`)."""
         raise NotImplementedError
+
+    def ready_before(self, index: int) -> int:
+        """How many candidates must be scored before candidate ``index`` is proposed
+        (its proposal may read those and no others). 0: proposals depend on no
+        result, every candidate may be scored at once."""
+        return 0
 
     # --------------------------------------------------------------- bounds
     def costs(self, arch: Architecture) -> Dict[str, float]:
@@ -260,13 +295,16 @@ class BlackBoxSearcher(Searcher):
             path = self.output.path(WEIGHTS)
             if not (self._trained(path)):
                 trainer_cls = SEARCHERS.get(o.supernet)
+                # The trainer's own options; its one supernet has no workers.
                 config = dataclasses.replace(
-                    self.config, searcher=Component(o.supernet, trainer_cls.Config()))
+                    self.config, searcher=Component(o.supernet, trainer_cls.Config()),
+                    workers=1, executor=None)
                 trainer = trainer_cls(dataclasses.replace(self._run, config=config))
                 path = trainer.train_supernet()
         read_supernet(path, self.space.name, self.space_options, "search.searcher."
                       + ("supernet_path" if o.supernet_path else "supernet"))
         self.model.load_parameters(path)
+        self.supernet_path = os.path.abspath(path)
 
     def _trained(self, path: str) -> bool:
         """Whether ``path`` holds the supernet this run's trainer finished."""
@@ -282,24 +320,26 @@ class BlackBoxSearcher(Searcher):
             return False
         return True
 
+    def candidate_job(self) -> C.CandidateJob:
+        """What scoring any candidate of this search needs (after
+        :meth:`prepare_supernet`), for this process or a worker."""
+        o, device = self.options, self._run.device
+        return C.CandidateJob(
+            space=self.space, space_options=self.space_options,
+            arch_options=self.arch_options, data=self.data, batch_size=self.batch_size,
+            seed=self.seed, evaluate=o.evaluate, bn_batches=o.bn_batches,
+            train_epochs=o.train_epochs, optimizer=self.config.net_optimizer,
+            supernet=self.supernet_path, device=(device.name, device.device_id))
+
     def evaluate_candidate(self, arch: Architecture, index: int) -> float:
-        """The fitness of ``arch`` (candidate ``index``) by ``evaluate``."""
-        seed = C.candidate_seed(self.seed, index)
+        """The fitness of ``arch`` (candidate ``index``) by ``evaluate``: from the
+        table or a proxy here, else scored as a worker would
+        (:func:`~nnabla_nas.runner.candidate.score`)."""
         if self.options.evaluate == "table":
             return self.table.entry(arch).accuracy
         if self.options.evaluate == "proxy":
             return self.proxy_score(arch, self.options.proxy)
-        if self.options.evaluate == "supernet":
-            # The same batches for every candidate: statistics differ by path only.
-            return C.inherited_accuracy(self, self.space, arch, self.options.bn_batches,
-                                        self.seed)
-        return C.trained_accuracy(self, self.space, arch, self._build,
-                                  self.config.net_optimizer, self.options.train_epochs,
-                                  seed)
-
-    def _build(self, rng: np.random.RandomState):
-        return self.space.build_search(self.space_options, self.data.shape,
-                                       self.data.num_classes, rng)
+        return C.score(self.candidate_job(), self, index, arch.choices)
 
     # ---------------------------------------------------------------- search
     def search(self) -> Architecture:
@@ -313,39 +353,105 @@ class BlackBoxSearcher(Searcher):
             self.log.info(f"search: resumed from {JOURNAL} ({len(self.candidates)} of "
                           f"{self.options.evaluations} candidates done)")
         self.preselected = self.preselect()
-        known = {json.dumps(c.arch, sort_keys=True): c for c in self.candidates}
-        lines: List[str] = []  # the journal's lines so far, each made once
-        total = self.options.evaluations
-        for index in range(len(self.candidates), total):
-            if requested() is not None:
-                raise Interrupted(requested(), f"search stopped after {index} of {total} "
-                                  f"candidates, journal in {journal}; rerun the same "
-                                  "command to resume from it")
-            arch, costs, draws = self.draw(index)
-            started = time.perf_counter()
-            key = json.dumps(dict(arch.choices), sort_keys=True)
-            # Only training from scratch depends on the candidate's index (its seed).
-            accuracy = known[key].accuracy if key in known and \
-                self.options.evaluate != "train" else \
-                self.evaluate_candidate(arch, index)
-            c = Candidate(index, dict(arch.choices), float(accuracy), dict(costs),
-                          round(time.perf_counter() - started, 4), draws)
-            known.setdefault(key, c)
-            self.candidates.append(c)
-            write_journal(journal, self.candidates, lines)
-            shown = "".join(f", {k} {v:.4g}" for k, v in costs.items())
-            self.log.info(f"candidate {index + 1}/{total}: {self.fitness_name} "
-                          f"{accuracy:.4g}"
-                          f"{shown} ({c.seconds:.2f} s, {draws} draws)")
+        executor, workers = executor_of(self.config), self.config.workers
+        if self.options.evaluate in ("table", "proxy"):
+            executor, workers = Component("local", EXECUTORS.get("local").Config()), 1
+        if len(self.candidates) < self.options.evaluations:  # else start no worker
+            if workers > 1 or executor.name != "local":
+                self.log.info(f"search: {workers} workers ({executor.name} executor)")
+            with EXECUTORS.get(executor.name)(self.candidate_job(), workers,
+                                              executor.options, evaluator=self,
+                                              log=self.log) as pool:
+                try:
+                    self.evaluate_all(pool, journal)
+                finally:
+                    self.retried += pool.retried
         self.elapsed = sum(c.seconds for c in self.candidates)
         return self.finish()
 
+    def evaluate_all(self, pool: Executor, journal: str) -> None:
+        """Propose and score the remaining candidates on ``pool``, each proposed once
+        the candidates it depends on are in (:meth:`ready_before`), and append them to
+        :attr:`candidates` and the ``journal`` in candidate order.
+
+        An architecture already scored takes the fitness recorded for it instead of
+        being scored again (except with ``evaluate: train``, whose score depends on the
+        candidate's seed); this is what scoring it would give, as the score is a
+        function of the architecture. ``table`` and ``proxy`` fitnesses are computed
+        here, in the search's process: they take a fraction of a second.
+        """
+        total = self.options.evaluations
+        reuse = self.options.evaluate != "train"
+        here = self.options.evaluate in ("table", "proxy")
+        lines: List[str] = []  # the journal's lines so far, each made once
+        known = {json.dumps(c.arch, sort_keys=True): c for c in self.candidates
+                 if c.accuracy is not None}
+        proposed: Dict[int, Any] = {}  # index -> (arch, costs, draws)
+        scored: Dict[int, Candidate] = {}  # out of order, until their turn
+        following = len(self.candidates)
+        while len(self.candidates) < total:
+            done = len(self.candidates)
+            if requested() is not None:
+                raise Interrupted(requested(), f"search stopped after {done} of {total} "
+                                  f"candidates, journal in {journal}; rerun the same "
+                                  "command to resume from it")
+            while following < total and pool.free > 0 and \
+                    self.ready_before(following) <= done:
+                arch, costs, draws = proposed[following] = self.draw(following)
+                key = json.dumps(dict(arch.choices), sort_keys=True)
+                if reuse and key in known:
+                    scored[following] = self.candidate(Outcome(
+                        following, known[key].accuracy), *proposed.pop(following))
+                elif here:
+                    started = time.perf_counter()
+                    fitness = self.evaluate_candidate(arch, following)
+                    scored[following] = self.candidate(Outcome(
+                        following, fitness, time.perf_counter() - started),
+                        *proposed.pop(following))
+                else:
+                    pool.submit(following, arch.choices)
+                following += 1
+            if done not in scored:
+                for outcome in pool.wait():
+                    reraise(outcome)
+                    scored[outcome.index] = self.candidate(
+                        outcome, *proposed.pop(outcome.index))
+            while len(self.candidates) in scored:
+                c = scored.pop(len(self.candidates))
+                if c.accuracy is not None:
+                    known.setdefault(json.dumps(c.arch, sort_keys=True), c)
+                self.candidates.append(c)
+                write_journal(journal, self.candidates, lines)
+                self.log_candidate(c)
+
+    def candidate(self, outcome: Outcome, arch: Architecture, costs: Dict[str, float],
+                  draws: int) -> Candidate:
+        """The journal's record of a scored (or failed) candidate."""
+        accuracy = None if outcome.accuracy is None else float(outcome.accuracy)
+        return Candidate(outcome.index, dict(arch.choices), accuracy, dict(costs),
+                         round(outcome.seconds, 4), draws, outcome.failure)
+
+    def log_candidate(self, c: Candidate) -> None:
+        """One log line for candidate ``c``."""
+        total = self.options.evaluations
+        shown = "".join(f", {k} {v:.4g}" for k, v in c.costs.items())
+        if c.accuracy is None:
+            self.log.warning(f"candidate {c.index + 1}/{total}: failed, {c.failed}"
+                             f"{shown}")
+            return
+        self.log.info(f"candidate {c.index + 1}/{total}: {self.fitness_name} "
+                      f"{c.accuracy:.4g}{shown} ({c.seconds:.2f} s, {c.draws} draws)")
+
     # ---------------------------------------------------------------- outputs
+    def scored(self) -> List[Candidate]:
+        """The candidates that were scored (all but the failed ones), in order."""
+        return [c for c in self.candidates if c.accuracy is not None]
+
     def ranked(self) -> List[Candidate]:
         """The distinct architectures evaluated, most accurate first (earlier first
         among equals)."""
         seen, out = set(), []
-        for c in sorted(self.candidates, key=lambda c: (-c.accuracy, c.index)):
+        for c in sorted(self.scored(), key=lambda c: (-c.accuracy, c.index)):
             key = json.dumps(c.arch, sort_keys=True)
             if key not in seen:
                 seen.add(key)
@@ -356,19 +462,24 @@ class BlackBoxSearcher(Searcher):
         """Write arch.json, top_k/, pareto.csv and .png and the HParams rows; return
         the chosen architecture (every candidate is within every bound)."""
         ranked = self.ranked()
+        if not ranked:
+            raise CandidatesFailed(f"search: every one of the {len(self.candidates)} "
+                                   f"candidates failed ({self.candidates[-1].failed}); "
+                                   f"see {JOURNAL}")
         self.chosen = ranked[0]
         names = self.cost_names
-        points = [[c.costs[n] for n in names] for c in self.candidates]
-        self.front = pareto_front([c.accuracy for c in self.candidates], points)
+        scored = self.scored()
+        points = [[c.costs[n] for n in names] for c in scored]
+        self.front = pareto_front([c.accuracy for c in scored], points)
         arch_of = lambda c: c.architecture(self.space, self.arch_options)  # noqa: E731
         for rank, c in enumerate(ranked[:self.options.top_k], 1):
             self.space.save_arch(arch_of(c), self.output.path("top_k", f"arch_{rank}.json"))
         rows = [OrderedDict([("index", c.index), ("accuracy", c.accuracy),
                              *((n, c.costs[n]) for n in names), ("seconds", c.seconds),
-                             ("arch", json.dumps(c.arch))]) for c in self.candidates]
+                             ("arch", json.dumps(c.arch))]) for c in scored]
         write_pareto_csv(self.output.path("pareto.csv"), rows, self.front)
         units, bounds = self.units, self.bounds
-        plot_pareto(self.output.path("pareto.png"), [c.accuracy for c in self.candidates],
+        plot_pareto(self.output.path("pareto.png"), [c.accuracy for c in scored],
                     {n: [p[i] for p in points] for i, n in enumerate(names)}, units,
                     bounds, self.front)
         self.write_hparams()
@@ -377,13 +488,13 @@ class BlackBoxSearcher(Searcher):
         self.space.save_arch(arch, self.output.path("arch.json"))
         self.log.info(f"search: chose candidate {self.chosen.index} ({self.fitness_name} "
                       f"{self.chosen.accuracy:.4g}); the front has {len(self.front)} of "
-                      f"{len(self.candidates)} candidates")
+                      f"{len(scored)} scored candidates")
         return arch
 
     def write_hparams(self) -> None:
         """One TensorBoard HParams row per candidate: its choices, accuracy and costs."""
         writer = self.output.writer
-        for c in self.candidates:
+        for c in self.scored():
             metrics = {"hparam/accuracy": c.accuracy}
             metrics.update((f"hparam/{n}", v) for n, v in c.costs.items())
             writer.add_hparams(dict(c.arch), metrics, name=f"candidate_{c.index:05d}")
@@ -413,4 +524,6 @@ class BlackBoxSearcher(Searcher):
                            candidates=len(self.candidates),
                            chosen_candidate=self.chosen.index,
                            pareto_front_size=len(self.front),
-                           rejected_draws=sum(c.draws - 1 for c in self.candidates))
+                           rejected_draws=sum(c.draws - 1 for c in self.candidates),
+                           failed_candidates=len(self.candidates) - len(self.scored()),
+                           retried_candidates=self.retried)

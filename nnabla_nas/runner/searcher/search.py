@@ -181,6 +181,9 @@ class Searcher(EpochLoop):
 
     phase = "search"
     Config: Any = None
+    #: Whether it scores candidates that ``search.workers`` can share out (the
+    #: black-box searchers); the others refuse ``workers`` > 1.
+    scores_candidates = False
 
     def __init__(self, run: Run, callbacks: Optional[Sequence[Callback]] = None):
         config = run.config
