@@ -38,9 +38,13 @@ def test_sampling_search_benchmark_prints_its_table():
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith("base seed 1; digits ")
+    assert "\nprotocol: seeds 1..2 per searcher; 4 candidates per run" in out
     assert "latency bound: " in out and "supernet fairnas: 1 epochs" in out
-    for line in ("evolution ", "random ", "  spos     tau ", "  fairnas  tau ",
-                 "within the bound in measurement"):
+    for line in ("\nevolution ", "\nrandom ", "  spos     tau ", "  fairnas  tau ",
+                 "  evolution 2 ", "  random 2 ", "within the bound in measurement: ",
+                 "target: evolution's mean best >= random's: ",
+                 "BELOW THE ISSUE'S SPEC: evaluations 4 < 200; seeds 2 < 5; tau archs "
+                 "4 < 12"):
         assert line in out, line
 
 

@@ -27,6 +27,7 @@ depend on where, in which order or on how many workers candidates are scored.
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
@@ -64,24 +65,42 @@ def validation_accuracy(loop: Evaluator) -> float:
         loop.reset_eval_graphs()
 
 
+#: Per loop, the batch-norm re-estimation batches drawn so far, by (count, seed).
+_BN_BATCHES: "weakref.WeakKeyDictionary[Any, Dict[Any, List[np.ndarray]]]" = \
+    weakref.WeakKeyDictionary()
+
+
+def reestimation_batches(loop: Evaluator, count: int, seed: int) -> List[np.ndarray]:
+    """The inputs of the first ``count`` training batches (``loop.batch_size``) of an
+    order shuffled with ``seed``: drawn once per loop and reused, since every
+    architecture it scores is re-estimated on the same batches."""
+    memo = _BN_BATCHES.setdefault(loop, {})
+    key = (count, seed, loop.batch_size, id(loop.data.train))
+    if key not in memo:
+        with DataLoader(loop.data.train, loop.batch_size, shuffle=True, seed=seed,
+                        drop_last=True) as loader:
+            memo[key] = [np.array(loader.next_batch()[0]) for _ in range(count)]
+    return memo[key]
+
+
 def inherited_accuracy(loop: Evaluator, space: Any, arch: Architecture,
                        bn_batches: int, seed: int) -> float:
     """Validation accuracy of ``arch`` with the weights of the supernet
     ``loop.model``, after estimating its batch-normalization statistics on
     ``bn_batches`` training batches (the same batches for every architecture, drawn
-    with ``seed``; 0 keeps the supernet's statistics). The supernet's statistics,
-    path and modes are left as they were.
+    with ``seed`` once per loop, :func:`reestimation_batches`; 0 keeps the supernet's
+    statistics). The supernet's statistics, path and modes are left as they were.
     """
     model = loop.model
+    batches = reestimation_batches(loop, bn_batches, seed) if bn_batches else []
     with space.fixed(model, arch), reestimated_statistics(model) as begin:
-        if bn_batches:
+        if batches:
             x = nn.Variable((loop.batch_size,) + tuple(loop.data.shape))
-            with DataLoader(loop.data.train, loop.batch_size, shuffle=True, seed=seed,
-                            drop_last=True) as loader, training_mode(model, True):
-                for b in range(bn_batches):
+            with training_mode(model, True):
+                for b, inputs in enumerate(batches):
                     begin(b)  # before the graph: its decay is fixed when built
                     outputs = _outputs(model(x))
-                    x.d = loader.next_batch()[0]
+                    x.d = inputs
                     nn.forward_all(outputs, clear_buffer=True)
         return validation_accuracy(loop)
 

@@ -18,7 +18,7 @@ from nnabla_nas.config.fields import ConfigError
 from nnabla_nas.config.loader import from_dict
 from nnabla_nas.contrib.architecture import Architecture
 from nnabla_nas.contrib.spaces import SEARCH_SPACES
-from nnabla_nas.dataset import DatasetSplits, Split
+from nnabla_nas.dataset import DataLoader, DatasetSplits, Split
 from nnabla_nas.module import BatchNormalization
 from nnabla_nas.runner import candidate as C
 from nnabla_nas.runner.budget import BudgetError
@@ -165,6 +165,13 @@ def test_inherited_accuracy_reestimates_bn_and_restores_the_supernet(tmp_path):
     arch = SPACE.sample(s.arch_options, np.random.RandomState(1))
     with_bn = C.inherited_accuracy(s, SPACE, arch, 2, 0)
     assert C.inherited_accuracy(s, SPACE, arch, 2, 0) == with_bn  # deterministic
+    # The batches are drawn once per loop: those of a fresh seeded loader, reused.
+    batches = C.reestimation_batches(s, 2, 0)
+    assert C.reestimation_batches(s, 2, 0) is batches
+    with DataLoader(s.data.train, s.batch_size, shuffle=True, seed=0,
+                    drop_last=True) as loader:
+        assert all(np.array_equal(b, loader.next_batch()[0]) for b in batches)
+    assert not np.array_equal(C.reestimation_batches(s, 2, 1)[0], batches[0])
     after = s.model.get_parameters()
     assert all(np.array_equal(before[k], after[k].d) for k in before)
     norms = [m for _, m in s.model.get_modules() if isinstance(m, BatchNormalization)]
