@@ -1,7 +1,9 @@
 """`EpochLoop`: what searchers and trainers share: epochs, evaluation, logging,
-TensorBoard, checkpoints and resume."""
+TensorBoard, checkpoints and resume, in one process or as one rank of a data-parallel
+job (see :class:`EpochLoop`)."""
 from __future__ import annotations
 
+import signal
 import time
 from collections import OrderedDict
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -11,7 +13,9 @@ import nnabla.random
 import numpy as np
 from tqdm import tqdm
 
+from ..config.fields import ConfigError
 from ..dataset import DataLoader, Split
+from ..dataset.base import Augment
 from ..module import training_mode
 from ..utils.interrupt import Interrupted, requested
 from .callbacks import Callback
@@ -20,6 +24,18 @@ from .meter import Meter, NonFiniteError, check_finite
 from .optimizer import Optimizer
 from .randomness import replay, seed_epoch
 from .run import Run
+
+
+def per_rank_batch(key: str, batch_size: int, size: int) -> int:
+    """The part of a global batch of ``batch_size`` each of ``size`` ranks computes.
+
+    Raises:
+        ConfigError: naming ``key`` when ``size`` does not divide ``batch_size``.
+    """
+    if batch_size % size:
+        raise ConfigError(f"{key}: {batch_size} does not split evenly over the {size} "
+                          f"processes of this job; expected a multiple of {size}")
+    return batch_size // size
 
 
 class EpochLoop:
@@ -34,6 +50,15 @@ class EpochLoop:
 
     The class attribute ``phase`` (``'search'`` or ``'train'``) names the checkpoint
     folder and the log and TensorBoard tags.
+
+    Data parallelism (``run.comm`` of several ranks): every loader draws the same
+    global batches and each rank takes its ``batch_size / size`` part
+    (:meth:`loader`, graphs built at :attr:`local_batch`); the optimizers average the
+    gradients over the ranks before each update; rank 0's parameters, optimizer
+    states and run state are broadcast at the start and after a resume; each step's
+    metrics, the stop decision and the evaluations are averaged over the ranks, so
+    every rank logs and decides the same. Only rank 0 writes (checkpoints, logs,
+    TensorBoard, the callbacks' files).
 
     Args:
         run: The phase's model, data, output folder, seed and settings.
@@ -50,6 +75,10 @@ class EpochLoop:
         self.data = run.data
         self.epochs = epochs
         self.batch_size = batch_size
+        self.comm = run.comm
+        #: The part of each batch this rank computes.
+        self.local_batch = per_rank_batch(f"{self.phase}.batch_size", batch_size,
+                                          run.comm.size)
         self.output = run.output
         self.seed = run.seed
         self.quiet = run.quiet
@@ -100,6 +129,20 @@ class EpochLoop:
         return f"{self.phase} {epoch + 1}/{self.epochs}"
 
     # ---------------------------------------------------------------- shared parts
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes the outputs (rank 0, or the only process)."""
+        return self.comm.is_main
+
+    def loader(self, split: Split, shuffle: bool, seed: int,
+               augment: Optional[Augment] = None, drop_last: bool = True,
+               prefetch: int = 2) -> DataLoader:
+        """A loader of global batches of :attr:`batch_size`, yielding this rank's
+        part of each (all of it in one process)."""
+        return DataLoader(split, self.batch_size, shuffle=shuffle, seed=seed,
+                          augment=augment, drop_last=drop_last, prefetch=prefetch,
+                          shard=(self.comm.rank, self.comm.size))
+
     def progress(self, iterable: Iterable, desc: str, total: int):
         """A tqdm progress bar, or the bare iterable when quiet."""
         return tqdm(iterable, desc=desc, total=total, disable=self.quiet, leave=False,
@@ -125,15 +168,18 @@ class EpochLoop:
         return self._eval_graphs[batch]
 
     def evaluate(self, split: Split, name: str) -> Dict[str, float]:
-        """Mean loss and error of the model in inference mode over ``split``."""
-        loader = DataLoader(split, self.batch_size, shuffle=False, seed=0, prefetch=0)
+        """Mean loss and error of the model in inference mode over ``split`` (each
+        rank evaluates its part of every batch; the means are over the whole split)."""
+        loader = self.loader(split, shuffle=False, seed=0, drop_last=False, prefetch=0)
         meter = Meter()
         for xb, yb in self.progress(loader, f"{self.phase} {name}", len(loader)):
+            if not len(xb):  # a last batch smaller than the ranks: nothing here
+                continue
             x, y, loss, error = self._eval_graph(len(xb))
             x.d, y.d = xb, yb
             nn.forward_all([loss, error], clear_no_need_grad=True)
             meter.update({"loss": float(loss.d), "error": float(error.d)}, len(xb))
-        means = meter.means()
+        means = meter.summed_over(self.comm).means()
         check_finite(means, f"{self.phase} evaluation on {name}")
         return means
 
@@ -149,6 +195,8 @@ class EpochLoop:
                 raise NonFiniteError(
                     f"{self.phase} epoch {epoch + 1}, step {step}: parameter {name} is no "
                     "longer finite; stopping (the last good checkpoint is kept)")
+        if not self.is_main:
+            return
         state = {
             "epoch": epoch, "step": step, "meter": meter.state_dict(),
             "history": self.history, "elapsed": self.elapsed,
@@ -173,18 +221,47 @@ class EpochLoop:
         ``epoch``" was written."""
         where = f"{step} steps into epoch {epoch + 1}" if step else \
             f"after epoch {epoch}"
-        signum = requested()
+        # A rank the signal did not reach stops with the others, as if by SIGTERM.
+        signum = requested() or signal.SIGTERM
         message = (f"{self.phase} stopped {where} of {self.epochs}, checkpoint saved in "
                    f"{self.checkpointer.root.rstrip('/')}; rerun the same command to "
                    "resume from it")
         self.log.info(f"{self.phase}: interrupted; {message}")
         raise Interrupted(signum, message)
 
+    def _latest_checkpoint(self) -> Tuple[Optional[str], Optional[dict]]:
+        """The newest checkpoint's tag and run state (None, None without one), its
+        parameters and optimizer states loaded. In a data-parallel job rank 0 reads it
+        and broadcasts it with its parameters, which every rank starts from."""
+        if self.comm.size == 1:
+            tag = self.checkpointer.latest(warn=self.log.warning)
+            if tag is None:
+                return None, None
+            return tag, self.checkpointer.load(tag, self.model.get_parameters(),
+                                               self.optimizers())
+        found = None
+        if self.is_main:
+            tag = self.checkpointer.latest(warn=self.log.warning)
+            if tag is not None:
+                state = self.checkpointer.load(tag, self.model.get_parameters(),
+                                               self.optimizers())
+                found = (tag, state, {name: opt.state_arrays()
+                                      for name, opt in self.optimizers().items()})
+        found = self.comm.bcast_object(found)
+        self.comm.bcast_parameters(self.model.get_parameters())
+        if found is None:
+            return None, None
+        tag, state, optimizer_states = found
+        if not self.is_main:
+            for name, opt in self.optimizers().items():
+                opt.load_state_arrays(optimizer_states[name],
+                                      source=f"rank 0's checkpoint {tag}")
+        return tag, state
+
     def _resume(self) -> Tuple[int, int, Meter, Optional[dict]]:
-        tag = self.checkpointer.latest(warn=self.log.warning)
+        tag, state = self._latest_checkpoint()
         if tag is None:
             return 0, 0, Meter(), None
-        state = self.checkpointer.load(tag, self.model.get_parameters(), self.optimizers())
         for name, loader in self.loaders().items():
             loader.load_state_dict(state["loaders"][name])
         self.history = list(state["history"])
@@ -218,11 +295,12 @@ class EpochLoop:
             step = epoch * self.steps_per_epoch + i
             values = self.train_step(epoch, step)
             check_finite(values, f"{self.phase} step {step + 1} (epoch {epoch + 1})")
+            values, stop_asked = self._agree(values, requested() is not None)
             meter.update(values)
             means = meter.means()
             bar.set_postfix(loss=f"{means['loss']:.3f}", acc=f"{1 - means['error']:.3f}")
             done = i + 1
-            stop = requested() is not None and done < self.steps_per_epoch
+            stop = stop_asked and done < self.steps_per_epoch
             if stop or (self.checkpoint_every and done % self.checkpoint_every == 0
                         and done < self.steps_per_epoch):
                 self.elapsed += time.perf_counter() - started
@@ -235,6 +313,17 @@ class EpochLoop:
         metrics.update(self.epoch_metrics(epoch))
         check_finite(metrics, f"{self.phase} epoch {epoch + 1}")
         return metrics
+
+    def _agree(self, values: Mapping[str, float], stop: bool
+               ) -> Tuple[Dict[str, float], bool]:
+        """A step's metrics averaged over the ranks, and whether any rank was asked to
+        stop (a signal may reach the ranks at different steps): one collective."""
+        if self.comm.size == 1:
+            return dict(values), stop
+        keys = list(values)
+        (means,) = self.comm.allreduce_mean([[float(values[k]) for k in keys]
+                                             + [float(stop)]])
+        return OrderedDict(zip(keys, (float(v) for v in means[:-1]))), means[-1] > 0
 
     def _report(self, epoch: int, metrics: Mapping[str, float]) -> None:
         shown = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
@@ -269,7 +358,7 @@ class EpochLoop:
             self.history.append(dict(metrics))
             start_step, meter = 0, Meter()
             self._checkpoint(epoch + 1, 0, meter)
-            if requested() is not None and epoch + 1 < self.epochs:
+            if self._agree({}, requested() is not None)[1] and epoch + 1 < self.epochs:
                 self._stop(epoch + 1, 0)
         return self.history
 
