@@ -187,6 +187,9 @@ class LatencyEstimator(Estimator, LatencyBase):
                                              and self.calibration is not None):
             return
         result = self.calibrate()
+        comm = self.profiler.comm
+        if comm is not None and not comm.is_main:
+            return  # rank 0 measured and says so
         where = self.table.path or "an in-memory table"
         replaced = "" if self.table.replaces is None else " (replacing another table)"
         _log.warning(f"latency: calibrated for "
