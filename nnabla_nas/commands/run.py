@@ -401,13 +401,15 @@ def execute(config: RunConfig, root: str, overwrite: bool = False,
             stop_if_requested("stopped before the run started; nothing was written")
             return device, data
 
-    prepared, line, status = agree(comm, prepare)
-    if line is None:
-        device, data = prepared
-        # Rank 0 alone takes the folder; the others wait for it, to stop if it cannot.
-        output, line, status = agree(comm, lambda: RunOutput(
-            root, plain, overwrite=overwrite, quiet=config.quiet) if comm.is_main
-            else RankOutput(root, comm.rank))
+    with comm.stop_all_on_error():  # anything but a user's error: a bug, stop all
+        prepared, line, status = agree(comm, prepare)
+        if line is None:
+            device, data = prepared
+            # Rank 0 alone takes the folder; the others wait for it, to stop if it
+            # cannot.
+            output, line, status = agree(comm, lambda: RunOutput(
+                root, plain, overwrite=overwrite, quiet=config.quiet) if comm.is_main
+                else RankOutput(root, comm.rank))
     if line is not None:
         if comm.is_main:
             print(line, file=sys.stderr)
