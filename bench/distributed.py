@@ -29,10 +29,11 @@ the figures. Parts so far:
     :class:`~nnabla_nas.runner.searcher.darts.DartsSearcher` runs them, with the
     per-step mean of the metrics over the ranks) at 1 process and at ``mpirun -n 2``,
     for the same global batch (``--darts-batch``, split over the ranks), on random
-    3x32x32 images (``--darts-side``) of 10 classes. The supernet is the ``darts`` space with
-    ``--darts-channels`` initial channels, 5 cells, 3 nodes (all 3 concatenated). Each configuration runs
-    in its own process(es), with ``OMP_NUM_THREADS=1`` so that a rank is one core:
-    one untimed epoch of ``--darts-steps`` steps, then a timed one. Printed: global
+    3x32x32 images (``--darts-side``) of 10 classes. The supernet is the ``darts``
+    space with ``--darts-channels`` initial channels, 5 cells, 3 nodes (all 3
+    concatenated). Each configuration runs in its own process(es), with
+    ``OMP_NUM_THREADS=1`` so that a rank is one core: one untimed epoch of
+    ``--darts-steps`` steps, then a timed one. Printed: global
     images per second (each step computes 2 x the batch: one validation and one
     training batch; counted once, as the training images), seconds per step, the share
     of rank 0's step time spent inside the communicator's collectives (gradient

@@ -72,10 +72,11 @@ def phase_run(config: RunConfig, section: Any, model: Model, data: DatasetSplits
               train_options: Any = None) -> Run:
     """The :class:`~nnabla_nas.runner.run.Run` of one phase of ``config``, on the
     processes of ``device.comm`` (one by default)."""
+    comm = comm_of(device)
     return Run(model=model, data=data, config=section, output=output, seed=config.seed,
-               space=space, device=device, quiet=config.quiet or not comm_of(device).is_main,
+               space=space, device=device, quiet=config.quiet or not comm.is_main,
                checkpoint_every=config.checkpoint_every, train_options=train_options,
-               comm=comm_of(device))
+               comm=comm)
 
 
 def comm_of(device: Device) -> Communicator:
@@ -333,7 +334,8 @@ def stop_if_any_requested(comm: Communicator, where: str) -> None:
         raise Interrupted(signum or signal.SIGTERM, where)
 
 
-def agree(comm: Communicator, check: Callable[[], Any]) -> Tuple[Any, Optional[str], int]:
+def agree(comm: Communicator, check: Callable[[], Any]
+          ) -> Tuple[Any, Optional[str], int]:
     """Run ``check`` on every rank; a user's error (or an interruption) on any rank
     stops all of them together.
 
