@@ -23,6 +23,22 @@ the figures. Parts so far:
     dec16b8``), side by side. The images are written under ``--workdir`` (default: a
     new folder in the system's temporary folder) and deleted afterwards.
 
+``darts``
+    Images per second of a DARTS search step (first-order architecture step on a
+    validation batch, then the weight step on a training batch, as
+    :class:`~nnabla_nas.runner.searcher.darts.DartsSearcher` runs them, with the
+    per-step mean of the metrics over the ranks) at 1 process and at ``mpirun -n 2``,
+    for the same global batch (``--darts-batch``, split over the ranks), on random
+    3x32x32 images (``--darts-side``) of 10 classes. The supernet is the ``darts``
+    space with ``--darts-channels`` initial channels, 5 cells, 3 nodes (all 3
+    concatenated). Each configuration runs in its own process(es), with
+    ``OMP_NUM_THREADS=1`` so that a rank is one core: one untimed epoch of
+    ``--darts-steps`` steps, then a timed one. Printed: global
+    images per second (each step computes 2 x the batch: one validation and one
+    training batch; counted once, as the training images), seconds per step, the share
+    of rank 0's step time spent inside the communicator's collectives (gradient
+    means, metric means; it includes waiting for the slower rank), and the ratio of
+    2-rank to 1-rank throughput.
 ``workers``
     Candidates per minute of a black-box search (``search.workers``,
     ``search.executor``) with each count of ``--workers`` (default 1 and 2), on each
@@ -46,6 +62,8 @@ Reproduce with::
 
     make venv && .venv/bin/python bench/distributed.py --part image_folder \\
         --images 2000 20000 [--baseline DIR] [--seed 0]
+    make venv && .venv/bin/python bench/distributed.py --part darts \\
+        [--darts-batch 32] [--darts-steps 10] [--darts-channels 8]
     make venv && .venv/bin/python bench/distributed.py --part workers \\
         [--candidates 24] [--workers 1 2] [--executors local ray] [--evaluate supernet]
 
@@ -152,6 +170,132 @@ def image_folder_part(args: argparse.Namespace) -> None:
                       f"{r['peak_rss_mb'] - r['rss_imports_mb']:>15.0f}", flush=True)
         finally:
             shutil.rmtree(folder)
+
+
+# ------------------------------------------------------------------ darts
+#: The communicator's collectives whose time counts as communication.
+COLLECTIVES = ("allreduce_mean_grads", "allreduce_mean", "bcast_object",
+               "bcast_parameters", "barrier")
+
+
+def timed_collectives(comm) -> Dict[str, float]:
+    """Wrap ``comm``'s collectives to add their wall time to the returned dict."""
+    spent = {"s": 0.0}
+    for name in COLLECTIVES:
+        method = getattr(comm, name)
+
+        def timed(*args, _method=method, **kwargs):
+            start = time.perf_counter()
+            try:
+                return _method(*args, **kwargs)
+            finally:
+                spent["s"] += time.perf_counter() - start
+
+        setattr(comm, name, timed)
+    return spent
+
+
+def darts_child(batch: int, steps: int, channels: int, side: int, seed: int
+                ) -> Dict[str, float]:
+    """In a process of its own (or one rank of ``mpirun``): an untimed epoch of
+    ``steps`` DARTS steps of a global ``batch``, then a timed one."""
+    from nnabla_nas import builtins  # noqa: F401  (registers the components)
+    from nnabla_nas.config.loader import from_dict
+    from nnabla_nas.contrib.spaces import SEARCH_SPACES
+    from nnabla_nas.dataset import DatasetSplits, Split
+    from nnabla_nas.runner.run import Run
+    from nnabla_nas.runner.schema import RunConfig
+    from nnabla_nas.runner.searcher.darts import DartsSearcher
+    from nnabla_nas.utils.communicator import make_communicator
+    from nnabla_nas.utils.output import RankOutput, RunOutput
+
+    comm = make_communicator("cpu")
+    spent = timed_collectives(comm)
+    rng = np.random.RandomState(seed)
+
+    def split(n):
+        return Split(rng.randn(n, 3, side, side).astype(np.float32),
+                     rng.randint(0, 10, (n, 1)).astype(np.int32))
+
+    data = DatasetSplits(split(batch * steps), split(batch * steps), split(batch), 10,
+                         "random")
+    config = from_dict(RunConfig, {
+        "seed": seed, "quiet": True,
+        "search": {"epochs": 2, "warmup_epochs": 0, "batch_size": batch,
+                   "space": {"name": "darts", "init_channels": channels, "num_cells": 5,
+                             "num_nodes": 3, "multiplier": 3},
+                   "searcher": {"name": "darts", "order": 1}}}).search
+    space = SEARCH_SPACES.get("darts")
+    model = space.build_search(config.space.options, data.shape, data.num_classes,
+                               np.random.RandomState(seed))
+    folder = tempfile.mkdtemp(prefix="bench-darts-") if comm.is_main else ""
+    folder = comm.bcast_object(folder)
+    output = (RunOutput(folder, {"bench": "darts"}, quiet=True) if comm.is_main
+              else RankOutput(folder, comm.rank))
+    try:
+        searcher = DartsSearcher(Run(model=model, data=data, config=config,
+                                     output=output, seed=seed, space=space, quiet=True,
+                                     comm=comm), callbacks=[])
+        comm.bcast_parameters(model.get_parameters())
+        searcher.train_epoch(0)  # untimed: first calls, allocations
+        comm.barrier()
+        spent["s"] = 0.0
+        start = time.perf_counter()
+        searcher.train_epoch(1)
+        elapsed = time.perf_counter() - start
+        comm.barrier()
+    finally:
+        output.close()
+        if comm.is_main:
+            shutil.rmtree(folder)
+    shares = comm.allgather_object(spent["s"] / elapsed)
+    return {"ranks": comm.size, "steps": searcher.steps_per_epoch,
+            "images_per_s": batch * searcher.steps_per_epoch / elapsed,
+            "step_s": elapsed / searcher.steps_per_epoch,
+            "comm_share": shares[0], "comm_share_max": max(shares),
+            "rank": comm.rank}
+
+
+def darts_part(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(HERE))
+    from nnabla_nas.utils.communicator import SIZE_VARIABLES
+    from tests.utils.test_communicator import find_mpirun
+
+    mpirun = find_mpirun()
+    env = dict(os.environ, PYTHONPATH=str(HERE), OMP_NUM_THREADS="1",
+               OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    for name in SIZE_VARIABLES:
+        env.pop(name, None)
+    child = [sys.executable, __file__, "--child", "darts", str(args.darts_batch),
+             str(args.darts_steps), str(args.darts_channels), str(args.darts_side),
+             str(args.seed)]
+    print(f"darts: DARTS first-order search steps, darts space (init_channels "
+          f"{args.darts_channels}, 5 cells, 3 nodes), random 3x{args.darts_side}x"
+          f"{args.darts_side} images, 10 "
+          f"classes; global batch {args.darts_batch} split over the ranks; "
+          f"{args.darts_steps} timed steps after {args.darts_steps} untimed; "
+          f"OMP_NUM_THREADS=1; {os.cpu_count()} CPUs here")
+    print(f"{'ranks':>6} {'img/s':>8} {'s/step':>8} {'comm share (rank 0)':>20} "
+          f"{'comm share (max)':>17}")
+    rates = {}
+    for ranks in (1, 2):
+        if ranks > 1 and mpirun is None:
+            print(f"{ranks:>6} skipped: mpirun not found (pip install 'nnabla-nas[mpi]')")
+            continue
+        command = child if ranks == 1 else [mpirun, "-n", str(ranks), "--oversubscribe",
+                                            *child]
+        out = subprocess.run(command, env=env, capture_output=True, text=True)
+        if out.returncode:
+            raise SystemExit(f"darts at {ranks} ranks failed:\n{out.stderr}")
+        results = [json.loads(line) for line in out.stdout.splitlines()
+                   if line.startswith("{")]
+        r = next(r for r in results if r["rank"] == 0)
+        rates[ranks] = r["images_per_s"]
+        print(f"{ranks:>6} {r['images_per_s']:>8.1f} {r['step_s']:>8.3f} "
+              f"{100 * r['comm_share']:>19.1f}% {100 * r['comm_share_max']:>16.1f}%",
+              flush=True)
+    if len(rates) == 2:
+        print(f"ratio 2 ranks / 1 rank: {rates[2] / rates[1]:.2f}x images per second")
 
 
 # ----------------------------------------------------------------------- workers
@@ -264,11 +408,13 @@ def workers_part(args: argparse.Namespace) -> None:
 #: parsed arguments, added here (and its options to ``main``'s parser).
 PARTS: Dict[str, Callable[[argparse.Namespace], None]] = {
     "image_folder": image_folder_part,
+    "darts": darts_part,
     "workers": workers_part,
 }
 #: What ``--child NAME ARGS...`` runs in a fresh process; prints one JSON line.
 CHILDREN: Dict[str, Callable[..., Dict[str, float]]] = {
     "image_folder": lambda root, seed: image_folder_child(root, int(seed)),
+    "darts": lambda *a: darts_child(*(int(v) for v in a)),
 }
 
 
@@ -284,6 +430,14 @@ def main(argv: List[str] = None) -> None:
                         "files are written (a new folder inside it, deleted after)")
     parser.add_argument("--baseline", metavar="DIR", default=None,
                         help="image_folder: also run another checkout's nnabla_nas")
+    parser.add_argument("--darts-batch", type=int, default=32,
+                        help="darts: the global batch (a multiple of 2)")
+    parser.add_argument("--darts-steps", type=int, default=10,
+                        help="darts: steps per epoch (one untimed epoch, one timed)")
+    parser.add_argument("--darts-channels", type=int, default=8,
+                        help="darts: init_channels of the supernet")
+    parser.add_argument("--darts-side", type=int, default=32,
+                        help="darts: height and width of the images")
     parser.add_argument("--candidates", type=int, default=24,
                         help="workers: candidates per search")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],

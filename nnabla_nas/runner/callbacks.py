@@ -1,9 +1,10 @@
 """Per-epoch output of a loop, as callbacks: the loop computes, callbacks write.
 
 A :class:`Callback` is called by :class:`~nnabla_nas.runner.loop.EpochLoop` after each
-epoch's evaluation, before the checkpoint; what it must remember across a resume it
-returns from :meth:`Callback.state_dict`, which the checkpoint stores under
-:attr:`Callback.name`. The searchers' default output is :func:`search_callbacks`:
+epoch's evaluation, before the checkpoint, on every rank of a data-parallel job (what
+it computes must be the same on each; only rank 0, ``loop.is_main``, writes files);
+what it must remember across a resume it returns from :meth:`Callback.state_dict`,
+which the checkpoint stores under :attr:`Callback.name`. The searchers' default output is :func:`search_callbacks`:
 TensorBoard scalars of every alpha, the architecture found so far (``arch.json``, its
 log line and pictures), and the alpha history (``alpha_history.json`` and its plot).
 """
@@ -59,7 +60,9 @@ class ArchitectureOutput(Callback):
         self.pictures = Pictures(space, output)
 
     def on_epoch_end(self, loop, epoch, metrics):
-        arch = loop.derive()
+        arch = loop.derive()  # on every rank: it may price networks together
+        if not loop.is_main:
+            return
         self.space.save_arch(arch, loop.output.path("arch.json"))
         costs = "".join(f", estimated {k} {v:.4g}" for k, v in loop.derived_costs.items())
         loop.log.info(f"search epoch {epoch + 1}: architecture "
@@ -85,6 +88,8 @@ class AlphaHistoryOutput(Callback):
         if not alphas:
             return
         self.history.record(epoch, alphas)
+        if not loop.is_main:
+            return
         self.history.save(loop.output.path("alpha_history.json"))
         png = self.history.plot(loop.output.path("pictures", "alphas.png"),
                                 self.space.candidate_names(loop.model))

@@ -1,7 +1,9 @@
 """`EpochLoop`: what searchers and trainers share: epochs, evaluation, logging,
-TensorBoard, checkpoints and resume."""
+TensorBoard, checkpoints and resume, in one process or as one rank of a data-parallel
+job (see :class:`EpochLoop`)."""
 from __future__ import annotations
 
+import signal
 import time
 from collections import OrderedDict
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -11,8 +13,11 @@ import nnabla.random
 import numpy as np
 from tqdm import tqdm
 
+from ..config.fields import ConfigError
 from ..dataset import DataLoader, DatasetSplits, Split
+from ..dataset.base import Augment
 from ..module import training_mode
+from ..utils.communicator import Communicator, SingleProcess
 from ..utils.interrupt import Interrupted, requested
 from .callbacks import Callback
 from .checkpoint import Checkpointer
@@ -20,6 +25,18 @@ from .meter import Meter, NonFiniteError, check_finite
 from .optimizer import Optimizer
 from .randomness import replay, seed_epoch
 from .run import Run
+
+
+def per_rank_batch(key: str, batch_size: int, size: int) -> int:
+    """The part of a global batch of ``batch_size`` each of ``size`` ranks computes.
+
+    Raises:
+        ConfigError: naming ``key`` when ``size`` does not divide ``batch_size``.
+    """
+    if batch_size % size:
+        raise ConfigError(f"{key}: {batch_size} does not split evenly over the {size} "
+                          f"processes of this job; expected a multiple of {size}")
+    return batch_size // size
 
 
 class Evaluator:
@@ -32,19 +49,31 @@ class Evaluator:
     Args:
         model: The network.
         data: Its dataset splits.
-        batch_size: Batch size of every graph.
+        batch_size: Batch size of every graph: the global batch, of which each rank of a
+            data-parallel job computes its part (:meth:`loader`).
         quiet: No progress bars.
+        comm: The job's communicator; default: one process.
     """
 
     phase = "run"
 
     def __init__(self, model: Any, data: DatasetSplits, batch_size: int,
-                 quiet: bool = False):
+                 quiet: bool = False, comm: Optional[Communicator] = None):
         self.model = model
         self.data = data
         self.batch_size = batch_size
         self.quiet = quiet
+        self.comm = SingleProcess() if comm is None else comm
         self._eval_graphs: Dict[int, Tuple[nn.Variable, ...]] = {}
+
+    def loader(self, split: Split, shuffle: bool, seed: int,
+               augment: Optional[Augment] = None, drop_last: bool = True,
+               prefetch: int = 2) -> DataLoader:
+        """A loader of global batches of :attr:`batch_size`, yielding this rank's
+        part of each (all of it in one process)."""
+        return DataLoader(split, self.batch_size, shuffle=shuffle, seed=seed,
+                          augment=augment, drop_last=drop_last, prefetch=prefetch,
+                          shard=(self.comm.rank, self.comm.size))
 
     def progress(self, iterable: Iterable, desc: str, total: int):
         """A tqdm progress bar, or the bare iterable when quiet."""
@@ -71,15 +100,18 @@ class Evaluator:
         return self._eval_graphs[batch]
 
     def evaluate(self, split: Split, name: str) -> Dict[str, float]:
-        """Mean loss and error of the model in inference mode over ``split``."""
-        loader = DataLoader(split, self.batch_size, shuffle=False, seed=0, prefetch=0)
+        """Mean loss and error of the model in inference mode over ``split`` (each
+        rank evaluates its part of every batch; the means are over the whole split)."""
+        loader = self.loader(split, shuffle=False, seed=0, drop_last=False, prefetch=0)
         meter = Meter()
         for xb, yb in self.progress(loader, f"{self.phase} {name}", len(loader)):
+            if not len(xb):  # a last batch smaller than the ranks: nothing here
+                continue
             x, y, loss, error = self._eval_graph(len(xb))
             x.d, y.d = xb, yb
             nn.forward_all([loss, error], clear_no_need_grad=True)
             meter.update({"loss": float(loss.d), "error": float(error.d)}, len(xb))
-        means = meter.means()
+        means = meter.summed_over(self.comm).means()
         check_finite(means, f"{self.phase} evaluation on {name}")
         return means
 
@@ -97,6 +129,15 @@ class EpochLoop(Evaluator):
     The class attribute ``phase`` (``'search'`` or ``'train'``) names the checkpoint
     folder and the log and TensorBoard tags.
 
+    Data parallelism (``run.comm`` of several ranks): every loader draws the same
+    global batches and each rank takes its ``batch_size / size`` part
+    (:meth:`loader`, graphs built at :attr:`local_batch`); the optimizers average the
+    gradients over the ranks before each update; rank 0's parameters, optimizer
+    states and run state are broadcast at the start and after a resume; each step's
+    metrics, the stop decision and the evaluations are averaged over the ranks, so
+    every rank logs and decides the same. Only rank 0 writes (checkpoints, logs,
+    TensorBoard, the callbacks' files).
+
     Args:
         run: The phase's model, data, output folder, seed and settings.
         epochs: Number of epochs.
@@ -108,8 +149,11 @@ class EpochLoop(Evaluator):
 
     def __init__(self, run: Run, epochs: int, batch_size: int,
                  callbacks: Sequence[Callback] = ()):
-        super().__init__(run.model, run.data, batch_size, run.quiet)
+        super().__init__(run.model, run.data, batch_size, run.quiet, run.comm)
         self.epochs = epochs
+        #: The part of each batch this rank computes.
+        self.local_batch = per_rank_batch(f"{self.phase}.batch_size", batch_size,
+                                          run.comm.size)
         self.output = run.output
         self.seed = run.seed
         self.checkpoint_every = int(run.checkpoint_every)
@@ -157,6 +201,12 @@ class EpochLoop(Evaluator):
         """The progress bar's label for ``epoch``."""
         return f"{self.phase} {epoch + 1}/{self.epochs}"
 
+    # ---------------------------------------------------------------- shared parts
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes the outputs (rank 0, or the only process)."""
+        return self.comm.is_main
+
     # ---------------------------------------------------------------- checkpoints
     def _checkpoint(self, epoch: int, step: int, meter: Meter) -> None:
         """Save the run as "``step`` steps into ``epoch``" (step 0: the epoch is next).
@@ -170,6 +220,8 @@ class EpochLoop(Evaluator):
                 raise NonFiniteError(
                     f"{self.phase} epoch {epoch + 1}, step {step}: parameter {name} is no "
                     "longer finite; stopping (the last good checkpoint is kept)")
+        if not self.is_main:
+            return
         state = {
             "epoch": epoch, "step": step, "meter": meter.state_dict(),
             "history": self.history, "elapsed": self.elapsed,
@@ -194,18 +246,47 @@ class EpochLoop(Evaluator):
         ``epoch``" was written."""
         where = f"{step} steps into epoch {epoch + 1}" if step else \
             f"after epoch {epoch}"
-        signum = requested()
+        # A rank the signal did not reach stops with the others, as if by SIGTERM.
+        signum = requested() or signal.SIGTERM
         message = (f"{self.phase} stopped {where} of {self.epochs}, checkpoint saved in "
                    f"{self.checkpointer.root.rstrip('/')}; rerun the same command to "
                    "resume from it")
         self.log.info(f"{self.phase}: interrupted; {message}")
         raise Interrupted(signum, message)
 
+    def _latest_checkpoint(self) -> Tuple[Optional[str], Optional[dict]]:
+        """The newest checkpoint's tag and run state (None, None without one), its
+        parameters and optimizer states loaded. In a data-parallel job rank 0 reads it
+        and broadcasts it with its parameters, which every rank starts from."""
+        if self.comm.size == 1:
+            tag = self.checkpointer.latest(warn=self.log.warning)
+            if tag is None:
+                return None, None
+            return tag, self.checkpointer.load(tag, self.model.get_parameters(),
+                                               self.optimizers())
+        found = None
+        if self.is_main:
+            tag = self.checkpointer.latest(warn=self.log.warning)
+            if tag is not None:
+                state = self.checkpointer.load(tag, self.model.get_parameters(),
+                                               self.optimizers())
+                found = (tag, state, {name: opt.state_arrays()
+                                      for name, opt in self.optimizers().items()})
+        found = self.comm.bcast_object(found)
+        self.comm.bcast_parameters(self.model.get_parameters())
+        if found is None:
+            return None, None
+        tag, state, optimizer_states = found
+        if not self.is_main:
+            for name, opt in self.optimizers().items():
+                opt.load_state_arrays(optimizer_states[name],
+                                      source=f"rank 0's checkpoint {tag}")
+        return tag, state
+
     def _resume(self) -> Tuple[int, int, Meter, Optional[dict]]:
-        tag = self.checkpointer.latest(warn=self.log.warning)
+        tag, state = self._latest_checkpoint()
         if tag is None:
             return 0, 0, Meter(), None
-        state = self.checkpointer.load(tag, self.model.get_parameters(), self.optimizers())
         for name, loader in self.loaders().items():
             loader.load_state_dict(state["loaders"][name])
         self.history = list(state["history"])
@@ -239,11 +320,12 @@ class EpochLoop(Evaluator):
             step = epoch * self.steps_per_epoch + i
             values = self.train_step(epoch, step)
             check_finite(values, f"{self.phase} step {step + 1} (epoch {epoch + 1})")
+            values, stop_asked = self._agree(values, requested() is not None)
             meter.update(values)
             means = meter.means()
             bar.set_postfix(loss=f"{means['loss']:.3f}", acc=f"{1 - means['error']:.3f}")
             done = i + 1
-            stop = requested() is not None and done < self.steps_per_epoch
+            stop = stop_asked and done < self.steps_per_epoch
             if stop or (self.checkpoint_every and done % self.checkpoint_every == 0
                         and done < self.steps_per_epoch):
                 self.elapsed += time.perf_counter() - started
@@ -256,6 +338,17 @@ class EpochLoop(Evaluator):
         metrics.update(self.epoch_metrics(epoch))
         check_finite(metrics, f"{self.phase} epoch {epoch + 1}")
         return metrics
+
+    def _agree(self, values: Mapping[str, float], stop: bool
+               ) -> Tuple[Dict[str, float], bool]:
+        """A step's metrics averaged over the ranks, and whether any rank was asked to
+        stop (a signal may reach the ranks at different steps): one collective."""
+        if self.comm.size == 1:
+            return dict(values), stop
+        keys = list(values)
+        (means,) = self.comm.allreduce_mean([[float(values[k]) for k in keys]
+                                             + [float(stop)]])
+        return OrderedDict(zip(keys, (float(v) for v in means[:-1]))), means[-1] > 0
 
     def _report(self, epoch: int, metrics: Mapping[str, float]) -> None:
         shown = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
@@ -290,7 +383,7 @@ class EpochLoop(Evaluator):
             self.history.append(dict(metrics))
             start_step, meter = 0, Meter()
             self._checkpoint(epoch + 1, 0, meter)
-            if requested() is not None and epoch + 1 < self.epochs:
+            if self._agree({}, requested() is not None)[1] and epoch + 1 < self.epochs:
                 self._stop(epoch + 1, 0)
         return self.history
 

@@ -25,6 +25,22 @@ class Meter:
     def means(self) -> Dict[str, float]:
         return OrderedDict((k, self._sums[k] / self._counts[k]) for k in self._sums)
 
+    def summed_over(self, comm) -> "Meter":
+        """The meter of every rank's samples together (``comm``: a
+        :class:`~nnabla_nas.utils.communicator.Communicator` whose ranks all hold
+        meters of the same names): sums and counts added over the ranks."""
+        if comm.size == 1:
+            return self
+        keys = list(self._sums)
+        (total,) = comm.allreduce_mean([[self._sums[k] for k in keys]
+                                        + [self._counts[k] for k in keys]])
+        total = total * comm.size
+        meter = Meter()
+        for i, k in enumerate(keys):
+            meter._sums[k] = float(total[i])
+            meter._counts[k] = int(round(total[len(keys) + i]))
+        return meter
+
     def state_dict(self) -> dict:
         """The sums and counts, for checkpoints."""
         return {"sums": dict(self._sums), "counts": dict(self._counts),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Mapping
+from typing import Any, Mapping
 
 import nnabla as nn
 import nnabla.solvers as S
@@ -23,12 +23,17 @@ class Optimizer:
         config: An :class:`~nnabla_nas.runner.schema.OptimizerConfig`.
         params: The parameters, by name.
         total_steps: Steps of the whole run (for the schedule).
+        comm: The communicator of a data-parallel job: :meth:`update` first replaces
+            each gradient by its mean over the ranks (:meth:`average_grads`). None:
+            one process.
     """
 
-    def __init__(self, config, params: Mapping[str, nn.Variable], total_steps: int):
+    def __init__(self, config, params: Mapping[str, nn.Variable], total_steps: int,
+                 comm: Any = None):
         self.config = config
         self.params = OrderedDict(params)
         self.total_steps = int(total_steps)
+        self.comm = comm
         if config.name == "sgd":
             self.solver = S.Momentum(config.lr, config.momentum)
         else:
@@ -56,13 +61,24 @@ class Optimizer:
         return float(math.sqrt(sum(float(np.sum(np.square(p.g)))
                                    for p in self.params.values() if not p.grad.zeroing)))
 
+    def average_grads(self) -> None:
+        """In a data-parallel job, replace the gradient of every parameter a backward
+        reached by its mean over the ranks (the gradient of the global batch, each
+        rank having the mean over its equal part). The ranks run the same paths, so
+        they reach the same parameters; gradients still zeroed are left so."""
+        if self.comm is not None and self.comm.size > 1:
+            self.comm.allreduce_mean_grads([p for p in self.params.values()
+                                            if not p.grad.zeroing])
+
     def update(self, step: int) -> float:
-        """Clip, decay and apply the gradients; returns the learning rate used.
+        """Average the gradients over the ranks (:meth:`average_grads`), then clip,
+        decay and apply them; returns the learning rate used.
 
         Parameters that no backward reached since :meth:`zero_grad` (the candidates a
         sampling searcher did not run) are left as they are: no momentum, no weight
         decay, and their solver state does not advance.
         """
+        self.average_grads()
         c = self.config
         if c.grad_clip > 0:
             norm = self.grad_norm()

@@ -6,6 +6,7 @@ from typing import Any, Optional
 
 from ..contrib.model import Model
 from ..dataset import DatasetSplits
+from ..utils.communicator import Communicator, SingleProcess
 from ..utils.context import Device
 from ..utils.output import RunOutput
 
@@ -30,6 +31,10 @@ class Run:
         train_options: For a search, the space's train options of the network the run
             delivers for the architecture found (its costs and hard bounds are on that
             network); None: the space's default train options.
+        comm: The processes of a data-parallel job (one by default): each rank
+            trains on its part of every batch, gradients are averaged, and only
+            rank 0 writes (its ``output``; the others get a
+            :class:`~nnabla_nas.utils.output.RankOutput`).
     """
 
     model: Model
@@ -42,3 +47,4 @@ class Run:
     quiet: bool = False
     checkpoint_every: int = 0
     train_options: Any = None
+    comm: Communicator = field(default_factory=SingleProcess)

@@ -62,6 +62,10 @@ class Device:
             table, reused and extended), a table imported from another device, or
             None (this device's persistent table in the user's cache folder, see
             :func:`nnabla_nas.utils.cache.cache_folder`).
+        comm: The communicator of a data-parallel job
+            (:func:`nnabla_nas.utils.communicator.make_communicator`), or None for one
+            process: latency estimators made for this device then profile on rank 0
+            only and share the timings, so every rank prices alike.
 
     Attributes:
         context: The NNabla context (:func:`make_context`).
@@ -75,6 +79,7 @@ class Device:
     name: str = "cpu"
     device_id: int = 0
     table: Any = None
+    comm: Any = field(default=None, repr=False, compare=False)
     context: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):

@@ -392,3 +392,49 @@ class RunOutput:
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
+
+
+class _NoWriter:
+    """A TensorBoard writer that writes nothing (for :class:`RankOutput`)."""
+
+    def add_scalar(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def add_image(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class RankOutput:
+    """The output folder as the ranks other than 0 of a data-parallel job see it: the
+    same paths, but nothing is created, locked, logged or written through it (rank 0
+    writes; code that writes files checks ``comm.is_main``).
+
+    Args:
+        path: The run's folder (the one rank 0 holds).
+        rank: This process's rank, naming its logger.
+    """
+
+    def __init__(self, path: str, rank: int):
+        self.root = os.path.abspath(path)
+        self.quiet = True
+        self.logger = logging.getLogger(f"nnabla_nas.run.rank{rank}.{id(self)}")
+        self.logger.propagate = False
+        self.logger.addHandler(logging.NullHandler())
+        self.writer = _NoWriter()
+
+    def path(self, *parts: str) -> str:
+        """The path of ``parts`` inside the folder (nothing is created)."""
+        return os.path.join(self.root, *parts)
+
+    def update_summary(self, **values: Any) -> dict:
+        """The values, unwritten (rank 0 writes ``summary.json``)."""
+        return dict(values)
+
+    def close(self) -> None:
+        pass

@@ -110,10 +110,14 @@ class LatencyEstimator(Estimator, LatencyBase):
     @classmethod
     def from_config(cls, options: "LatencyEstimator.Config", device: Device
                     ) -> "LatencyEstimator":
-        """Profiled on ``device``, with the option's table or else the device's."""
+        """Profiled on ``device``, with the option's table or else the device's; in a
+        data-parallel job (``device.comm``), on rank 0 only, the timings shared
+        (:meth:`.profiler.Profiler.share`)."""
         table = device.table if options.table is None else options.table
-        return cls(context=device.name, device_id=device.device_id, table=table,
-                   calibrate_mode=options.calibrate)
+        estimator = cls(context=device.name, device_id=device.device_id, table=table,
+                        calibrate_mode=options.calibrate)
+        estimator.profiler.share(device.comm)
+        return estimator
 
     def __init__(self, *args: Any, calibrate_mode: str = "auto", **kwargs: Any):
         if calibrate_mode not in CALIBRATE_MODES:
@@ -183,6 +187,9 @@ class LatencyEstimator(Estimator, LatencyBase):
                                              and self.calibration is not None):
             return
         result = self.calibrate()
+        comm = self.profiler.comm
+        if comm is not None and not comm.is_main:
+            return  # rank 0 measured and says so
         where = self.table.path or "an in-memory table"
         replaced = "" if self.table.replaces is None else " (replacing another table)"
         _log.warning(f"latency: calibrated for "

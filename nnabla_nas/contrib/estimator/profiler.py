@@ -5,12 +5,17 @@ Each function missing from the table is built alone on random inputs (see
 synchronisation and a robust statistic; the result goes into the table, which is
 saved if it has a file. Whole graphs are timed the same way (:meth:`graph_samples`),
 for calibration and benchmarks.
+
+In a data-parallel job (:meth:`Profiler.share`), only rank 0 times anything: the other
+ranks start from rank 0's table and receive every timing it makes, so all ranks hold
+the same table and price every network alike.
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Sequence, Tuple, Union
 
 import nnabla as nn
 import numpy as np
@@ -106,6 +111,54 @@ class Profiler:
         #: Number of functions this profiler has timed (profile-table misses).
         self.profiled = 0
         self._rng = np.random.RandomState(0)
+        self.comm: Any = None
+
+    def share(self, comm: Any) -> "Profiler":
+        """Time on rank 0 of the communicator ``comm`` only, and share the timings
+        (a no-op in one process); returns this profiler.
+
+        Every rank must call this, and then make the same requests in the same order
+        (data-parallel ranks do: they run the same code on the same parameters). The
+        other ranks replace their table by an in-memory copy of rank 0's (never
+        written: rank 0 alone saves its file); each :meth:`times`,
+        :meth:`graph_samples` and :meth:`network_samples` then runs on rank 0 (which
+        alone decides what is missing from the table and profiles it) and its result
+        is broadcast; the other ranks record the timings in their copy.
+        """
+        if comm is None or comm.size == 1:
+            return self
+        table = self.table
+        copy = comm.bcast_object((table.fingerprint, table.statistic,
+                                  {k: table.entry(k) for k in table},
+                                  table.calibration, table.read_only)
+                                 if comm.is_main else None)
+        if not comm.is_main:
+            fingerprint, statistic, entries, calibration, read_only = copy
+            self.table = ProfileTable(fingerprint, None, statistic, entries, calibration,
+                                      read_only)
+            self.statistic = statistic
+        self.comm = comm
+        for name in ("times", "graph_samples", "network_samples"):
+            setattr(self, name, self._on_rank_zero(getattr(self, name)))
+        return self
+
+    def _on_rank_zero(self, measure_: Callable[..., Any]) -> Callable[..., Any]:
+        """``measure_`` run on rank 0 only, its result broadcast to every rank (and,
+        for :meth:`times`, recorded in the other ranks' tables)."""
+        comm, record = self.comm, measure_.__name__ == "times"
+
+        @functools.wraps(measure_)
+        def shared(*args: Any, **kwargs: Any) -> Any:
+            result = comm.bcast_object(measure_(*args, **kwargs) if comm.is_main
+                                       else None)
+            if record and not comm.is_main and not self.table.read_only:
+                specs = args[0] if args else kwargs["specs"]
+                for spec, ms in zip(specs, result):
+                    if spec.key not in self.table:
+                        self.table.put(spec.key, ms, self.repeats)
+            return result
+
+        return shared
 
     #: The runtime whose timings this profiler measures.
     runtime = "nnabla"

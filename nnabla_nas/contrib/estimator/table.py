@@ -294,6 +294,10 @@ class ProfileTable:
         entry = self._entries.get(key)
         return None if entry is None else float(entry["ms"])
 
+    def entry(self, key: str) -> Dict[str, Any]:
+        """The record of ``key``: ``{'ms': ..., 'repeats': ...}`` (a copy)."""
+        return dict(self._entries[key])
+
     def put(self, key: str, ms: float, repeats: int) -> None:
         """Record that the function ``key`` takes ``ms`` (from ``repeats`` samples)."""
         if self.read_only:

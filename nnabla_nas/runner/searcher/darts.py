@@ -105,6 +105,11 @@ class DartsSearcher(Searcher):
         learning rate and weight decay, as in the paper's code); its second-order term
         ``xi * d2L_train/(dalpha dw) . dL_val/dw'`` is the central difference of
         dL_train/dalpha at ``w +- eps dL_val/dw'``.
+
+        In a data-parallel job the two weight gradients are averaged over the ranks
+        (the virtual step and the difference are those of the global batch); alpha's
+        gradient, linear in what each rank computes then, is averaged by the
+        architecture optimizer's update.
         """
         net, arch = self.net_params, self.arch_params
         xi = self.net_optimizer.learning_rate(step)
@@ -112,10 +117,12 @@ class DartsSearcher(Searcher):
         try:
             self._zero_all()
             self._forward_backward(self.train_loss, self.train_error)
+            self.net_optimizer.average_grads()
             self._set(net, self.net_optimizer.next_weights(step).values())
 
             self._zero_all()
             self._forward_backward(self.valid_loss, self.valid_error)
+            self.net_optimizer.average_grads()
             d_alpha = self._grads(arch)
             d_w = self._grads(net)
             norm = math.sqrt(sum(float(np.sum(g * g)) for g in d_w))

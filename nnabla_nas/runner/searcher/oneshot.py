@@ -199,7 +199,7 @@ class OneShotTrainer(Searcher):
         batches = [self.valid_loader.next_batch()
                    for _ in range(self.options.derive_batches)]
         x, y = self.placeholders(len(batches[0][0]))
-        best, best_error = archs[0], np.inf
+        scores = []
         with training_mode(self.model, False):
             for arch in archs:
                 loss, error = self.path_graph(arch, x, y)
@@ -208,8 +208,13 @@ class OneShotTrainer(Searcher):
                     x.d, y.d = xb, yb
                     nn.forward_all([loss, error], clear_buffer=True)
                     errors.append(float(error.d))
-                if np.mean(errors) < best_error:
-                    best, best_error = arch, float(np.mean(errors))
+                scores.append(np.mean(errors))
+        # Each rank scored its part of the batches: the means over the ranks.
+        (scores,) = self.comm.allreduce_mean([scores])
+        best, best_error = archs[0], np.inf
+        for arch, score in zip(archs, scores):
+            if score < best_error:
+                best, best_error = arch, float(score)
         self.derived_costs = dict(self.path_costs(best))
         return best
 
@@ -218,6 +223,8 @@ class OneShotTrainer(Searcher):
         ``supernet.h5`` and then ``supernet.json`` in the run folder; returns the
         parameters' path. Writes no ``arch.json``: the black-box searchers call this."""
         self.run()
+        if not self.is_main:
+            return self.output.path(WEIGHTS)
         return write_supernet(self.model, self.output.path(WEIGHTS), self.space.name,
                               self.space_options, self.trainer_name, self.epochs)
 
@@ -226,6 +233,7 @@ class OneShotTrainer(Searcher):
         ``search_weights.h5``; returns the architecture."""
         self.train_supernet()
         arch = self.derive()
-        self.space.save_arch(arch, self.output.path("arch.json"))
-        self.model.save_parameters(self.output.path("search_weights.h5"))
+        if self.is_main:
+            self.space.save_arch(arch, self.output.path("arch.json"))
+            self.model.save_parameters(self.output.path("search_weights.h5"))
         return arch

@@ -82,21 +82,38 @@ class ProxylessNasSearcher(Searcher):
     def sample(self, count: int) -> Path:
         """Draw ``count`` distinct candidates per MixedOp (the first one runs), redrawing
         paths over a hard bound; after ``max_draws`` rejections, the best
-        architecture within budget runs (its second candidates still drawn)."""
+        architecture within budget runs (its second candidates still drawn).
+
+        In a data-parallel job rank 0 draws and broadcasts the path (and its count of
+        rejections), so that every rank trains the same path; the best architecture
+        within budget is derived by every rank (the same on each)."""
         counts = [min(count, len(m.ops)) for m in self.mixed]
+        path = self._draw(counts) if self.is_main else None
+        if self.comm.size > 1:
+            path, self.rejected = self.comm.bcast_object((path, self.rejected))
+        if path is not None:
+            return path
+        best = self._best_within_budget()
+        orders = [m.draw(len(m.ops)) for m in self.mixed] if self.is_main else None
+        if self.comm.size > 1:
+            orders = self.comm.bcast_object(orders)
+        path = []
+        for m, c, order in zip(self.mixed, counts, orders):
+            k = m.names.index(best.choices[self.labels[id(m)]])
+            others = [i for i in order if i != k][:c - 1]
+            path.append((k, *others))
+        return path
+
+    def _draw(self, counts: List[int]) -> Optional[Path]:
+        """A path of ``counts[i]`` candidates of MixedOp ``i`` within the hard bounds,
+        or None after ``max_draws`` rejections."""
         for _ in range(self.options.max_draws):
             path = [m.draw(c) for m, c in zip(self.mixed, counts)]
             if not self.regularizers.bounds or self.regularizers.within_bounds(
                     self.regularizers.path_costs(self._choices(path))):
                 return path
             self.rejected += 1
-        best = self._best_within_budget()
-        path = []
-        for m, c in zip(self.mixed, counts):
-            k = m.names.index(best.choices[self.labels[id(m)]])
-            others = [i for i in m.draw(len(m.ops)) if i != k][:c - 1]
-            path.append((k, *others))
-        return path
+        return None
 
     def _best_within_budget(self):
         """The architecture derivation gives within the hard bounds (on the delivered
@@ -174,6 +191,9 @@ class ProxylessNasSearcher(Searcher):
         nn.forward_all([loss, error], clear_buffer=True)
         values = OrderedDict(loss=float(loss.d), error=float(error.d))
         check_finite(values, f"search step {step + 1}, architecture step")
+        if self.comm.size > 1:  # the accuracy, so the reward, of the global batch
+            (means,) = self.comm.allreduce_mean([[values["loss"], values["error"]]])
+            values = OrderedDict(loss=float(means[0]), error=float(means[1]))
         costs = self.regularizers.path_costs(self._choices(path))
         reward = self.regularizers.reward(1.0 - values["error"], costs)
         baseline = reward if self.baseline is None else self.baseline

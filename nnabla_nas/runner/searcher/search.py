@@ -199,18 +199,19 @@ class Searcher(EpochLoop):
         self.options = (config.searcher.options if config.searcher is not None
                         else type(self).Config() if self.Config is not None else None)
         data, seed, model = run.data, run.seed, run.model
-        self.train_loader = DataLoader(data.train, config.batch_size, shuffle=True,
-                                       seed=seed, augment=data.augment, drop_last=True)
-        self.valid_loader = DataLoader(data.valid, config.batch_size, shuffle=True,
-                                       seed=seed + 1, drop_last=True)
+        self.train_loader = self.loader(data.train, shuffle=True, seed=seed,
+                                        augment=data.augment)
+        self.valid_loader = self.loader(data.valid, shuffle=True, seed=seed + 1)
         self.steps_per_epoch = len(self.train_loader)
         total = self.steps_per_epoch * config.epochs
         self.net_optimizer = Optimizer(config.net_optimizer,
-                                       model.get_net_parameters(grad_only=True), total)
+                                       model.get_net_parameters(grad_only=True), total,
+                                       run.comm)
         self.arch_optimizer = Optimizer(config.arch_optimizer,
-                                        model.get_arch_parameters(grad_only=True), total)
-        self.x_train, self.y_train = self.placeholders(config.batch_size)
-        self.x_valid, self.y_valid = self.placeholders(config.batch_size)
+                                        model.get_arch_parameters(grad_only=True), total,
+                                        run.comm)
+        self.x_train, self.y_train = self.placeholders(self.local_batch)
+        self.x_valid, self.y_valid = self.placeholders(self.local_batch)
         # Costs of one inference of one image: what a device budget is about, on the
         # network the run delivers (built with run.train_options).
         terms = cost_terms(config)
@@ -293,6 +294,7 @@ class Searcher(EpochLoop):
         """
         self.run()
         arch = self.derive()
-        self.space.save_arch(arch, self.output.path("arch.json"))
-        self.model.save_parameters(self.output.path("search_weights.h5"))
+        if self.is_main:
+            self.space.save_arch(arch, self.output.path("arch.json"))
+            self.model.save_parameters(self.output.path("search_weights.h5"))
         return arch

@@ -34,24 +34,24 @@ class Trainer(EpochLoop):
         super().__init__(run, config.epochs, config.batch_size, callbacks)
         data, seed, model = run.data, run.seed, run.model
         self.config = config
-        self.loader = DataLoader(data.train, config.batch_size, shuffle=True, seed=seed,
-                                 augment=data.augment, drop_last=True)
-        self.steps_per_epoch = len(self.loader)
+        self.train_loader = self.loader(data.train, shuffle=True, seed=seed,
+                                        augment=data.augment)
+        self.steps_per_epoch = len(self.train_loader)
         self.optimizer = Optimizer(config.optimizer, model.get_parameters(grad_only=True),
-                                   self.steps_per_epoch * config.epochs)
+                                   self.steps_per_epoch * config.epochs, run.comm)
         self.max_drop_path = float(getattr(model, "drop_path_prob", 0.0) or 0.0)
 
     def optimizers(self) -> Mapping[str, Optimizer]:
         return OrderedDict(net=self.optimizer)
 
     def loaders(self) -> Mapping[str, DataLoader]:
-        return OrderedDict(train=self.loader)
+        return OrderedDict(train=self.train_loader)
 
     def begin_epoch(self, epoch: int) -> List[nn.Variable]:
         # Built per epoch: the drop-path rate is fixed when a graph is built.
         if self.max_drop_path > 0:
             self.model.drop_path_prob = self.max_drop_path * epoch / self.epochs
-        self.x, self.y = self.placeholders(self.config.batch_size)
+        self.x, self.y = self.placeholders(self.local_batch)
         self.model.apply(training=True)
         out = self.model(self.x)
         self.loss = self.model.loss(out, self.y)
@@ -59,7 +59,7 @@ class Trainer(EpochLoop):
         return [self.loss, self.error]
 
     def train_step(self, epoch: int, step: int) -> Dict[str, float]:
-        self.x.d, self.y.d = self.loader.next_batch()
+        self.x.d, self.y.d = self.train_loader.next_batch()
         self.optimizer.zero_grad()
         nn.forward_all([self.loss, self.error], clear_no_need_grad=True)
         self.loss.backward(clear_buffer=True)
@@ -78,7 +78,8 @@ class Trainer(EpochLoop):
         """Train (resuming from a checkpoint if one exists), save ``weights.h5`` and
         return the test metrics."""
         self.run()
-        self.model.save_parameters(self.output.path("weights.h5"))
+        if self.is_main:
+            self.model.save_parameters(self.output.path("weights.h5"))
         test = self.evaluate(self.data.test, "test")
         self.log.info(f"train: test loss {test['loss']:.4f}, test accuracy "
                       f"{1 - test['error']:.4f}")
