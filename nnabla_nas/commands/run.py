@@ -37,7 +37,6 @@ from ..runner.run import Run
 from ..runner.schema import RunConfig
 from ..runner.loop import per_rank_batch
 from ..runner.searcher import SEARCHERS
-from ..runner.searcher.blackbox import BlackBoxSearcher
 from ..runner.trainer import Trainer
 from ..config.fields import ConfigError
 from ..contrib.estimator.table import read_table_file
@@ -231,7 +230,7 @@ def check_data_parallel(config: RunConfig, phases: Sequence[str], size: int) -> 
     if "search" in phases and config.search is not None:
         per_rank_batch("search.batch_size", config.search.batch_size, size)
         searcher = SEARCHERS.get(config.search.searcher.name)
-        if issubclass(searcher, BlackBoxSearcher):
+        if searcher.scores_candidates:  # black-box: its workers are its parallelism
             raise ConfigError(f"search.searcher.name: {config.search.searcher.name} does "
                               f"not run data-parallel yet; run it without mpirun (this "
                               f"job has {size} processes)")
