@@ -72,7 +72,8 @@ from nnabla_nas.commands.run import load_data  # noqa: E402
 from nnabla_nas.config.loader import Component, from_dict  # noqa: E402
 from nnabla_nas.contrib.spaces import SEARCH_SPACES, labelled_ops  # noqa: E402
 from nnabla_nas.runner import candidate as C  # noqa: E402
-from nnabla_nas.runner.hardware import TOLERANCE, bounds_summary, hardware_summary  # noqa: E402,E501
+from nnabla_nas.runner.hardware import (  # noqa: E402
+    TOLERANCE, bounds_summary, hardware_summary)
 from nnabla_nas.runner.regularizer import CostsConfig, cost_terms  # noqa: E402
 from nnabla_nas.runner.run import Run  # noqa: E402
 from nnabla_nas.runner.schema import TrainConfig  # noqa: E402
