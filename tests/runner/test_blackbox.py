@@ -218,7 +218,9 @@ def chain_config(tmp, weights, evaluations):
                        "space": {"name": "proxylessnas", **SPACE.smoke_options},
                        "searcher": {"name": "evolution", "evaluations": evaluations,
                                     "population": 4, "sample_size": 2, "bn_batches": 2,
-                                    "supernet_path": weights},
+                                    # one child at a time: the journal grows line by
+                                    # line, so a kill lands between two candidates
+                                    "round_size": 1, "supernet_path": weights},
                        "costs": {"memory": {"mode": "hard", "bound": 2500}}}}
     path = tmp / "run.yaml"
     path.write_text(yaml.safe_dump(data))
