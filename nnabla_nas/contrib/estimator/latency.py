@@ -186,8 +186,14 @@ class LatencyEstimator(Estimator, LatencyBase):
         if not self.profiler.can_profile or (self.calibrate_mode == "auto"
                                              and self.calibration is not None):
             return
-        result = self.calibrate()
         comm = self.profiler.comm
+        if comm is not None and comm.size > 1:  # rank 0 calibrates, the others follow
+            result = self.calibrate()
+        else:
+            with self.table.exclusive():  # one process at a time calibrates a file
+                if self.calibrate_mode == "auto" and self.table.reload_calibration():
+                    return  # another process just did
+                result = self.calibrate()
         if comm is not None and not comm.is_main:
             return  # rank 0 measured and says so
         where = self.table.path or "an in-memory table"

@@ -238,6 +238,42 @@ class ProfileTable:
             return table
 
     @contextmanager
+    def exclusive(self) -> Iterator["ProfileTable"]:
+        """Within the block, this process alone among those using the same file holds
+        it (an ``flock`` on ``<file>.lock``, waited for): so that two runs starting at
+        once on a fresh device calibrate its table once, the second reading what the
+        first stored (:meth:`reload_calibration`). Without a file or ``fcntl``, no
+        lock."""
+        try:
+            import fcntl
+        except ImportError:  # not POSIX
+            fcntl = None
+        if self.path is None or fcntl is None or self.read_only:
+            yield self
+            return
+        folder = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(folder, exist_ok=True)
+        fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield self
+        finally:
+            os.close(fd)  # releases the lock
+
+    def reload_calibration(self) -> bool:
+        """Take the calibration that another process stored in the file since this
+        table was read, if any (never from a file this table replaces, or one of
+        another device); whether the table is calibrated now."""
+        if self._calibration is None and self.path is not None and \
+                os.path.isfile(self.path) and not self.replaces:
+            try:
+                other = ProfileTable.load(self.path, self.fingerprint, self.statistic)
+            except ProfileTableError:
+                return False
+            self._calibration = other._calibration
+        return self._calibration is not None
+
+    @contextmanager
     def held(self) -> Iterator["ProfileTable"]:
         """Within the block, nothing is written; afterwards the changes are saved
         together (if the table has a file). If the block raises (an interruption),

@@ -162,3 +162,45 @@ def test_an_interrupted_calibration_leaves_the_table_file_as_it_was(tiny_calibra
         assert f.read() == before
     assert len(est.table) == entries and est.table.calibration is None
 
+
+
+def test_a_calibration_another_process_stored_meanwhile_is_used_not_redone(
+        tiny_calibration):
+    # Two runs started together on a fresh device: both read the table before either
+    # calibrated; the first calibrates it, the second takes that calibration.
+    first, second = default_estimator(), default_estimator()
+    first.get_estimation(small_block())
+    assert tiny_calibration == [1]
+    second.get_estimation(small_block())
+    assert tiny_calibration == [1] and second.calibration == first.calibration
+    # "always" still calibrates, whatever the file holds.
+    default_estimator(calibrate_mode="always").get_estimation(small_block())
+    assert tiny_calibration == [1, 1]
+
+
+def test_one_process_at_a_time_holds_a_table_file(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    path = str(tmp_path / "profile.json")
+    table = ProfileTable(measure.device_fingerprint(), path)
+    order = tmp_path / "order.txt"
+    code = textwrap.dedent(f"""
+        from nnabla_nas.contrib.estimator import ProfileTable
+        from nnabla_nas.contrib.estimator import measure
+        table = ProfileTable(measure.device_fingerprint(), {path!r})
+        with table.exclusive():
+            with open({str(order)!r}, "a") as f:
+                f.write("other\\n")
+        """)
+    with table.exclusive():
+        other = subprocess.Popen([sys.executable, "-c", code])
+        try:  # the other process waits for the lock until this block ends
+            assert other.wait(timeout=3) is None
+        except subprocess.TimeoutExpired:
+            pass
+        with open(order, "a") as f:
+            f.write("this\n")
+    assert other.wait(timeout=120) == 0
+    assert order.read_text().split() == ["this", "other"]
