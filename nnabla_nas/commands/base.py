@@ -30,6 +30,7 @@ from ..contrib.estimator.table import ProfileTableError
 from ..registry import Registry
 from ..runner.budget import BudgetError
 from ..runner.checkpoint import CheckpointError
+from ..runner.executor import CandidatesFailed
 from ..runner.meter import NonFiniteError
 from ..runner.schema import RunConfig
 from ..utils.context import DeviceError
@@ -55,7 +56,7 @@ class UsageError(ValueError):
 #: Errors that are the user's to fix: reported as one line, exit status 2.
 USER_ERRORS = (ConfigError, DeviceError, OutputError, CheckpointError, NonFiniteError,
                InputError, UsageError, ProfileTableError, BudgetError, FileInputError,
-               MemoryLimitError)
+               MemoryLimitError, CandidatesFailed)
 #: Longest message printed for an error (a longer one is cut).
 MAX_MESSAGE = 1000
 

@@ -37,6 +37,11 @@ EXECUTORS = Registry("executor")
 MAX_ATTEMPTS = 2
 
 
+class CandidatesFailed(RuntimeError):
+    """No candidate of a search could be scored (each one's worker died twice): a
+    one-line error of the command line, like a training that diverged."""
+
+
 @dataclass(frozen=True)
 class Task:
     """One candidate to score: its index in the search, its choices and which

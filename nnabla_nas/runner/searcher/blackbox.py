@@ -72,7 +72,7 @@ from ...utils.interrupt import Interrupted, requested
 from .. import candidate as C
 from ..arch_costs import ArchCosts
 from ..budget import BudgetError
-from ..executor import EXECUTORS, Executor, Outcome, reraise
+from ..executor import EXECUTORS, CandidatesFailed, Executor, Outcome, reraise
 from ..journal import NAME as JOURNAL, Candidate, read_journal, write_journal
 from ..pareto import pareto_front, plot_pareto, write_pareto_csv
 from ..regularizer import Regularizers, cost_terms
@@ -89,10 +89,6 @@ WORST_SCORE = -sys.float_info.max
 
 __all__ = ["BlackBoxSearcher", "BlackBoxConfig", "PreselectConfig", "TableConfig",
            "CandidatesFailed", "PRESELECT", "WORST_SCORE"]
-
-
-class CandidatesFailed(RuntimeError):
-    """No candidate of the search could be scored (each one's worker died twice)."""
 
 
 def executor_of(search: Any) -> Component:
