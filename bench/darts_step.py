@@ -130,12 +130,12 @@ def plain_supernet(x):
     return PF.affine(F.mean(s1, axis=(2, 3)), CLASSES, name="classifier")
 
 
-def build(variant):
+def build(variant, batch=BATCH, size=SIZE):
     import nnabla as nn
     import nnabla.functions as F
 
-    x = nn.Variable((BATCH, 3, SIZE, SIZE))
-    y = nn.Variable((BATCH, 1))
+    x = nn.Variable((batch, 3, size, size))
+    y = nn.Variable((batch, 1))
     if variant == "ours":
         from nnabla_nas.contrib.darts import SearchNet
         net = SearchNet(3, INIT_CHANNELS, NUM_CELLS, CLASSES, num_nodes=NUM_NODES,
@@ -149,13 +149,13 @@ def build(variant):
     return x, y, loss, params
 
 
-def child(variant, steps):
+def child(variant, steps, batch=BATCH, size=SIZE):
     """Run in a subprocess: time ``steps`` training steps, report JSON on stdout."""
     import nnabla as nn
 
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rng = np.random.RandomState(0)
-    x, y, loss, params = build(variant)
+    x, y, loss, params = build(variant, batch, size)
     x.d = rng.randn(*x.shape)
     y.d = rng.randint(0, CLASSES, y.shape)
     for p in params.values():
@@ -180,13 +180,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=BATCH,
+                        help="batch size (default %(default)s; smaller only for tests)")
+    parser.add_argument("--size", type=int, default=SIZE,
+                        help="input height and width (default %(default)s)")
     parser.add_argument("--child", choices=("ours", "plain"), help=argparse.SUPPRESS)
     parser.add_argument("--baseline", metavar="DIR", default=None,
                         help="another checkout of nnabla-nas to compare ours against, "
                              "instead of plain NNabla")
     args = parser.parse_args()
     if args.child:
-        return child(args.child, args.steps)
+        return child(args.child, args.steps, args.batch, args.size)
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     other = "baseline" if args.baseline else "plain"
     sources = {"ours": here, "baseline": os.path.abspath(args.baseline or here)}
@@ -199,7 +203,8 @@ def main():
                     [sources[variant]] + [p for p in [env.get("PYTHONPATH")] if p])
             out = subprocess.run([sys.executable, __file__, "--child",
                                   "plain" if variant == "plain" else "ours",
-                                  "--steps", str(args.steps)], capture_output=True,
+                                  "--steps", str(args.steps), "--batch", str(args.batch),
+                                  "--size", str(args.size)], capture_output=True,
                                  text=True, check=True, env=env).stdout
             result = json.loads(out.strip().splitlines()[-1])
             if variant in sources and result["source"] != sources[variant]:
@@ -211,8 +216,8 @@ def main():
         raise SystemExit(f"trainable parameter counts differ: {counts}")
     med = {v: {k: float(np.median([r[k] for r in rs])) for k in ("step_s", "peak_mib")}
            for v, rs in results.items()}
-    print(f"DARTS supernet: init_channels {INIT_CHANNELS}, {NUM_CELLS} cells, batch {BATCH}, "
-          f"{SIZE}x{SIZE} input, {counts['ours']:,} trainable parameters, "
+    print(f"DARTS supernet: init_channels {INIT_CHANNELS}, {NUM_CELLS} cells, batch {args.batch}, "
+          f"{args.size}x{args.size} input, {counts['ours']:,} trainable parameters, "
           f"nnabla {results['ours'][0]['nnabla']}, CPU")
     if args.baseline:
         print(f"ours: {sources['ours']}; baseline: {sources['baseline']}")

@@ -22,10 +22,11 @@ def test_module_overhead_benchmark_runs_and_compares_equal_networks():
 def test_darts_step_benchmark_builds_equal_networks_and_reports_ratios():
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "darts_step.py"), "--rounds", "1",
-         "--steps", "1"], capture_output=True, text=True, timeout=600)
+         "--steps", "1", "--batch", "2", "--size", "16"], capture_output=True, text=True,
+        timeout=600)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("DARTS supernet: init_channels 8, 5 cells, batch 16")
+    assert lines[0].startswith("DARTS supernet: init_channels 8, 5 cells, batch 2, 16x16")
     assert "394,434 trainable parameters" in lines[0]
     assert lines[2].startswith("train step (ms)") and lines[3].startswith("peak memory")
 
