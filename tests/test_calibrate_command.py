@@ -37,8 +37,18 @@ def test_calibrate_then_reuse_then_force(capsys):
     again = values(out)
     assert code == 0 and again["calibrated"] == "True" and \
         again["calibrated_now"] == "False" and "seconds" not in again
+    # --force times every function again: timings taken under another load (here
+    # made 100 times too slow) and entries no calibration network has are gone.
+    for key in list(table):
+        table.put(key, 100 * table.get(key), 1)
+    table.put("stale-function", 1e6, 1)
+    table.save()
+    slow = {key: table.get(key) for key in table}
     code, out, err = call(capsys, "calibrate", "--force", "--json")
     assert code == 0 and json.loads(out)["calibrated_now"]
+    table = ProfileTable.load(first["table"], measure.device_fingerprint())
+    assert "stale-function" not in table and len(table) > 0
+    assert all(table.get(key) < slow[key] for key in table)
 
 
 def test_calibrate_a_given_table_and_user_errors(capsys, tmp_path):
@@ -82,3 +92,15 @@ def test_the_calibrate_option_of_the_latency_cost(value, ok):
     assert options.calibrate == value
     estimator = LatencyEstimator.from_config(options, Device())
     assert estimator.calibrate_mode == value
+
+
+@pytest.mark.parametrize("load, warned", [(0.0, False), (64.0, True)])
+def test_a_calibration_under_load_says_so(capsys, monkeypatch, load, warned):
+    monkeypatch.setattr(measure.os, "getloadavg", lambda: (load, load, load))
+    code, out, err = call(capsys, "calibrate", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert ("warning" in result) == warned
+    if warned:
+        assert result["warning"].startswith(f"calibrated under load average {load:.2f} on ")
+        assert "--force on an idle machine" in result["warning"]

@@ -197,6 +197,19 @@ def summarize(samples_ms: Sequence[float], statistic: str = DEFAULT_STATISTIC) -
     raise ValueError(f"statistic: expected one of {list(STATISTICS)}, got {statistic!r}")
 
 
+def competing_load() -> Optional[str]:
+    """``'load average L on N CPUs'`` when other processes compete for this machine's
+    CPUs (the one-minute load average, which counts this process too, above the
+    number of logical CPUs), else None. Times taken then include other processes'
+    share of the CPU: too high for the device alone."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not available on this system
+        return None
+    cpus = os.cpu_count() or 1
+    return f"load average {load:.2f} on {cpus} CPUs" if load > cpus else None
+
+
 def time_calls(run: Callable[[], Any], warmup: int, repeats: int,
                synchronize: Callable[[], Any] = lambda: None,
                min_sample_ms: float = 1.0) -> List[float]:
