@@ -29,11 +29,11 @@ class Calibrate(Command):
     and stores the fitted calibration, with the device's fingerprint, in the profile
     table: this device's table in the user's cache folder ($NNABLA_NAS_CACHE, else
     $XDG_CACHE_HOME/nnabla-nas or ~/.cache/nnabla-nas) by default, or --table. A table
-    that is calibrated already is reused unless --force, which times every function
-    and the calibration again (on an idle machine: timings taken under load are too
-    high) and replaces the table; one made on another device or NNabla version in the
-    cache folder is replaced. Exit status 0 when the table is
-    calibrated, 2 for a user error (a --table of another device, a missing folder).
+    that is calibrated already is reused unless --force, which times every function and
+    the calibration again (on an idle machine: timings taken under load are too high)
+    and replaces the table; one made on another device or NNabla version in the cache
+    folder is replaced. Exit status 0 when the table is calibrated, 2 for a user error
+    (a --table of another device, a missing folder).
     """
 
     epilog = """
