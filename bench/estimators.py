@@ -37,10 +37,18 @@ implementation in this benchmark (the reference nnabla-nas has no such estimator
 Reproduce with (best on an otherwise idle machine)::
 
     make venv && .venv/bin/python bench/estimators.py [--seed N] [--networks 30]
+
+``--development FIRST`` runs on the development seeds instead and adds, for each
+support of the calibration terms, its fit on the calibration's own measurements, its
+leave-one-out error there and its figures on the networks: the evidence on which the
+calibration model is chosen, never on test seeds::
+
+    .venv/bin/python bench/estimators.py --development 7000
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import tempfile
@@ -55,6 +63,8 @@ if ROOT not in sys.path:
 #: Test network seeds are drawn from this range (calibration: 9000-9999,
 #: development: 7000-7999).
 TEST_SEEDS = (10 ** 6, 2 ** 31 - 1)
+#: ``--development``: the seeds the estimator's design is chosen on.
+DEVELOPMENT_SEEDS = (7000, 7999)
 
 
 def kendall_tau(x, y) -> float:
@@ -94,6 +104,7 @@ def estimator_figures(est, networks, quick: bool) -> dict:
     repeats with ``quick``), profile the networks' functions, and estimate them: raw
     sums of isolated times and calibrated estimates."""
     from nnabla_nas.contrib.estimator import calibration as cal
+    from nnabla_nas.contrib.estimator import measure
 
     start = time.perf_counter()
     if quick:
@@ -105,9 +116,54 @@ def estimator_figures(est, networks, quick: bool) -> dict:
     report = est.profile(networks)
     estimates = [est.get_estimation(net) for net in networks]
     seconds = time.perf_counter() - start
-    raw = [sum(est.profiler.times(est.functions(net))) for net in networks]
+    features = []
+    for net in networks:
+        specs = est.functions(net)
+        features.append(measure.calibration_features(specs, est.profiler.times(specs)))
+    raw = [row[0] for row in features]
     return dict(calibration=calibration, report=report, estimates=estimates, raw=raw,
-                seconds=seconds)
+                features=features, seconds=seconds)
+
+
+def leave_one_out(features, measured, support) -> float:
+    """Root mean square relative error of each calibration network's time predicted by
+    the fit of ``support`` on the other networks (inf when a fit has a negative
+    coefficient)."""
+    from nnabla_nas.contrib.estimator import measure
+
+    errors = []
+    for i in range(measured.size):
+        rest = np.arange(measured.size) != i
+        coef = measure.fit_support(features[rest], measured[rest], support)
+        if coef is None:
+            return float("inf")
+        errors.append(features[i] @ coef / measured[i] - 1)
+    return float(np.sqrt(np.mean(np.square(errors))))
+
+
+def supports_report(name, calibration, features, truth) -> None:
+    """For choosing the calibration model, on development networks only: each support
+    of the calibration terms fitted on the calibration's own measurements, its
+    leave-one-out error there, and its figures on the networks."""
+    from nnabla_nas.contrib.estimator import measure
+
+    F = np.asarray(calibration["features"], dtype=np.float64)
+    t = np.asarray(calibration["measured"], dtype=np.float64)
+    G = np.asarray(features, dtype=np.float64)
+    print(f"[{name} supports] calibration networks, measured/raw: "
+          + " ".join(f"{r:.3f}" for r in t / F[:, 0])
+          + f"; raw rms {np.sqrt(np.mean((F[:, 0] / t - 1) ** 2)):.1%}")
+    terms = measure.CALIBRATION_TERMS
+    for k in range(1, len(terms) + 1):
+        for support in itertools.combinations(range(len(terms)), k):
+            label = ",".join(terms[i] for i in support)
+            coef = measure.fit_support(F, t, support)
+            if coef is None:
+                print(f"[{name} support {label}] a negative coefficient")
+                continue
+            shown = ", ".join(f"{terms[i]}={coef[i]:.4g}" for i in support)
+            print(f"[{name} support {label}] {shown}; leave-one-out rms "
+                  f"{leave_one_out(F, t, support):.1%} | {figures(G @ coef, truth)}")
 
 
 def main(argv=None) -> int:
@@ -131,7 +187,20 @@ def main(argv=None) -> int:
                         help="also ONNX Runtime: LatencyEstimator(context="
                              "'onnxruntime-cpu') against networks timed through it")
     parser.add_argument("--verbose", action="store_true", help="one line per network")
+    parser.add_argument("--development", type=int, default=None, metavar="FIRST",
+                        help="networks of the development seeds FIRST, FIRST+1, ... "
+                             f"({DEVELOPMENT_SEEDS[0]}-{DEVELOPMENT_SEEDS[1]}) instead of "
+                             "test seeds, and each support of the calibration terms with "
+                             "its leave-one-out error on the calibration networks and its "
+                             "figures on these: for choosing the calibration model, never "
+                             "on test seeds")
     args = parser.parse_args(argv)
+    if args.development is not None and not (
+            DEVELOPMENT_SEEDS[0] <= args.development
+            and args.development + args.networks - 1 <= DEVELOPMENT_SEEDS[1]):
+        parser.error(f"--development: {args.networks} networks from {args.development} "
+                     f"leave the development seeds {DEVELOPMENT_SEEDS[0]}-"
+                     f"{DEVELOPMENT_SEEDS[1]}")
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy
                                                        % (2 ** 31))
     from nnabla_nas.utils.cache import CACHE_ENV
@@ -149,7 +218,10 @@ def main(argv=None) -> int:
     if args.quick:
         repeats, passes = 4, 2
         timing = dict(warmup=1, repeats=3, rounds=1)
-    seeds = network_seeds(seed, args.networks)
+    if args.development is None:
+        seeds = network_seeds(seed, args.networks)
+    else:
+        seeds = list(range(args.development, args.development + args.networks))
     networks = cal.default_networks(shape, seeds)
 
     runtimes = [("nnabla", LatencyEstimator(**timing))]
@@ -188,8 +260,12 @@ def main(argv=None) -> int:
     print(f"device: {measure.describe_fingerprint(est.table.fingerprint)}, "
           f"{os.cpu_count()} logical CPUs, load average {os.getloadavg()[0]:.2f} "
           "at the end (a machine shared with other jobs shows a higher one)")
-    print(f"seed: {seed} (test networks' seeds: {', '.join(map(str, seeds[:5]))}"
-          f"{', ...' if len(seeds) > 5 else ''})")
+    if args.development is None:
+        print(f"seed: {seed} (test networks' seeds: {', '.join(map(str, seeds[:5]))}"
+              f"{', ...' if len(seeds) > 5 else ''})")
+    else:
+        print(f"DEVELOPMENT networks: seeds {seeds[0]}-{seeds[-1]} (not a test: "
+              "figures for choosing the estimator's design)")
     print(f"networks: {len(networks)} random MobileNetV2-style, input "
           f"{'x'.join(map(str, shape))}")
     print(f"truth: {len(networks)} networks x {repeats} forwards in {passes} "
@@ -211,6 +287,8 @@ def main(argv=None) -> int:
               f"{min(truth[name]):.2f}-{max(truth[name]):.2f} ms")
         print(f"[{name} raw] {figures(r['raw'], truth[name])}")
         print(f"[{name} calibrated] {figures(r['estimates'], truth[name])}")
+        if args.development is not None and calibration is not None:
+            supports_report(name, calibration, r["features"], truth[name])
         if args.verbose:
             for s, net, raw, est_ms, m in zip(seeds, networks, r["raw"], r["estimates"],
                                               truth[name]):

@@ -94,7 +94,9 @@ def calibrate_graphs(base: LatencyBase, graphs: Sequence[Tuple[list, list]],
     graph) or, by default, :func:`measure_graphs` with ``timing``.
 
     Returns:
-        The coefficients (see :func:`.measure.fit_calibration`), plus ``seconds``.
+        The coefficients (see :func:`.measure.fit_calibration`), plus ``seconds``,
+        and what they were fitted on: ``features`` (one row of
+        :func:`.measure.calibration_features` per graph) and ``measured`` (ms).
     """
     start = time.perf_counter()
     if measured is not None and len(measured) != len(graphs):
@@ -110,7 +112,8 @@ def calibrate_graphs(base: LatencyBase, graphs: Sequence[Tuple[list, list]],
             measured = measure_graphs(base, graphs, **timing)
         fit = measure.fit_calibration(features, measured)
         base.table.calibration = fit
-    return dict(fit, seconds=time.perf_counter() - start)
+    return dict(fit, seconds=time.perf_counter() - start,
+                features=[list(row) for row in features], measured=list(measured))
 
 
 def calibrate_modules(base: LatencyBase, networks: Optional[Sequence[Module]] = None,

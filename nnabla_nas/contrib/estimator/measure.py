@@ -308,6 +308,21 @@ def calibration_summary(calibration: Optional[Dict[str, Any]]) -> Dict[str, Any]
             else calibration[k] for k in calibration}
 
 
+def fit_support(features: np.ndarray, measured_ms: np.ndarray, support: Sequence[int]
+                ) -> Optional[np.ndarray]:
+    """The coefficients (one per column of ``features``, zero outside ``support``)
+    minimizing the squared relative error of ``features @ coefficients`` against
+    ``measured_ms``, or None if one of them is negative."""
+    X = features / measured_ms[:, None]
+    cols = list(support)
+    coef, *_ = np.linalg.lstsq(X[:, cols], np.ones_like(measured_ms), rcond=None)
+    if np.any(coef < 0):
+        return None
+    full = np.zeros(features.shape[1])
+    full[cols] = coef
+    return full
+
+
 def fit_calibration(features: Sequence[Sequence[float]], measured_ms: Sequence[float]
                     ) -> Dict[str, float]:
     """Fit ``measured ≈ features @ coefficients`` (one row of
@@ -330,18 +345,13 @@ def fit_calibration(features: Sequence[Sequence[float]], measured_ms: Sequence[f
     if np.any(t <= 0) or np.any(F < 0) or not np.all(np.isfinite(F)):
         raise ValueError("fit_calibration: expected positive measured times and "
                          "non-negative features")
-    X = F / t[:, None]
-    y = np.ones_like(t)
-    best, best_err = np.zeros(X.shape[1]), float(np.sum(y ** 2))
-    for k in range(1, X.shape[1] + 1):
-        for support in itertools.combinations(range(X.shape[1]), k):
-            cols = list(support)
-            coef, *_ = np.linalg.lstsq(X[:, cols], y, rcond=None)
-            if np.any(coef < 0):
+    best, best_err = np.zeros(F.shape[1]), float(t.size)  # all zero: error 1 each
+    for k in range(1, F.shape[1] + 1):
+        for support in itertools.combinations(range(F.shape[1]), k):
+            full = fit_support(F, t, support)
+            if full is None:
                 continue
-            full = np.zeros(X.shape[1])
-            full[cols] = coef
-            err = float(np.sum((X @ full - y) ** 2))
+            err = float(np.sum((F @ full / t - 1) ** 2))
             if err < best_err - 1e-15:
                 best, best_err = full, err
     result = {name: float(v) for name, v in zip(CALIBRATION_TERMS, best)}

@@ -26,3 +26,24 @@ def test_estimators_benchmark_runs_and_prints_its_figures():
                            text=True, timeout=600)
     assert again.returncode == 0, again.stderr
     assert seed.group(0) in again.stdout  # the printed seed reproduces the networks
+
+
+def test_development_mode_reports_every_support_on_development_networks_only():
+    command = [sys.executable, str(ROOT / "bench" / "estimators.py"), "--networks", "3",
+               "--quick", "--size", "16"]
+    result = subprocess.run(command + ["--development", "7000"], capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "DEVELOPMENT networks: seeds 7000-7002 (not a test" in result.stdout
+    assert not any(line.startswith("seed: ") for line in lines)
+    assert any(line.startswith("[nnabla supports] calibration networks, measured/raw: ")
+               for line in lines)
+    supports = [line.split("]")[0] for line in lines if line.startswith("[nnabla support ")]
+    assert supports == [f"[nnabla support {s}" for s in
+                        ("a", "b", "c", "a,b", "a,c", "b,c", "a,b,c")]
+    refused = subprocess.run(command + ["--development", "7998"], capture_output=True,
+                             text=True, timeout=600)
+    assert refused.returncode == 2
+    assert "--development: 3 networks from 7998 leave the development seeds" in \
+        refused.stderr
