@@ -49,10 +49,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -194,7 +196,15 @@ def main(argv=None) -> int:
                              "its leave-one-out error on the calibration networks and its "
                              "figures on these: for choosing the calibration model, never "
                              "on test seeds")
+    parser.add_argument("--save", metavar="FILE", default=None,
+                        help="with --development: write what the supports were fitted "
+                             "and judged on (calibration features and times, the "
+                             "networks' features and truth) as JSON, for trying other "
+                             "calibration models on the same measurements")
     args = parser.parse_args(argv)
+    if args.save and args.development is None:
+        parser.error("--save: only with --development (test measurements are not kept "
+                     "for choosing anything)")
     if args.development is not None and not (
             DEVELOPMENT_SEEDS[0] <= args.development
             and args.development + args.networks - 1 <= DEVELOPMENT_SEEDS[1]):
@@ -295,6 +305,13 @@ def main(argv=None) -> int:
                 print(f"[{name}]   seed {s}: {len(net.specs)} blocks, raw {raw:6.2f} ms, "
                       f"calibrated {est_ms:6.2f} ms, measured {m:6.2f} ms "
                       f"({100 * (est_ms / m - 1):+5.1f}%)")
+    if args.save:
+        saved = {name: dict(calibration={k: results[name]["calibration"][k]
+                                         for k in ("features", "measured")},
+                            features=results[name]["features"], truth=truth[name])
+                 for name, _ in runtimes if results[name]["calibration"] is not None}
+        Path(args.save).write_text(json.dumps(dict(seeds=seeds, runtimes=saved)))
+        print(f"saved: {args.save}")
     if args.ort:
         print(f"Kendall tau between NNabla's and ONNX Runtime's measured latencies: "
               f"{kendall_tau(truth['nnabla'], truth['onnxruntime']):.3f}")
