@@ -2,10 +2,11 @@
 
 Summing isolated function times misses the framework's work between functions and
 the cache effects of a real forward pass. A few whole networks are measured end to
-end, and ``t_net ≈ sum over functions f of (a * t_f + b + c * MB_f)`` is fitted
-(non-negative, relative least squares, :func:`.measure.fit_calibration`; ``MB_f`` the
-megabytes of f's inputs); the coefficients are stored in the profile table, next to the
-device fingerprint they belong to. An interrupted calibration writes nothing.
+end, and ``t_net ≈ sum over functions f of (a * t_f + b)`` is fitted (non-negative,
+relative least squares, :func:`.measure.fit_calibration`; the terms and why:
+:data:`.measure.CALIBRATION_TERMS`); the coefficients are stored in the profile table,
+next to the device fingerprint they belong to. An interrupted calibration writes
+nothing.
 
 The default calibration networks (:data:`CALIBRATION_SET`) are seeded random
 MobileNetV2-style networks (:func:`nnabla_nas.contrib.pnas.random_mobilenet`) at

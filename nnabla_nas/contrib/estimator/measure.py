@@ -26,7 +26,7 @@ import numpy as np
 
 #: Identifies profile-table files, and the version of their layout.
 TABLE_FORMAT = "nnabla-nas-profile-table"
-TABLE_VERSION = 1
+TABLE_VERSION = 2  # 2: two calibration terms (a, b)
 #: The robust statistics a timing can be summarized with. Other processes only ever
 #: add time, and on a shared machine they can slow everything for minutes, so the
 #: lower ones (``lower_quartile``, ``min``) reproduce best there; on an idle device
@@ -272,27 +272,23 @@ def forward_runner(outputs: Sequence["nn.Variable"]) -> Callable[[], None]:
 
 # ------------------------------------------------------------------- calibration
 #: The calibration model, one coefficient per term (ms): ``t_net = sum over the
-#: functions f of (a * t_f + b + c * MB_f)``, where ``t_f`` is the isolated time of f
-#: and ``MB_f`` the megabytes of its inputs: ``a`` scales isolated times to their cost
-#: inside a network, ``b`` is the framework's work per function, ``c`` the cost of
-#: fetching inputs that a micro-benchmark finds in cache and a network does not. It is
-#: a sum over functions, without a per-network constant, so that a network's estimate
-#: is the sum of its parts' (expected costs over MixedOps rely on that).
-CALIBRATION_TERMS = ("a", "b", "c")
-
-
-def input_megabytes(spec: FunctionSpec) -> float:
-    """Megabytes (1e6 bytes) of the inputs of ``spec`` (activations and parameters)."""
-    return sum(int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-               for shape, dtype in spec.inputs) / 1e6
+#: functions f of (a * t_f + b)``, where ``t_f`` is the isolated time of f: ``a``
+#: scales isolated times to their cost inside a network, ``b`` is the framework's work
+#: per function (what dominates small inputs). It is a sum over functions, without a
+#: per-network constant, so that a network's estimate is the sum of its parts'
+#: (expected costs over MixedOps rely on that). Both terms are increasing in what the
+#: raw sums rank by, or nearly so; a third, per input megabyte of each function, was
+#: dropped (table version 2) because on development networks it lowered Kendall tau
+#: every time it was fitted (0.977 -> 0.922, 0.977 -> 0.936 on an AMD EPYC; 0.949 ->
+#: 0.908, 0.936 -> 0.908 on an Intel Xeon; docs/benchmarks.md).
+CALIBRATION_TERMS = ("a", "b")
 
 
 def calibration_features(specs: Sequence[FunctionSpec], times_ms: Sequence[float]
                          ) -> List[float]:
     """The sums the calibration terms multiply, for functions ``specs`` that take
-    ``times_ms`` in isolation: ``[sum(t_f), n_functions, sum(MB_f)]``."""
-    return [float(sum(times_ms)), float(len(specs)),
-            float(sum(input_megabytes(s) for s in specs))]
+    ``times_ms`` in isolation: ``[sum(t_f), n_functions]``."""
+    return [float(sum(times_ms)), float(len(specs))]
 
 
 def calibration_key(calibration: Dict[str, Any]) -> Tuple[float, ...]:
@@ -332,7 +328,7 @@ def fit_calibration(features: Sequence[Sequence[float]], measured_ms: Sequence[f
     squares is the best feasible least-squares fit on some support).
 
     Returns:
-        ``{'a': .., 'b': .., 'c': .., 'networks': n, 'rms_relative_error': ..}``
+        ``{'a': .., 'b': .., 'networks': n, 'rms_relative_error': ..}``
     """
     t = np.asarray(measured_ms, dtype=np.float64)
     try:

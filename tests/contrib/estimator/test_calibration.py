@@ -1,6 +1,7 @@
 """Calibration: the fit on synthetic data, the calibration of a real table, and the
 calibration by default: stored in the device's persistent table, reused, redone for
 another device, and never half-written."""
+import json
 import os
 
 import numpy as np
@@ -16,21 +17,19 @@ from nnabla_nas.utils.cache import CACHE_ENV
 from .helpers import fast_estimator, small_block
 
 
-def rows(sums, counts, megabytes=None):
-    megabytes = np.zeros(len(sums)) if megabytes is None else megabytes
-    return np.stack([sums, counts, megabytes], axis=1)
+def rows(sums, counts):
+    return np.stack([sums, counts], axis=1)
 
 
 def test_fit_recovers_known_coefficients():
     rng = np.random.RandomState(0)
     sums = rng.uniform(5, 50, size=6)
     counts = rng.randint(50, 150, size=6)
-    megabytes = rng.uniform(1, 30, size=6)
-    measured = 1.12 * sums + 0.004 * counts + 0.05 * megabytes
-    fit = fit_calibration(rows(sums, counts, megabytes), measured)
+    measured = 1.12 * sums + 0.004 * counts
+    fit = fit_calibration(rows(sums, counts), measured)
     assert fit["a"] == pytest.approx(1.12, rel=1e-6)
     assert fit["b"] == pytest.approx(0.004, rel=1e-5)
-    assert fit["c"] == pytest.approx(0.05, rel=1e-5)
+    assert set(fit) == {"a", "b", "networks", "rms_relative_error"}
     assert fit["rms_relative_error"] < 1e-9 and fit["networks"] == 6
 
 
@@ -49,9 +48,9 @@ def test_fit_minimizes_relative_error():
     assert 1.0 < fit["a"] < 1.2
 
 
-@pytest.mark.parametrize("args", [([], []), ([[1.0, 1, 0]], [0.0]),
-                                  ([[1.0, 1, 0], [2.0, 1, 0]], [1.0]),
-                                  ([[1.0, 1]], [1.0])])
+@pytest.mark.parametrize("args", [([], []), ([[1.0, 1]], [0.0]),
+                                  ([[1.0, 1], [2.0, 1]], [1.0]),
+                                  ([[1.0, 1, 0]], [1.0])])
 def test_fit_rejects_bad_input(args):
     with pytest.raises(ValueError, match="fit_calibration"):
         fit_calibration(*args)
@@ -63,15 +62,14 @@ def test_calibrate_stores_coefficients_in_the_table(tmp_path):
     nets = default_networks((1, 3, 16, 16), seeds=[1, 2])
     before = est.get_estimation(nets[0])
     result = est.calibrate(nets, rounds=1, repeats=2, warmup=1)
-    assert set(result) >= {"a", "b", "c", "networks", "seconds"}
+    assert set(result) >= {"a", "b", "networks", "seconds"}
     assert result["networks"] == 2
     again = fast_estimator(table=path)
     assert again.calibration["a"] == result["a"]
     specs = est.functions(nets[0])
     sums = sum(est.table.get(s.key) for s in specs)
-    megabytes = sum(measure.input_megabytes(s) for s in specs)
     assert est.get_estimation(nets[0]) == pytest.approx(
-        result["a"] * sums + result["b"] * len(specs) + result["c"] * megabytes)
+        result["a"] * sums + result["b"] * len(specs))
     assert before == pytest.approx(sums)  # uncalibrated: the plain sum
 
 
@@ -131,7 +129,7 @@ def test_a_table_of_another_device_or_version_is_replaced_not_used(tiny_calibrat
     foreign = ProfileTable(other, path)
     for spec in fast_estimator().functions(block):
         foreign.put(spec.key, 1000.0, 1)  # absurd times: using them would show
-    foreign.calibration = {"a": 5.0, "b": 1.0, "c": 1.0}
+    foreign.calibration = {"a": 5.0, "b": 1.0}
     foreign.save()
     est = default_estimator()
     assert est.table.replaces is not None and len(est.table) == 0
@@ -140,6 +138,29 @@ def test_a_table_of_another_device_or_version_is_replaced_not_used(tiny_calibrat
     stored = ProfileTable.load(path, measure.device_fingerprint())
     assert stored.fingerprint["nnabla"] != "0.0.1"
     assert all(stored.get(k) != 1000.0 for k in stored)
+
+
+def test_a_table_of_the_earlier_three_term_model_is_replaced_and_recalibrated(
+        tiny_calibration):
+    # Version 1 stored a third term (per input megabyte) that version 2 dropped: such
+    # a table is not read with its old fit, it is profiled and calibrated again.
+    path = default_table_path()
+    os.makedirs(os.path.dirname(path))
+    block = small_block()
+    old = ProfileTable(measure.device_fingerprint(), path)
+    for spec in fast_estimator().functions(block):
+        old.put(spec.key, 1000.0, 1)
+    old.save()
+    data = json.loads(open(path).read())
+    data.update(version=1, calibration={"a": 0.7, "b": 0.0, "c": 0.6, "networks": 8})
+    with open(path, "w") as f:
+        json.dump(data, f)
+    est = default_estimator()
+    assert "format version 1" in est.table.replaces and len(est.table) == 0
+    assert est.get_estimation(block) < 1000.0 and tiny_calibration == [1]
+    stored = json.loads(open(path).read())
+    assert stored["version"] == measure.TABLE_VERSION == 2
+    assert set(stored["calibration"]) >= {"a", "b"} and "c" not in stored["calibration"]
 
 
 def test_an_interrupted_calibration_leaves_the_table_file_as_it_was(tiny_calibration,

@@ -108,7 +108,7 @@ def test_table_of_another_device_is_refused_naming_file_and_difference(tmp_path)
     (lambda text: text[: len(text) // 2], "corrupt or truncated"),
     (lambda text: text.replace('"ms": 1.5', '"ms": 0.5'), "checksum mismatch"),
     (lambda text: "{}", "not a profile table"),
-    (lambda text: text.replace('"version": 1', '"version": 99'), "format version 99"),
+    (lambda text: text.replace('"version": 2', '"version": 99'), "format version 99"),
     (lambda text: text.replace('"ms": 1.5', '"ms": "fast"'), "entry"),
 ])
 def test_corrupt_tables_are_refused_naming_the_file(tmp_path, damage, expected):
