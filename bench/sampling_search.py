@@ -45,9 +45,10 @@ from 0.24 to 0.96: a ranking of how fast paths start, not of what they reach. A
 development run (three architectures drawn with seed 900, each trained 4, 8, 16 and 32
 epochs) gave 0.958/0.517/0.586, 0.817/0.872/0.881, 0.861/0.889/0.911 and
 0.856/0.900/0.892: 16 is the smallest budget within 2 points of 32 for every one of
-them (the rule was fixed before the 32-epoch figures came in). Retraining is 4 epochs (it is there for the
-measured latency, which training does not change, and a test accuracy). ``--stop-at HH:MM`` (UTC) starts no further seed when the last
-seed's time would run past it; the output flags every part below the issue's spec
+them (the rule was fixed before the 32-epoch figures came in). Retraining is 4
+epochs (it is there for the measured latency, which training does not change, and a
+test accuracy). ``--stop-at HH:MM`` (UTC) starts no further seed when the last seed's
+time would run past it; the output flags every part below the issue's spec
 (200 candidates, 5 seeds, 12 architectures).
 
 Reproduce with::
