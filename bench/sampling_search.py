@@ -33,7 +33,7 @@ MobileNetV2 space of ``examples/spos/digits.yaml``.
 
 Budgets, each fixed before a run of this bench (the supernet's by its own training
 loss, the others by what one path needs): the SPOS supernet trains 160 epochs (2560
-steps), four times the example's 40. The first full run used the example's 40 epochs
+steps), as the example now does. The first full run used the example's 40 epochs then
 (640 steps, about four times the ~150 steps SPOS spends at chance on this space): its
 supernet ended at a training loss of 1.62 (error 0.66), far from what one path reaches
 alone, and inherited accuracy did not rank architectures (tau about 0). A development
@@ -113,8 +113,8 @@ def parse(argv):
     p.add_argument("--sample-size", type=int, default=5)
     p.add_argument("--bn-batches", type=int, default=4)
     p.add_argument("--supernet-epochs", type=int, default=SUPERNET_EPOCHS,
-                   help=f"of the spos supernet ({SUPERNET_EPOCHS}; the example's "
-                        "search.epochs, 40, leaves it undertrained: see above)")
+                   help=f"of the spos supernet ({SUPERNET_EPOCHS}, the example's "
+                        "search.epochs; see above)")
     p.add_argument("--fairnas-epochs", type=int, default=None,
                    help="of the fairnas supernet (default: as many path trainings as "
                         "the spos supernet's)")
