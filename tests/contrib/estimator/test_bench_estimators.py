@@ -1,5 +1,6 @@
 """bench/estimators.py keeps running (smallest settings; its figures are not checked),
 draws and prints its test seed, and reports raw beside calibrated figures."""
+import json
 import re
 import subprocess
 import sys
@@ -28,11 +29,12 @@ def test_estimators_benchmark_runs_and_prints_its_figures():
     assert seed.group(0) in again.stdout  # the printed seed reproduces the networks
 
 
-def test_development_mode_reports_every_support_on_development_networks_only():
+def test_development_mode_reports_every_support_on_development_networks_only(tmp_path):
     command = [sys.executable, str(ROOT / "bench" / "estimators.py"), "--networks", "3",
                "--quick", "--size", "16"]
-    result = subprocess.run(command + ["--development", "7000"], capture_output=True,
-                            text=True, timeout=600)
+    saved = tmp_path / "dev.json"
+    result = subprocess.run(command + ["--development", "7000", "--save", str(saved)],
+                            capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "DEVELOPMENT networks: seeds 7000-7002 (not a test" in result.stdout
@@ -42,6 +44,16 @@ def test_development_mode_reports_every_support_on_development_networks_only():
     supports = [line.split("]")[0] for line in lines if line.startswith("[nnabla support ")]
     assert supports == [f"[nnabla support {s}" for s in
                         ("a", "b", "a,b")]
+    # What the supports were judged on is kept, to try other models on it.
+    data = json.loads(saved.read_text())
+    assert data["seeds"] == [7000, 7001, 7002]
+    nnabla = data["runtimes"]["nnabla"]
+    assert len(nnabla["features"]) == len(nnabla["truth"]) == 3
+    assert len(nnabla["calibration"]["features"]) == len(nnabla["calibration"]["measured"])
+    assert all(len(row) == 2 for row in nnabla["features"])  # sum of times, functions
+    no_test = subprocess.run(command + ["--save", str(tmp_path / "test.json")],
+                             capture_output=True, text=True, timeout=600)
+    assert no_test.returncode == 2 and "--save: only with --development" in no_test.stderr
     refused = subprocess.run(command + ["--development", "7998"], capture_output=True,
                              text=True, timeout=600)
     assert refused.returncode == 2
