@@ -36,6 +36,15 @@ _ONNX_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64,
                "tensor(int32)": np.int32, "tensor(bool)": np.bool_}
 
 
+#: The least share of its raw session time a function keeps once the session call's
+#: own cost is subtracted (:func:`time_functions`). Every function costs something
+#: inside a network; a net time at or below zero only says that the function is
+#: cheaper than the noise of the two measurements (the call's cost is about 10 us
+#: here, a tiny function's a few), so its raw time scaled down stands for it instead
+#: of a zero that would make a network of tiny functions free.
+NET_TIME_FLOOR = 0.1
+
+
 class OnnxRuntimeNotInstalledError(ImportError):
     """The optional ``onnxruntime`` package is missing."""
 
@@ -178,10 +187,11 @@ def time_functions(runs: Sequence[Callable[[], Any]], overhead: Callable[[], Any
     itself (Python to C++, inputs and outputs; about 10 us here), which a function
     inside a network does not pay: ``overhead``, the session of one ``Identity`` on
     one number, is timed in the same round-robin passes
-    (:func:`.measure.time_round_robin`) and its time subtracted (down to zero)."""
+    (:func:`.measure.time_round_robin`) and its time subtracted, down to
+    :data:`NET_TIME_FLOOR` of the function's raw time."""
     samples = measure.time_round_robin([overhead] + list(runs), warmup, repeats, rounds)
     ms = [measure.summarize(s, statistic) for s in samples]
-    return [max(0.0, t - ms[0]) for t in ms[1:]]
+    return [max(NET_TIME_FLOOR * t, t - ms[0]) for t in ms[1:]]
 
 
 def _shapes(session, input_shape) -> Optional[Dict[str, Sequence[int]]]:

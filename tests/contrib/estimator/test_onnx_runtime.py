@@ -127,6 +127,21 @@ def test_estimates_are_profiled_through_onnx_runtime_sessions(sessions):
     assert est.table.fingerprint["context"] == "onnxruntime-cpu:float"
 
 
+def test_a_function_cheaper_than_the_session_call_keeps_a_share_of_its_raw_time():
+    """Subtracting the session call's cost never makes a function free: a run faster
+    than the ``overhead`` keeps NET_TIME_FLOOR of its raw time (was 0, which made a
+    small block's whole estimate 0 ms once under load)."""
+    import time
+
+    def slow_overhead():
+        time.sleep(0.002)
+
+    fast, slower = (lambda: None), (lambda: time.sleep(0.004))
+    quick, net = R.time_functions([fast, slower], slow_overhead, warmup=1, repeats=3,
+                                  rounds=1, statistic="median")
+    assert 0 < quick < 0.002 and net > 0.0
+
+
 def test_the_function_sessions_hold_weights_as_constants():
     from nnabla_nas.contrib.estimator.graph_files import function_graph, onnx_model
     from nnabla_nas.utils.context import make_context
