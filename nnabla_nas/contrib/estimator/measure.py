@@ -212,8 +212,12 @@ def competing_load() -> Optional[str]:
 
 def time_calls(run: Callable[[], Any], warmup: int, repeats: int,
                synchronize: Callable[[], Any] = lambda: None,
-               min_sample_ms: float = 1.0) -> List[float]:
-    """Milliseconds per call of ``run``: ``repeats`` samples after ``warmup`` calls.
+               min_sample_ms: float = 1.0, seconds: float = 0.0) -> List[float]:
+    """Milliseconds per call of ``run``: ``repeats`` samples after ``warmup`` calls,
+    and more until the samples span ``seconds`` (a timing window: on a shared
+    machine the speed of a CPU drifts over tenths of seconds, so that the samples
+    of one short burst can all fall in a slow phase; spread over a window, a robust
+    statistic of them does not depend on when the burst happened).
 
     Calls faster than ``min_sample_ms`` are timed in groups long enough for the
     clock (each sample is then the group's mean). The device is synchronized before
@@ -230,8 +234,9 @@ def time_calls(run: Callable[[], Any], warmup: int, repeats: int,
         synchronize()
         once_ms = (time.perf_counter() - start) * 1e3
         inner = max(1, int(min_sample_ms / max(once_ms, 1e-4)))
-        samples = []
-        for _ in range(max(1, repeats)):
+        samples: List[float] = []
+        first = time.perf_counter()
+        while len(samples) < max(1, repeats) or time.perf_counter() - first < seconds:
             start = time.perf_counter()
             for _ in range(inner):
                 run()

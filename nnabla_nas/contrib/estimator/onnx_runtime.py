@@ -209,7 +209,7 @@ def time_onnx_file(path: Union[str, bytes, "os.PathLike[str]"],
                                       Dict[str, Sequence[int]]] = None,
                    warmup: int = 10, repeats: int = 100,
                    statistic: str = measure.DEFAULT_STATISTIC,
-                   threads: Optional[int] = None) -> float:
+                   threads: Optional[int] = None, seconds: float = 0.0) -> float:
     """Milliseconds per inference of the ONNX model ``path`` through ONNX Runtime on
     this CPU: ``repeats`` samples after ``warmup`` runs (:func:`.measure.time_calls`),
     summarized by ``statistic`` (one of :data:`.measure.STATISTICS`).
@@ -219,6 +219,7 @@ def time_onnx_file(path: Union[str, bytes, "os.PathLike[str]"],
         input_shape: The input's shape (or shapes by input name); default: the
             model's own (fixed) shapes. Inputs are standard normal.
         threads: Intra-op threads (default :func:`nnabla_threads`, as NNabla uses).
+        seconds: More samples until they span this long (a timing window).
 
     Raises:
         OnnxRuntimeNotInstalledError: if onnxruntime is missing.
@@ -229,4 +230,5 @@ def time_onnx_file(path: Union[str, bytes, "os.PathLike[str]"],
                          f"got {statistic!r}")
     session = make_session(path, threads)
     run = session_runner(session, session_inputs(session, _shapes(session, input_shape)))
-    return measure.summarize(measure.time_calls(run, warmup, repeats), statistic)
+    return measure.summarize(measure.time_calls(run, warmup, repeats, seconds=seconds),
+                             statistic)

@@ -119,14 +119,16 @@ class OrtProfiler(Profiler):
         return measure.time_round_robin(runs, warmup, repeats, rounds)
 
     def network_samples(self, module, outputs: Sequence[nn.Variable], warmup: int,
-                        repeats: int) -> List[float]:
+                        repeats: int, seconds: float = 0.0) -> List[float]:
         """Inference times (ms) through ONNX Runtime of the graph ending at
         ``outputs``: ``module``'s parameters become constants, every other variable
-        the graph reads is an input (random data)."""
+        the graph reads is an input (random data); samples as
+        :meth:`.profiler.Profiler.network_samples` takes them."""
         params = set(module.get_parameters().values())
         leaves = graph_parameters([], list(outputs)).values()
         inputs = [v for v in leaves if v not in params]
-        return measure.time_calls(self._graph_runner(inputs, outputs), warmup, repeats)
+        return measure.time_calls(self._graph_runner(inputs, outputs), warmup, repeats,
+                                  seconds=seconds)
 
 
 def make_profiler(context: str = "cpu", device_id: int = 0,

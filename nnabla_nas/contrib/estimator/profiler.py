@@ -203,11 +203,12 @@ class Profiler:
         return measure.time_round_robin(runs, warmup, repeats, rounds, self.synchronize)
 
     def network_samples(self, module, outputs: Sequence[nn.Variable], warmup: int,
-                        repeats: int) -> List[float]:
+                        repeats: int, seconds: float = 0.0) -> List[float]:
         """Forward times (ms) of a network: ``module``'s inference graph ending at
-        ``outputs`` (inputs filled), ``repeats`` samples after ``warmup`` forwards."""
+        ``outputs`` (inputs filled), ``repeats`` samples after ``warmup`` forwards,
+        and more until they span ``seconds`` (:func:`.measure.time_calls`)."""
         return measure.time_calls(measure.forward_runner(outputs), warmup, repeats,
-                                  self.synchronize)
+                                  self.synchronize, seconds=seconds)
 
     def times(self, specs: Sequence[measure.FunctionSpec]) -> List[float]:
         """The time of each spec (ms), profiling those missing from the table (and

@@ -39,3 +39,27 @@ def test_random_inputs_are_mixed_sign_except_variances():
     ints = measure.random_inputs(measure.FunctionSpec("OneHot", {}, [((2, 1), "int32")]),
                                  np.random.RandomState(0))
     assert ints[0].dtype == np.int32 and not ints[0].any()
+
+
+def test_samples_span_the_timing_window():
+    """``seconds``: more samples than ``repeats`` until they span the window."""
+    import time
+    samples = measure.time_calls(lambda: time.sleep(0.002), warmup=0, repeats=2,
+                                 min_sample_ms=0.0, seconds=0.1)
+    assert len(samples) > 2 and sum(samples) >= 0.09 * 1e3
+    assert len(measure.time_calls(lambda: None, 0, 3, seconds=0.0)) == 3
+
+
+@pytest.mark.parametrize("text, seconds", [("", 1.5), ("0", 0.0), (" 2.5 ", 2.5)])
+def test_the_measurement_window_comes_from_the_environment(monkeypatch, text, seconds):
+    from nnabla_nas.contrib.estimator.latency import SECONDS_ENV, measure_seconds
+    monkeypatch.setenv(SECONDS_ENV, text)
+    assert measure_seconds(1.5) == seconds
+
+
+@pytest.mark.parametrize("text", ["-1", "soon", "inf", "nan"])
+def test_a_bad_measurement_window_names_the_variable(monkeypatch, text):
+    from nnabla_nas.contrib.estimator.latency import SECONDS_ENV, measure_seconds
+    monkeypatch.setenv(SECONDS_ENV, text)
+    with pytest.raises(ValueError, match=f"^{SECONDS_ENV}: expected a number of seconds"):
+        measure_seconds(1.0)
