@@ -16,6 +16,7 @@ import pytest
 import nnabla_nas.builtins  # noqa: F401
 from nnabla_nas.commands import COMMANDS
 from nnabla_nas.contrib.estimator import ESTIMATORS
+from nnabla_nas.contrib.estimator.latency import SECONDS_ENV
 from nnabla_nas.contrib.spaces import SEARCH_SPACES
 from nnabla_nas.dataset import DATASETS
 from nnabla_nas.runner.executor import EXECUTORS
@@ -33,7 +34,12 @@ def pytest_configure(config):
     in subprocesses (they inherit it). The session's main process makes the folder;
     pytest-xdist's workers inherit it from there, so that the device is calibrated
     once per session rather than once per worker (table saves are atomic and merge
-    what another process saved meanwhile)."""
+    what another process saved meanwhile).
+
+    Trained networks are timed over their fixed number of forwards only, not over
+    the timing window of LatencyEstimator.SECONDS: no test asserts on time, and a
+    window per runtime per run would add minutes to the suite."""
+    os.environ[SECONDS_ENV] = "0"
     if getattr(config, "workerinput", None) is not None and os.environ.get(CACHE_ENV):
         return  # a worker: the main process's folder, which that process removes
     _CACHE.append(tempfile.mkdtemp(prefix="nnabla-nas-test-cache-"))
