@@ -82,7 +82,7 @@ from nnabla_nas.config.loader import Component, from_dict  # noqa: E402
 from nnabla_nas.contrib.spaces import SEARCH_SPACES, labelled_ops  # noqa: E402
 from nnabla_nas.runner import candidate as C  # noqa: E402
 from nnabla_nas.runner.hardware import (  # noqa: E402
-    TOLERANCE, bounds_summary, hardware_summary)
+    TOLERANCE, delivered_summary)
 from nnabla_nas.runner.regularizer import CostsConfig, cost_terms  # noqa: E402
 from nnabla_nas.runner.run import Run  # noqa: E402
 from nnabla_nas.runner.schema import TrainConfig  # noqa: E402
@@ -241,9 +241,9 @@ class Bench:
                               space=self.space, quiet=True, seed=seed))
         trainer.run()
         accuracy = 1.0 - trainer.evaluate(self.data.test, "test")["error"]
-        figures = hardware_summary(net, self.data.shape, self.device)
         terms = cost_terms(self.search_config(Component("random", None), bound))
-        checked = bounds_summary(net, self.data.shape, terms, self.device)["latency"]
+        figures, bounds = delivered_summary(net, self.data.shape, terms, self.device)
+        checked = bounds["latency"]
         output.close()
         return dict(figures, test_accuracy=accuracy, holds=checked["holds"],
                     checked_ms=max(checked["measured"].values()), load=load())

@@ -31,7 +31,7 @@ from ..contrib.spaces import SEARCH_SPACES
 from ..dataset import DATASETS, DatasetSplits
 from ..runner.arch_costs import delivered_options
 from ..runner.deliver import deliver
-from ..runner.hardware import bound_messages, bounds_summary, hardware_summary
+from ..runner.hardware import bound_messages, delivered_summary
 from ..runner.regularizer import cost_terms, summary_figures
 from ..runner.run import Run
 from ..runner.schema import RunConfig
@@ -184,14 +184,13 @@ def train_phase(config: RunConfig, data: DatasetSplits, output: RunOutput, arch_
     device = Device(device.name, device.device_id, device.table)
     exported = deliver(model, space, arch, arch_path, data, output)
     summary.update(exported)
-    summary.update(hardware_summary(model, data.shape, device,
-                                    nnp_path=exported["nnp_path"],
-                                    onnx_path=exported.get("onnx_path")))
-    if config.search is not None:  # the search's bounds, on the delivered network
-        bounds = bounds_summary(model, data.shape, cost_terms(config.search), device,
-                                exported["nnp_path"], exported.get("onnx_path"))
-        if bounds:
-            summary["bounds"] = bounds
+    # The search's bounds are checked on the delivered network, with the figures.
+    terms = cost_terms(config.search) if config.search is not None else ()
+    figures, bounds = delivered_summary(model, data.shape, terms, device,
+                                        exported["nnp_path"], exported.get("onnx_path"))
+    summary.update(figures)
+    if bounds:
+        summary["bounds"] = bounds
     return summary
 
 

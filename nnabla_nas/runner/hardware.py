@@ -2,12 +2,15 @@
 estimator reports (:meth:`~nnabla_nas.contrib.estimator.base.Estimator.report`) of one
 inference at batch size 1, e.g. ``estimated_<summary_key>`` and, where the estimator
 can measure, ``measured_<summary_key>``; and :func:`bounds_summary`, the search's
-bounds checked on the delivered network."""
+bounds checked on the delivered network. :func:`delivered_summary` gives both from
+one measurement of each estimator (a run's summary then shows one latency, not two
+taken moments apart)."""
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import nnabla as nn
 import numpy as np
@@ -43,6 +46,36 @@ def one_inference(model: Model, shape: Sequence[int], device: Device,
         yield Inference(model, outputs, device, nnp_path, onnx_path)
 
 
+class Reports:
+    """What estimators report of one inference, each estimator asked once per set of
+    its options (``Config`` fields; a cost's config carries them and more)."""
+
+    def __init__(self, inference: Inference):
+        self.inference = inference
+        self._done: Dict[Tuple[str, Tuple[Any, ...]], Tuple[Any, Dict[str, Any]]] = {}
+
+    def get(self, name: str, options: Any) -> Tuple[Any, Dict[str, Any]]:
+        """The estimator ``name`` made with ``options`` for the inference's device,
+        and its report (``{}`` if it reports nothing)."""
+        cls = ESTIMATORS.get(name)
+        fields = [f.name for f in dataclasses.fields(cls.Config)]
+        key = (name, tuple(getattr(options, f) for f in fields))
+        if key not in self._done:
+            estimator = cls.from_config(cls.Config(**dict(zip(fields, key[1]))),
+                                        self.inference.device)
+            report = estimator.report(self.inference) if estimator.summary_key else {}
+            self._done[key] = (estimator, report)
+        return self._done[key]
+
+
+def _figures(reports: Reports) -> Dict[str, float]:
+    figures: Dict[str, float] = OrderedDict()
+    for name, cls in module_estimators().items():
+        if cls.summary_key:
+            figures.update(reports.get(name, cls.Config())[1])
+    return figures
+
+
 def hardware_summary(model: Model, shape: Sequence[int], device: Optional[Device] = None,
                      nnp_path: Optional[str] = None, onnx_path: Optional[str] = None
                      ) -> Dict[str, float]:
@@ -50,13 +83,20 @@ def hardware_summary(model: Model, shape: Sequence[int], device: Optional[Device
     one ``shape`` (C, H, W) sample of random data, on ``device`` (default: the CPU),
     each estimator built with its default options for the device; ``nnp_path``, the
     exported network, and ``onnx_path``, its ONNX file, let estimators measure them."""
+    return delivered_summary(model, shape, (), device, nnp_path, onnx_path)[0]
+
+
+def delivered_summary(model: Model, shape: Sequence[int], terms: Sequence[CostTerm],
+                      device: Optional[Device] = None, nnp_path: Optional[str] = None,
+                      onnx_path: Optional[str] = None
+                      ) -> Tuple[Dict[str, float], Dict[str, Dict[str, Any]]]:
+    """:func:`hardware_summary` and :func:`bounds_summary` of the delivered network
+    from one inference, an estimator whose options a bound shares with the
+    defaults reporting (and measuring) once for both."""
     device = device or Device()
-    figures: Dict[str, float] = OrderedDict()
     with one_inference(model, shape, device, nnp_path, onnx_path) as inference:
-        for cls in module_estimators().values():
-            if cls.summary_key:
-                figures.update(cls.from_config(cls.Config(), device).report(inference))
-    return figures
+        reports = Reports(inference)
+        return _figures(reports), _bounds(reports, terms)
 
 
 def bounds_summary(model: Model, shape: Sequence[int], terms: Sequence[CostTerm],
@@ -73,41 +113,46 @@ def bounds_summary(model: Model, shape: Sequence[int], terms: Sequence[CostTerm]
     the tolerance, False when one is not, and None, with a ``reason``, when nothing
     could be measured on this device (never counted as held).
     """
-    device = device or Device()
+    if not _bounded(terms):
+        return OrderedDict()
+    with one_inference(model, shape, device or Device(), nnp_path, onnx_path) as inference:
+        return _bounds(Reports(inference), terms)
+
+
+def _bounded(terms: Sequence[CostTerm]) -> List[CostTerm]:
+    return [t for t in terms if t.config.bound is not None and t.config.active]
+
+
+def _bounds(reports: Reports, terms: Sequence[CostTerm]) -> Dict[str, Dict[str, Any]]:
     out: Dict[str, Dict[str, Any]] = OrderedDict()
-    bounded = [t for t in terms if t.config.bound is not None and t.config.active]
-    if not bounded:
-        return out
-    with one_inference(model, shape, device, nnp_path, onnx_path) as inference:
-        for term in bounded:
-            estimator = ESTIMATORS.get(term.name).from_config(term.config, device)
-            key = estimator.summary_key
-            report = estimator.report(inference) if key else {}
-            measured = OrderedDict()
-            for name, value in report.items():
-                if name == f"measured_{key}":
-                    measured["in_memory"] = value
-                elif name.startswith(f"measured_{key}_"):
-                    measured[name[len(f"measured_{key}_"):]] = value
-            limit = float(term.config.bound)
-            entry: Dict[str, Any] = OrderedDict(
-                key=term.key, mode=term.config.mode, bound=limit, unit=estimator.unit,
-                estimated=report.get(f"estimated_{key}",
-                                     figure(estimator.get_estimation(model))),
-                measured=measured, tolerance=TOLERANCE)
-            profiler = getattr(estimator, "profiler", None)
-            if not measured:
-                entry["holds"] = None
-                entry["reason"] = (f"{term.name} cannot be measured on this device "
-                                   f"({device.name}): its estimator reports no measurement")
-            elif profiler is not None and not profiler.table.is_for(profiler.fingerprint):
-                entry["holds"] = None
-                entry["reason"] = ("the estimate is for the device of an imported "
-                                   "profile table; measurements here say nothing of it")
-            else:
-                entry["holds"] = all(v <= limit * (1 + TOLERANCE)
-                                     for v in measured.values())
-            out[term.name] = entry
+    device = reports.inference.device
+    for term in _bounded(terms):
+        estimator, report = reports.get(term.name, term.config)
+        key = estimator.summary_key
+        measured = OrderedDict()
+        for name, value in report.items():
+            if name == f"measured_{key}":
+                measured["in_memory"] = value
+            elif name.startswith(f"measured_{key}_"):
+                measured[name[len(f"measured_{key}_"):]] = value
+        limit = float(term.config.bound)
+        entry: Dict[str, Any] = OrderedDict(
+            key=term.key, mode=term.config.mode, bound=limit, unit=estimator.unit,
+            estimated=report.get(f"estimated_{key}",
+                                 figure(estimator.get_estimation(reports.inference.model))),
+            measured=measured, tolerance=TOLERANCE)
+        profiler = getattr(estimator, "profiler", None)
+        if not measured:
+            entry["holds"] = None
+            entry["reason"] = (f"{term.name} cannot be measured on this device "
+                               f"({device.name}): its estimator reports no measurement")
+        elif profiler is not None and not profiler.table.is_for(profiler.fingerprint):
+            entry["holds"] = None
+            entry["reason"] = ("the estimate is for the device of an imported "
+                               "profile table; measurements here say nothing of it")
+        else:
+            entry["holds"] = all(v <= limit * (1 + TOLERANCE) for v in measured.values())
+        out[term.name] = entry
     return out
 
 

@@ -19,7 +19,7 @@ from nnabla_nas.contrib.estimator.peak_memory import supported
 from nnabla_nas.contrib.pnas.blocks import random_mobilenet
 from nnabla_nas.export import export_nnp, export_onnx
 from nnabla_nas.runner.hardware import TOLERANCE, bound_messages, bounds_summary, \
-    one_inference
+    delivered_summary, one_inference
 from nnabla_nas.runner.regularizer import CostTerm, cost_config
 from nnabla_nas.utils.context import Device
 from tests.tiny import tiny_run
@@ -80,6 +80,26 @@ def test_a_latency_bound_is_checked_on_the_files_delivered(exported):
     (line,) = bound_messages(bounds)
     assert line.startswith("search.costs.latency.bound: the delivered network does NOT "
                            "meet the hard bound of 1e-06 ms in measurement")
+
+
+def test_the_figures_and_the_bounds_of_a_run_are_one_measurement(exported, monkeypatch):
+    """A bound on latency with the default options reuses the summary's measurement:
+    the network is timed once per runtime, and summary.json shows one figure (two
+    measurements moments apart had disagreed by 1.6x on a shared machine)."""
+    from nnabla_nas.contrib.estimator import delivered
+    net, nnp, onnx = exported
+    calls = []
+    real = delivered.time_nnp
+    monkeypatch.setattr(delivered, "time_nnp",
+                        lambda *a, **k: calls.append(a) or real(*a, **k))
+    figures, bounds = delivered_summary(
+        net, SHAPE, [term("latency", mode="hard", bound=1e6),
+                     term("memory", mode="soft", weight=0.1)], nnp_path=nnp, onnx_path=onnx)
+    assert len(calls) == 1 and set(bounds) == {"latency"}
+    measured = bounds["latency"]["measured"]
+    assert measured["in_memory"] == figures["measured_latency_ms"]
+    assert measured["nnp"] == figures["measured_latency_ms_nnp"]
+    assert bounds["latency"]["estimated"] == figures["estimated_latency_ms"]
 
 
 def test_a_cost_that_cannot_be_measured_is_reported_as_unmeasured(exported):
