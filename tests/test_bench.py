@@ -49,6 +49,20 @@ def test_sampling_search_benchmark_prints_its_table():
         assert line in out, line
 
 
+def test_timing_window_benchmark_prints_its_table():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "timing_window.py"), "--seed", "3",
+         "--networks", "1", "--seconds", "1.5", "--windows", "0.1,0.5"],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if "[nnabla]" not in line]
+    assert lines[0].startswith("timing windows: seed 3, 1 networks of digits.yaml's")
+    assert lines[1].split() == ["network", "stream", "ms", "window", "s", "windows",
+                                "median", "p95", "max", "above", "+10%"]
+    assert [line.split()[2] for line in lines[2:4]] == ["0.1", "0.5"]
+    assert lines[-1].startswith("shortest window with at most 1% above +10% for every")
+
+
 def test_proxies_benchmark_prints_correlations_and_the_search_comparison():
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "proxies.py"), "--seed", "1", "--archs", "3",
